@@ -1,0 +1,156 @@
+# Makefile - builds the WENO toolkit.
+#
+#   make                  every tool into $(BUILD)/bin (CPU; CUDA too when found)
+#   make test             every unit, CLI and fuzz-replay test; ends "N passed, N failed"
+#   make bench            the benchmarks (slow; not part of the tests)
+#   make deps             installs the Debian packages the project needs
+#   make fuzz             libFuzzer targets with clang (FUZZ_SECONDS=60 make fuzz-run)
+#   make CUDA=0|1         force the CUDA backend off or on (default: probe)
+#   make SANITIZE=address,undefined test    the suite under ASan and UBSan
+#   make WERROR=1         warnings are errors (CI)
+
+VERSION := 0.1.0
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2
+WERROR ?= 0
+SANITIZE ?=
+CUDA ?= auto
+
+PKGS := libzstd zlib hdf5 libpng libjpeg libtiff-4 libxml-2.0 openslide openblas
+DEB_PKGS := build-essential pkg-config libzstd-dev zlib1g-dev libhdf5-dev libpng-dev \
+	libjpeg-dev libtiff-dev libxml2-dev libopenslide-dev libopenblas-dev zstd parallel \
+	dataset-fashion-mnist clang libclang-rt-dev python3
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 \
+	-fno-common
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+
+CFLAGS := -std=c11 $(OPT) -g -fopenmp -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+	-DWENO_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lm -fopenmp $(EXTRA_LDLIBS)
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDLIBS += -fsanitize=$(SANITIZE)
+endif
+
+# ---- CUDA probe ----
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDNN_H := $(firstword $(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h \
+	/usr/include/x86_64-linux-gnu/cudnn.h))
+ifeq ($(CUDA),auto)
+ifneq ($(and $(NVCC),$(CUDNN_H)),)
+CUDA_ON := 1
+else
+CUDA_ON := 0
+endif
+else
+CUDA_ON := $(CUDA)
+endif
+
+LIB_SRC := $(sort $(wildcard lib/*.c lib/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CUDA_SRC := $(sort $(wildcard kernels/*.cu))
+ifeq ($(CUDA_ON)$(if $(CUDA_SRC),y,n),1y)
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+CFLAGS += -DWENO_CUDA=1 -I$(CUDA_HOME)/include
+LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 \
+	-Wl,-rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lcudart -lstdc++
+NVCCFLAGS ?= -O2 -std=c++17 -arch=sm_90 -Xcompiler -fPIC
+endif
+LIBA := $(BUILD)/libweno.a
+
+TOOL_COMMON := tools/cli.c tools/jsonout.c
+TOOL_SRC := $(filter-out $(TOOL_COMMON),$(sort $(wildcard tools/*.c)))
+TOOLS := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
+TOOL_COMMON_OBJ := $(TOOL_COMMON:%.c=$(BUILD)/obj/%.o)
+
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+BENCHES := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test bench deps fuzz fuzz-run clean probe check-pkgs
+all: check-pkgs probe $(TOOLS)
+
+check-pkgs:
+ifneq ($(PKG_OK),yes)
+	@echo "make: missing libraries: pkg-config cannot find some of: $(PKGS)" >&2
+	@echo "hint: run 'make deps' (as root) to install them" >&2
+	@exit 1
+endif
+
+probe:
+	@echo "build: CPU backend (OpenBLAS, OpenMP); nvcc: $(if $(NVCC),$(NVCC),not found);\
+	 cuDNN: $(if $(CUDNN_H),$(CUDNN_H),not found); CUDA backend:\
+	 $(if $(filter 1,$(CUDA_ON)),$(if $(CUDA_SRC),on,found but kernels/ has no sources yet),off)"
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS); \
+	else echo "run as root: apt-get install -y $(DEB_PKGS)"; fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -I$(CUDA_HOME)/include -c $< -o $@
+
+$(LIBA): $(LIB_OBJ) $(CUDA_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< $(LIBA) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< tests/fuzz/replay.c $(LIBA) -o $@ $(LDLIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBA) -o $@ $(LDLIBS)
+
+test: all $(TESTS) $(FUZZ_REPLAY)
+	@BUILD=$(BUILD) bash tests/run.sh
+
+bench: all $(BENCHES)
+	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: check-pkgs
+	@mkdir -p $(BUILD)/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f -> $(BUILD)/fuzz/$$n"; \
+	  clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE \
+	    -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS) $$f $(LIB_SRC) -o $(BUILD)/fuzz/$$n \
+	    $(PKG_LIBS) -lm || exit 1; done
+
+fuzz-run: fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); t=$${n#fuzz_}; \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$t tests/fuzz/crashes/$$t; \
+	  $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=tests/fuzz/crashes/$$t/ $(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t \
+	    || exit 1; done
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
+-include $(wildcard pipelines/*.mk)

@@ -1,0 +1,34 @@
+/* afile.h - atomic output files: write to a temporary name, then rename.
+ *
+ * afile_open creates "<dir>/.<base>.tmp-XXXXXX" beside the target, so the
+ * final rename stays on one file system.  afile_commit flushes, fsyncs,
+ * renames over the target and fsyncs the directory; afile_abort removes the
+ * temporary.  An interrupted run leaves the old file or the new one, never a
+ * torn one.  The path "-" means stdout: nothing is renamed, and commit only
+ * flushes.
+ *
+ * Thread safety: one struct afile per thread.  Errors: negative ERR_* with
+ * a message in e.
+ */
+#ifndef WENO_AFILE_H
+#define WENO_AFILE_H
+
+#include <stdio.h>
+
+#include "err.h"
+
+struct afile {
+	FILE *fp;          /* write here */
+	char *path;        /* final name (owned) */
+	char *tmp;         /* temporary name (owned); NULL for stdout */
+};
+
+int afile_open(struct afile *af, const char *path, struct err *e);
+int afile_commit(struct afile *af, struct err *e);
+void afile_abort(struct afile *af);
+
+
+/* Writes a whole buffer to path atomically. */
+int afile_write_all(const char *path, const void *buf, size_t n, struct err *e);
+
+#endif

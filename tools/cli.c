@@ -1,0 +1,248 @@
+/* cli.c - see cli.h */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/progress.h"
+#include "../lib/version.h"
+
+int cli_quiet;
+
+void cli_error(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", c->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\ntry '%s --help'\n", c->prog);
+	return CLI_USAGE;
+}
+
+static void print_help(const struct cli *c)
+{
+	printf("usage: %s %s\n\n%s\n\noptions:\n", c->prog, c->usage, c->summary);
+	for (const struct cli_opt *o = c->opts; o && o->name; o++) {
+		char left[96];
+		int n = 0;
+		if (o->short_name)
+			n = snprintf(left, sizeof left, "  -%c, --%s", o->short_name, o->name);
+		else
+			n = snprintf(left, sizeof left, "      --%s", o->name);
+		if (o->type != CLI_FLAG && n < (int)sizeof left)
+			snprintf(left + n, sizeof left - (size_t)n, " %s", o->metavar ? o->metavar : "X");
+		printf("%-30s %s", left, o->help ? o->help : "");
+		if (o->choices)
+			printf(" (%s)", o->choices);
+		switch (o->type) {
+		case CLI_INT:
+			printf(" [%d]", *(int *)o->dest);
+			break;
+		case CLI_I64:
+			printf(" [%lld]", *(long long *)o->dest);
+			break;
+		case CLI_DOUBLE:
+			printf(" [%g]", *(double *)o->dest);
+			break;
+		case CLI_STRING:
+			if (*(const char **)o->dest)
+				printf(" [%s]", *(const char **)o->dest);
+			break;
+		case CLI_FLAG:
+			break;
+		}
+		putchar('\n');
+	}
+	printf("  -q, --quiet                  no progress bar\n");
+	printf("  -h, --help                   show this help and exit\n");
+	printf("      --version                show the version and exit\n");
+	if (c->epilog)
+		printf("\n%s\n", c->epilog);
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+	while (*p) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && !strncmp(p, v, n))
+			return 1;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return 0;
+}
+
+static int set_value(const struct cli *c, const struct cli_opt *o, const char *v)
+{
+	char *end;
+	errno = 0;
+	switch (o->type) {
+	case CLI_INT: {
+		long x = strtol(v, &end, 10);
+		if (!*v || *end || errno || x < INT_MIN || x > INT_MAX)
+			return cli_usage_error(c, "--%s: expected an integer, got '%s'", o->name, v);
+		*(int *)o->dest = (int)x;
+		break;
+	}
+	case CLI_I64: {
+		long long x = strtoll(v, &end, 10);
+		if (!*v || *end || errno)
+			return cli_usage_error(c, "--%s: expected an integer, got '%s'", o->name, v);
+		*(long long *)o->dest = x;
+		break;
+	}
+	case CLI_DOUBLE: {
+		double x = strtod(v, &end);
+		if (!*v || *end || errno || x != x)
+			return cli_usage_error(c, "--%s: expected a number, got '%s'", o->name, v);
+		*(double *)o->dest = x;
+		break;
+	}
+	case CLI_STRING:
+		if (o->choices && !in_choices(o->choices, v))
+			return cli_usage_error(c, "--%s: expected one of %s, got '%s'", o->name,
+			                       o->choices, v);
+		*(const char **)o->dest = v;
+		break;
+	case CLI_FLAG:
+		*(int *)o->dest = 1;
+		break;
+	}
+	return CLI_OK;
+}
+
+int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos)
+{
+	int np = 0, only_pos = 0;
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (only_pos || a[0] != '-' || !a[1]) {
+			argv[++np] = a; /* compact positionals at argv[1..] */
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			only_pos = 1;
+			continue;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			print_help(c);
+			return CLI_EXIT;
+		}
+		if (!strcmp(a, "--version")) {
+			printf("%s %s\n", c->prog, WENO_VERSION);
+			return CLI_EXIT;
+		}
+		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			cli_quiet = 1;
+			progress_set_quiet(1);
+			continue;
+		}
+		const struct cli_opt *o = NULL;
+		const char *val = NULL;
+		if (a[1] == '-') {
+			const char *name = a + 2, *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			for (const struct cli_opt *q = c->opts; q && q->name; q++)
+				if (strlen(q->name) == len && !strncmp(q->name, name, len))
+					o = q;
+			if (!o)
+				return cli_usage_error(c, "unknown option '--%.*s'", (int)len, name);
+			if (eq) {
+				if (o->type == CLI_FLAG)
+					return cli_usage_error(c, "option '--%s' takes no value", o->name);
+				val = eq + 1;
+			}
+		} else {
+			for (const struct cli_opt *q = c->opts; q && q->name; q++)
+				if (q->short_name == a[1])
+					o = q;
+			if (!o)
+				return cli_usage_error(c, "unknown option '-%c'", a[1]);
+			if (a[2]) {
+				if (o->type == CLI_FLAG)
+					return cli_usage_error(c, "option '-%c' takes no value", a[1]);
+				val = a + 2;
+			}
+		}
+		if (o->type != CLI_FLAG && !val) {
+			if (i + 1 >= argc)
+				return cli_usage_error(c, "option '--%s' needs a value", o->name);
+			val = argv[++i];
+		}
+		int rc = set_value(c, o, val);
+		if (rc)
+			return rc;
+	}
+	if (np < c->min_pos)
+		return cli_usage_error(c, "expected %s%d argument%s", c->max_pos == c->min_pos ? "" : "at least ",
+		                       c->min_pos, c->min_pos == 1 ? "" : "s");
+	if (c->max_pos >= 0 && np > c->max_pos)
+		return cli_usage_error(c, "too many arguments (at most %d)", c->max_pos);
+	*npos = np;
+	*pos = argv + 1;
+	return CLI_OK;
+}
+
+size_t cli_params(const struct cli *c, char *buf, size_t cap)
+{
+	size_t n = 0;
+	if (!cap)
+		return 0;
+	buf[0] = 0;
+	for (const struct cli_opt *o = c->opts; o && o->name; o++) {
+		int w = 0;
+		switch (o->type) {
+		case CLI_FLAG:
+			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);
+			break;
+		case CLI_INT:
+			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);
+			break;
+		case CLI_I64:
+			w = snprintf(buf + n, cap - n, "%s=%lld\n", o->name, *(long long *)o->dest);
+			break;
+		case CLI_DOUBLE: {
+			/* the shortest text that reads back as the same double */
+			char num[32];
+			double v = *(double *)o->dest;
+			for (int prec = 1; prec <= 17; prec++) {
+				snprintf(num, sizeof num, "%.*g", prec, v);
+				if (strtod(num, NULL) == v)
+					break;
+			}
+			w = snprintf(buf + n, cap - n, "%s=%s\n", o->name, num);
+			break;
+		}
+		case CLI_STRING:
+			if (*(const char **)o->dest)
+				w = snprintf(buf + n, cap - n, "%s=%s\n", o->name, *(const char **)o->dest);
+			break;
+		}
+		if (w < 0 || (size_t)w >= cap - n) {
+			n = cap - 1;
+			buf[n] = 0;
+			break;
+		}
+		n += (size_t)w;
+	}
+	return n;
+}

@@ -1,0 +1,58 @@
+/* cli.h - the option table shared by every tool.
+ *
+ * A tool declares its options in a table; cli_parse fills the destinations,
+ * handles -h/--help (usage on stdout, exit status 0), --version and -q/--quiet,
+ * and returns the positional arguments.  Bad usage prints
+ * "prog: message" and "try 'prog --help'" on stderr and returns CLI_USAGE;
+ * the tool exits 2.  Numbers are parsed strictly in the C locale.
+ *
+ * cli_params writes every option's value as "name=value" lines, which tools
+ * store in their outputs' provenance.
+ */
+#ifndef WENO_CLI_H
+#define WENO_CLI_H
+
+#include <stddef.h>
+
+enum cli_type { CLI_FLAG, CLI_INT, CLI_I64, CLI_DOUBLE, CLI_STRING };
+
+struct cli_opt {
+	const char *name;       /* long name, without the dashes */
+	char short_name;        /* 0 when none */
+	enum cli_type type;
+	void *dest;             /* int*, long long*, double* or const char** */
+	const char *metavar;    /* shown in help: "N", "FILE", ... */
+	const char *help;
+	const char *choices;    /* "a|b|c" to restrict a CLI_STRING, else NULL */
+};
+
+struct cli {
+	const char *prog;
+	const char *usage;      /* after the program name: "[options] FILE..." */
+	const char *summary;    /* what the tool does, shown first in --help */
+	const char *epilog;     /* examples, exit codes */
+	const struct cli_opt *opts; /* terminated by an entry with name NULL */
+	int min_pos, max_pos;   /* positional count bounds; max -1 unbounded */
+};
+
+enum { CLI_OK = 0, CLI_EXIT = 1, CLI_USAGE = 2 };
+
+extern int cli_quiet;           /* set by -q/--quiet */
+
+/* On CLI_OK, *npos and *pos give the positional arguments (pointers into
+ * argv).  CLI_EXIT: help or version was printed; exit 0.  CLI_USAGE: exit 2. */
+int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos);
+
+/* Prints "prog: message" on stderr, then "try 'prog --help'", returns 2. */
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Writes "name=value\n" for every option (flags as 0/1, unset strings
+ * skipped) into buf; returns the length (truncated to cap-1). */
+size_t cli_params(const struct cli *c, char *buf, size_t cap);
+
+/* Prints "prog: msg" on stderr (the tool's error convention). */
+void cli_error(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,10 @@
+/* jsonout.h - tiny helpers for the tools' JSON output. */
+#ifndef WENO_JSONOUT_H
+#define WENO_JSONOUT_H
+
+#include <stdio.h>
+
+/* Writes s as a JSON string literal (quotes included). */
+void json_string(FILE *f, const char *s);
+
+#endif
