@@ -127,3 +127,25 @@ int afile_write_all(const char *path, const void *buf, size_t n, struct err *e)
 	}
 	return afile_commit(&af, e);
 }
+
+int afile_mkdirs(const char *dir, struct err *e)
+{
+	char buf[4096];
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof buf)
+		return err_set(e, ERR_USAGE, "bad directory name '%s'", dir);
+	memcpy(buf, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != 0)
+			continue;
+		char c = buf[i];
+		buf[i] = 0;
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+			return err_sys(e, ERR_IO, "cannot create '%s'", buf);
+		buf[i] = c;
+	}
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return err_set(e, ERR_IO, "'%s' exists and is not a directory", dir);
+	return 0;
+}

@@ -28,6 +28,9 @@ int afile_commit(struct afile *af, struct err *e);
 void afile_abort(struct afile *af);
 
 
+/* Creates dir and its missing parents (mkdir -p). */
+int afile_mkdirs(const char *dir, struct err *e);
+
 /* Writes a whole buffer to path atomically. */
 int afile_write_all(const char *path, const void *buf, size_t n, struct err *e);
 

@@ -186,5 +186,7 @@ int main(int argc, char **argv)
 		failed += info_one(pos[i], np > 1);
 	if (failed && np > 1)
 		cli_error("bag-info", "%d of %d files failed", failed, np);
+	else if (opt_check && np > 1 && !opt_json)
+		printf("%d files ok, every checksum verified\n", np);
 	return failed ? 1 : 0;
 }

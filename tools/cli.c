@@ -202,7 +202,22 @@ int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos
 	return CLI_OK;
 }
 
-size_t cli_params(const struct cli *c, char *buf, size_t cap)
+static int skipped(const char *skip, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = skip; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && !strncmp(p, name, n))
+			return 1;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
+size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap)
 {
 	size_t n = 0;
 	if (!cap)
@@ -210,6 +225,8 @@ size_t cli_params(const struct cli *c, char *buf, size_t cap)
 	buf[0] = 0;
 	for (const struct cli_opt *o = c->opts; o && o->name; o++) {
 		int w = 0;
+		if (skipped(skip, o->name))
+			continue;
 		switch (o->type) {
 		case CLI_FLAG:
 			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);

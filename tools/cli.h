@@ -48,8 +48,10 @@ int cli_usage_error(const struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Writes "name=value\n" for every option (flags as 0/1, unset strings
- * skipped) into buf; returns the length (truncated to cap-1). */
-size_t cli_params(const struct cli *c, char *buf, size_t cap);
+ * skipped) into buf; returns the length (truncated to cap-1).  skip lists
+ * option names left out, comma-separated ("output,threads": where a file
+ * goes and how many threads wrote it do not change what is in it). */
+size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap);
 
 /* Prints "prog: msg" on stderr (the tool's error convention). */
 void cli_error(const char *prog, const char *fmt, ...)

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 		opt_pos = "6";
 	if (opt_threads > 0)
 		omp_set_num_threads(opt_threads);
-	cli_params(&CLI, params, sizeof params);
+	cli_params(&CLI, "out,threads", params, sizeof params);
 
 	struct err e = {0};
 	struct imgset train = {0}, test = {0};
@@ -315,8 +315,8 @@ int main(int argc, char **argv)
 		}
 	}
 	char *bagdir = path_join(opt_out, "bags");
-	if ((mkdir(opt_out, 0777) && errno != EEXIST) || (mkdir(bagdir, 0777) && errno != EEXIST)) {
-		cli_error(CLI.prog, "cannot create '%s': %s", bagdir, strerror(errno));
+	if (afile_mkdirs(bagdir, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
 		return 1;
 	}
 	struct progress pr;

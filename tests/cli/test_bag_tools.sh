@@ -1,0 +1,138 @@
+# CLI tests of bag-info and bag-pack: round trips, bad input, exit codes.
+. "$(dirname "$0")/lib.sh"
+FM=/usr/share/datasets/fashion-mnist
+
+# a small pixel dataset from generated IDX files, so the test needs no package
+python3 - "$T" <<'PY'
+import gzip, struct, sys, random
+d = sys.argv[1]; random.seed(1)
+n = 600
+labels = bytes(i % 10 for i in range(n))
+pix = bytes(random.randrange(256) for _ in range(n * 28 * 28))
+with gzip.open(f"{d}/train-images-idx3-ubyte.gz", "wb") as f: f.write(struct.pack(">IIII", 0x803, n, 28, 28) + pix)
+with gzip.open(f"{d}/train-labels-idx1-ubyte.gz", "wb") as f: f.write(struct.pack(">II", 0x801, n) + labels)
+with open(f"{d}/t10k-images-idx3-ubyte", "wb") as f: f.write(struct.pack(">IIII", 0x803, 300, 28, 28) + pix[:300*784])
+with open(f"{d}/t10k-labels-idx1-ubyte", "wb") as f: f.write(struct.pack(">II", 0x801, 300) + labels[:300])
+# features for the import tests
+import array
+feats = array.array("f", [random.gauss(0, 1) for _ in range(50 * 8)])
+hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (50, 8), }"
+hdr = hdr + " " * (63 - (10 + len(hdr)) % 64) + "\n"
+with open(f"{d}/feats.npy", "wb") as f: f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + feats.tobytes())
+hdr = "{'descr': '<i4', 'fortran_order': False, 'shape': (50, 8), }"
+hdr = hdr + " " * (63 - (10 + len(hdr)) % 64) + "\n"
+with open(f"{d}/ints.npy", "wb") as f: f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(50 * 8 * 4))
+with open(f"{d}/feats.csv", "w") as f:
+    f.write(",".join(str(i) for i in range(8)) + "\n")
+    for i in range(50): f.write(",".join("%.6f" % feats[i * 8 + j] for j in range(8)) + "\n")
+with open(f"{d}/missing-col.csv", "w") as f: f.write("0,1,2\n1,2,3\n4,5\n")
+with open(f"{d}/nonnum.csv", "w") as f: f.write("0,1,2\n1,2,3\n4,x,6\n")
+PY
+
+# --- mil-synth on the generated set ---
+run "$BIN/mil-synth" --idx "$T" --pos-class 3 --ratio 0.1 --bag-size 10 --seed 5 -o "$T/ds"
+ok "mil-synth builds bags" '[ $status = 0 ] && [ -f "$T/ds/manifest.tsv" ] && has_err "constructed"'
+# 60 positives, 540 negatives, r = 0.1, n = 10, k = 1: P = floor(540/19) = 28;
+# NegPos = int(28*0.9/0.1) = int(251.99999999999997) = 251 -> 243 (27 bags), so
+# step 4 lowers P to 27, exactly as the authors' Python arithmetic does.
+# 30 positives and 270 negatives in the test split: P = 14, NegPos = int(125.99999999999999) -> 117 (13 bags)
+ok "mil-synth counts follow the construction" 'has_err "constructed 27+28 training and 13+14 test"'
+ok "manifest header" 'grep -q "^bag_id	label	split	path	n_instances$" "$T/ds/manifest.tsv"'
+ok "manifest has val rows" '[ $(grep -c "	val	" "$T/ds/manifest.tsv") -eq 6 ]'
+cp -r "$T/ds" "$T/ds1"
+run "$BIN/mil-synth" --idx "$T" --pos-class 3 --ratio 0.1 --bag-size 10 --seed 5 -o "$T/ds2" -q
+ok "same seed, same bags" 'cmp -s "$T/ds1/bags/train-p0003.wbag" "$T/ds2/bags/train-p0003.wbag" && diff -q <(grep -v "^#" "$T/ds1/manifest.tsv") <(grep -v "^#" "$T/ds2/manifest.tsv") >/dev/null'
+run "$BIN/mil-synth" --idx "$T" --pos-class 3 --ratio 0.1 --bag-size 10 --seed 6 -o "$T/ds3" -q
+ok "another seed, other bags" '! cmp -s "$T/ds1/bags/train-p0003.wbag" "$T/ds3/bags/train-p0003.wbag"'
+run "$BIN/mil-synth" --idx "$T" --pos-class 42 -o "$T/bad"
+ok "mil-synth unknown class exits 2" '[ $status = 2 ] && has_err "no such class"'
+run "$BIN/mil-synth" --idx /nonexistent -o "$T/bad"
+ok "mil-synth missing input exits 1" '[ $status = 1 ] && has_err "/nonexistent"'
+run "$BIN/mil-synth" --ratio 1.5 -o "$T/bad"
+ok "mil-synth bad ratio exits 2" '[ $status = 2 ] && has_err "ratio"'
+
+B="$T/ds/bags/train-p0000.wbag"
+run "$BIN/bag-info" "$B"
+ok "bag-info prints header" '[ $status = 0 ] && has_out "train-p0000" && has_out "10 pixels 28x28x1" && has_out "1 with label > 0"'
+run "$BIN/bag-info" --check "$T"/ds/bags/*.wbag
+ok "bag-info --check accepts what mil-synth wrote" '[ $status = 0 ] && [ $(grep -c ": ok" "$T/out") = $(ls "$T"/ds/bags | wc -l) ]'
+run "$BIN/bag-info" --json "$B"
+ok "bag-info --json" '[ $status = 0 ] && has_out "\"instances\":10" && has_out "\"label\":1" && has_out "\"tool\":\"mil-synth\""'
+run "$BIN/bag-info" --instances "$B"
+ok "bag-info --instances" '[ $status = 0 ] && [ "$(head -1 "$T/out")" = "$(printf "index\tx\ty\ttissue\tlabel")" ] && [ $(tail -n +2 "$T/out" | wc -l) = 10 ] && [ $(awk "NR>1 && \$5==1" "$T/out" | wc -l) = 1 ]'
+
+# --- corruption ---
+cp "$B" "$T/flip.wbag"
+size=$(stat -c %s "$B")
+printf '\xff' | dd of="$T/flip.wbag" bs=1 seek=$((size / 2)) conv=notrunc status=none
+run "$BIN/bag-info" --check "$T/flip.wbag"
+ok "flipped byte: exit 1, names file and byte" '[ $status = 1 ] && has_err "flip.wbag: byte [0-9]*" && has_err "corrupt\|checksum"'
+head -c $((size - 10)) "$B" >"$T/trunc.wbag"
+run "$BIN/bag-info" "$T/trunc.wbag"
+ok "truncated bag: exit 1" '[ $status = 1 ] && has_err "trunc.wbag: byte" && has_err "ends inside"'
+printf 'PK\x03\x04 not a bag at all, really not' >"$T/magic.wbag"
+run "$BIN/bag-info" "$T/magic.wbag"
+ok "wrong magic: exit 1" '[ $status = 1 ] && has_err "magic.wbag: byte 0: bad magic"'
+{ head -c 12 "$B"; printf '\xff\xff\xff\x7f'; tail -c +17 "$B"; } >"$T/huge.wbag"
+run "$BIN/bag-info" "$T/huge.wbag"
+ok "huge header size: exit 1, no allocation" '[ $status = 1 ] && has_err "huge.wbag: byte 12: header size"'
+run "$BIN/bag-info" "$T/nope.wbag"
+ok "unreadable path: exit 1" '[ $status = 1 ] && has_err "cannot open .*nope.wbag"'
+run "$BIN/bag-info" "$B" "$T/nope.wbag"
+ok "batch goes on, fails at the end" '[ $status = 1 ] && has_out "train-p0000" && has_err "1 of 2 files failed"'
+run "$BIN/bag-info" --bogus
+ok "unknown option exits 2" '[ $status = 2 ] && has_err "unknown option" && has_err "try .bag-info --help."'
+run "$BIN/bag-info" --help
+ok "--help on stdout, exit 0" '[ $status = 0 ] && has_out "^usage: bag-info" && [ ! -s "$T/err" ]'
+run "$BIN/bag-pack" --version
+ok "--version" '[ $status = 0 ] && has_out "^bag-pack [0-9]"'
+
+# --- bag-pack: finalise a stream from stdin ---
+"$BIN/bag-pack" --id relabelled --label 0 -o "$T/re.wbag" <"$B" 2>"$T/err"; status=$?
+ok "bag-pack finalises a stream from stdin" '[ $status = 0 ] && "$BIN/bag-info" --check "$T/re.wbag" >/dev/null'
+run "$BIN/bag-info" --json "$T/re.wbag"
+ok "finalised bag has the new id and label" 'has_out "\"id\":\"relabelled\"" && has_out "\"label\":0" && has_out "packed_by"'
+cat "$B" | "$BIN/bag-pack" --label 1 > "$T/piped.wbag" 2>"$T/err"; status=$?
+ok "bag-pack pipe to pipe" '[ $status = 0 ] && "$BIN/bag-info" --check "$T/piped.wbag" >/dev/null'
+run "$BIN/bag-pack" --label 2 -o "$T/x.wbag" "$B"
+ok "label other than 0/1 exits 2" '[ $status = 2 ] && has_err "expected 0, 1 or unknown"'
+run "$BIN/bag-pack" -o "$T/x.wbag" "$T/flip.wbag"
+ok "corrupt stream: exit 1, nothing written" '[ $status = 1 ] && no_file "$T/x.wbag"'
+
+# --- features ---
+run "$BIN/bag-pack" --npy "$T/feats.npy" --id s1 --label 1 -o "$T/f.wbag"
+ok "import .npy" '[ $status = 0 ] && "$BIN/bag-info" --check "$T/f.wbag" >/dev/null'
+run "$BIN/bag-pack" --export npy "$T/f.wbag" -o "$T/back.npy"
+ok "export .npy round trip is byte-identical" '[ $status = 0 ] && cmp -s "$T/feats.npy" "$T/back.npy"'
+run "$BIN/bag-pack" --export h5 "$T/f.wbag" -o "$T/f.h5"
+ok "export .h5" '[ $status = 0 ] && [ -s "$T/f.h5" ]'
+run "$BIN/bag-pack" --h5 "$T/f.h5" --id s1 --label 1 -o "$T/f2.wbag"
+ok "import .h5" '[ $status = 0 ]'
+run "$BIN/bag-pack" --export npy "$T/f2.wbag" -o "$T/back2.npy"
+ok "h5 round trip keeps the features" '[ $status = 0 ] && cmp -s "$T/feats.npy" "$T/back2.npy"'
+run "$BIN/bag-pack" --csv "$T/feats.csv" --label 0 -o "$T/c.wbag"
+ok "import DSMIL CSV" '[ $status = 0 ] && "$BIN/bag-info" --json "$T/c.wbag" >"$T/j" && grep -q "\"instances\":50" "$T/j" && grep -q "\"id\":\"feats\"" "$T/j"'
+run "$BIN/bag-pack" --csv "$T/missing-col.csv" --label 0 -o "$T/x.wbag"
+ok "CSV missing column: exit 1, names line" '[ $status = 1 ] && has_err "missing-col.csv: line 3" && no_file "$T/x.wbag"'
+run "$BIN/bag-pack" --csv "$T/nonnum.csv" --label 0 -o "$T/x.wbag"
+ok "CSV non-numeric: exit 1, names line and column" '[ $status = 1 ] && has_err "nonnum.csv: line 3, column 2" && no_file "$T/x.wbag"'
+run "$BIN/bag-pack" --npy "$T/ints.npy" --label 0 -o "$T/x.wbag"
+ok "npy wrong dtype: exit 1" '[ $status = 1 ] && has_err "ints.npy" && has_err "<i4" && no_file "$T/x.wbag"'
+run "$BIN/bag-pack" --export npy "$B" -o "$T/x.npy"
+ok "export of a pixel bag is refused" '[ $status -ne 0 ] && has_err "feature" && no_file "$T/x.npy"'
+
+# --- manifest from labels CSV ---
+mkdir -p "$T/mb"
+cp "$T/f.wbag" "$T/mb/s1.wbag"; cp "$T/c.wbag" "$T/mb/s2.wbag"; cp "$T/f.wbag" "$T/mb/s3.wbag"; cp "$T/c.wbag" "$T/mb/s4.wbag"
+printf 'case_id,slide_id,label\nc1,s1,1\nc2,s2,0\nc3,s3,1\nc4,s4,0\n' >"$T/labels.csv"
+run "$BIN/bag-pack" --manifest "$T/labels.csv" --bag-dir "$T/mb" -o "$T/m.tsv"
+ok "manifest from labels CSV" '[ $status = 0 ] && [ $(grep -c "	train	" "$T/m.tsv") = 4 ] && grep -q "^s2	0	train	.*s2.wbag	50$" "$T/m.tsv"'
+printf 'slide_id,label\ns1,tumor\ns2,normal\n' >"$T/text.csv"
+run "$BIN/bag-pack" --manifest "$T/text.csv" --bag-dir "$T/mb" -o "$T/m2.tsv"
+ok "text labels need a mapping" '[ $status = 1 ] && has_err "text.csv: line 2, column label" && no_file "$T/m2.tsv"'
+run "$BIN/bag-pack" --manifest "$T/text.csv" --bag-dir "$T/mb" --positive tumor --negative normal -o "$T/m2.tsv"
+ok "text labels mapped" '[ $status = 0 ] && grep -q "^s1	1	" "$T/m2.tsv"'
+printf 'slide_id,label\ns1,1\nmissing,0\n' >"$T/miss.csv"
+run "$BIN/bag-pack" --manifest "$T/miss.csv" --bag-dir "$T/mb" -o "$T/m3.tsv"
+ok "manifest with a missing bag: exit 1" '[ $status = 1 ] && has_err "missing.wbag" && no_file "$T/m3.tsv"'
+rm -rf "$T"

@@ -1,0 +1,43 @@
+/* fuzz_bag.c - libFuzzer target for the bag reader (lib/bag.c): any bytes
+ * must give either a bag or a clean error, never a crash, leak or hang. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/bag.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/fuzz_bag.%d.wbag", (int)getpid());
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return 0;
+	fwrite(data, 1, size, f);
+	fclose(f);
+	struct err e = {0};
+	struct bag_header h;
+	uint64_t n;
+	struct bag_inst *inst;
+	uint8_t *d;
+	if (bag_load(path, &h, &n, &inst, &d, &e) == 0) {
+		free(inst);
+		free(d);
+		bag_header_free(&h);
+	}
+	/* the raw path (bag-pack's) too */
+	struct bag_reader *r;
+	err_clear(&e);
+	if (bag_open(&r, path, &e) == 0) {
+		struct bag_raw_chunk rc;
+		while (bag_read_raw_chunk(r, &rc, &e) > 0)
+			;
+		bag_close(r);
+	}
+	unlink(path);
+	return 0;
+}

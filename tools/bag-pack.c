@@ -1,0 +1,477 @@
+/* bag-pack - finalises tile streams into bags, imports and exports feature
+ * files (CLAM/TRIDENT HDF5, DSMIL CSV, .npy), and builds manifests. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/afile.h"
+#include "../lib/bag.h"
+#include "../lib/featio.h"
+#include "../lib/manifest.h"
+#include "../lib/rng.h"
+#include "../lib/version.h"
+#include "cli.h"
+
+static const char *opt_out, *opt_id, *opt_label, *opt_npy, *opt_coords, *opt_csv, *opt_h5, *opt_export,
+	*opt_coords_out, *opt_manifest, *opt_bag_dir, *opt_positive, *opt_negative, *opt_split = "train",
+	*opt_source;
+static int opt_level = 3;
+static double opt_val_frac = 0, opt_mpp = 0;
+static long long opt_seed = 0;
+
+static const struct cli_opt OPTS[] = {
+	{"output", 'o', CLI_STRING, &opt_out, "FILE", "the bag (or exported file, or manifest) to write", NULL},
+	{"id", 0, CLI_STRING, &opt_id, "ID", "bag id (default: the input's file name without its extension)", NULL},
+	{"label", 'l', CLI_STRING, &opt_label, "L", "bag label: 0, 1 or unknown", NULL},
+	{"npy", 0, CLI_STRING, &opt_npy, "FILE", "import N x D features from .npy", NULL},
+	{"coords", 0, CLI_STRING, &opt_coords, "FILE", "with --npy or --csv: N x 2 level-0 coordinates (.npy)", NULL},
+	{"csv", 0, CLI_STRING, &opt_csv, "FILE", "import DSMIL-style CSV features (one row per instance)", NULL},
+	{"h5", 0, CLI_STRING, &opt_h5, "FILE", "import CLAM/TRIDENT HDF5 ('features' and 'coords')", NULL},
+	{"mpp", 0, CLI_DOUBLE, &opt_mpp, "X", "with an import: µm/px of the patches, when known", NULL},
+	{"source", 0, CLI_STRING, &opt_source, "NAME", "with an import: the slide the features came from", NULL},
+	{"export", 'x', CLI_STRING, &opt_export, "FMT", "export a feature bag's features", "npy|h5|csv"},
+	{"coords-out", 0, CLI_STRING, &opt_coords_out, "FILE", "with --export npy: also write N x 2 int64 coordinates", NULL},
+	{"manifest", 'm', CLI_STRING, &opt_manifest, "CSV",
+	 "build a manifest from a labels CSV (slide_id,label[,case_id][,split]) and --bag-dir", NULL},
+	{"bag-dir", 'd', CLI_STRING, &opt_bag_dir, "DIR", "with --manifest: where <slide_id>.wbag are", NULL},
+	{"positive", 0, CLI_STRING, &opt_positive, "NAME", "with --manifest: the label text meaning 1 (e.g. tumor_tissue)", NULL},
+	{"negative", 0, CLI_STRING, &opt_negative, "NAME", "with --manifest: the label text meaning 0", NULL},
+	{"split", 0, CLI_STRING, &opt_split, "S", "with --manifest: split of rows without a split column", "train|val|test|none"},
+	{"val-frac", 0, CLI_DOUBLE, &opt_val_frac, "F", "with --manifest: move this fraction of train rows to val, stratified", NULL},
+	{"seed", 's', CLI_I64, &opt_seed, "S", "with --val-frac: random seed", NULL},
+	{"level", 0, CLI_INT, &opt_level, "L", "zstd level", NULL},
+	{NULL, 0, 0, NULL, NULL, NULL, NULL},
+};
+
+static const struct cli CLI = {
+	"bag-pack", "[options] [INPUT]",
+	"Makes bags.  With no mode option it finalises a tile stream (INPUT, or standard input) into\n"
+	"a bag with an id and a label, copying the compressed chunks as they are.  --npy, --csv and\n"
+	"--h5 import feature files; --export writes a feature bag back out; --manifest builds the\n"
+	"manifest.tsv that weno-fit reads from a labels CSV.",
+	"examples:\n"
+	"  wsi-tile tumor_001.tif --mpp 2 --size 224 | bag-pack --id tumor_001 --label 1 -o bags/tumor_001.wbag\n"
+	"  bag-pack --h5 features/tumor_001.h5 --label 1 -o bags/tumor_001.wbag\n"
+	"  bag-pack --npy feats.npy --coords coords.npy --id s1 --label 0 -o bags/s1.wbag\n"
+	"  bag-pack --export h5 bags/tumor_001.wbag -o tumor_001.h5\n"
+	"  bag-pack --manifest labels.csv --bag-dir bags --val-frac 0.1 --seed 1 -o manifest.tsv\n"
+	"exit status: 0 success, 1 bad input or i/o error (no output is left behind), 2 bad usage",
+	OPTS, 0, 1,
+};
+
+static const char *P = "bag-pack";
+
+static int parse_label(const char *s, int *label)
+{
+	if (!s || !strcmp(s, "unknown"))
+		*label = BAG_LABEL_UNKNOWN;
+	else if (!strcmp(s, "0") || !strcmp(s, "1"))
+		*label = s[0] - '0';
+	else
+		return -1;
+	return 0;
+}
+
+static void stem(const char *path, char *out, size_t cap)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	snprintf(out, cap, "%s", b);
+	char *dot = strrchr(out, '.');
+	if (dot && dot != out)
+		*dot = 0;
+}
+
+static int add_provenance(struct bag_header *h, struct err *e)
+{
+	char params[8192];
+	cli_params(&CLI, "output", params, sizeof params);
+	int rc = bag_header_meta_add(h, "packed_by", "bag-pack " WENO_VERSION, e);
+	for (const char *p = params; !rc && *p;) {
+		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
+		char k[128], v[4096];
+		snprintf(k, sizeof k, "bag-pack.%.*s", (int)(eq - p), p);
+		snprintf(v, sizeof v, "%.*s", (int)(nl - eq - 1), eq + 1);
+		rc = bag_header_meta_add(h, k, v, e);
+		p = nl + 1;
+	}
+	return rc;
+}
+
+static int finalise(const char *in, int label, struct err *e)
+{
+	struct bag_reader *r;
+	int rc = bag_open(&r, in, e);
+	if (rc)
+		return rc;
+	struct bag_header h;
+	rc = bag_header_copy(&h, bag_reader_header(r), e);
+	if (rc) {
+		bag_close(r);
+		return rc;
+	}
+	if (opt_label)
+		h.label = label;
+	if (opt_id)
+		snprintf(h.id, sizeof h.id, "%s", opt_id);
+	else if (!h.id[0] && strcmp(in, "-"))
+		stem(in, h.id, sizeof h.id);
+	struct bag_writer *w = NULL;
+	rc = add_provenance(&h, e);
+	if (!rc)
+		rc = bag_writer_open(&w, opt_out, &h, opt_level, 0, e);
+	bag_header_free(&h);
+	struct bag_raw_chunk c;
+	while (!rc && (rc = bag_read_raw_chunk(r, &c, e)) > 0)
+		rc = bag_writer_add_raw(w, &c, e);
+	bag_close(r);
+	if (rc) {
+		bag_writer_abort(w);
+		return rc;
+	}
+	return bag_writer_close(w, e);
+}
+
+static int import(int label, struct err *e)
+{
+	struct feats f;
+	feats_init(&f);
+	const char *in = opt_npy ? opt_npy : opt_csv ? opt_csv : opt_h5;
+	int rc = opt_npy ? featio_read_npy(&f, in, e) : opt_csv ? featio_read_csv(&f, in, e) : featio_read_h5(&f, in, e);
+	if (!rc && opt_coords)
+		rc = featio_read_coords_npy(&f, opt_coords, e);
+	if (rc) {
+		feats_free(&f);
+		return rc;
+	}
+	struct bag_header h;
+	bag_header_init(&h);
+	h.kind = BAG_FEATURES;
+	h.dim = f.d;
+	h.label = label;
+	h.mpp = opt_mpp;
+	if (f.patch_level >= 0)
+		h.level = f.patch_level;
+	if (f.patch_size_level0 > 0)
+		h.patch_level0 = (uint32_t)f.patch_size_level0;
+	else if (f.patch_size > 0 && f.downsample > 0)
+		h.patch_level0 = (uint32_t)(f.patch_size * f.downsample + 0.5);
+	if (f.downsample > 0)
+		h.downsample = f.downsample;
+	if (opt_id)
+		snprintf(h.id, sizeof h.id, "%s", opt_id);
+	else
+		stem(in, h.id, sizeof h.id);
+	rc = bag_header_meta_add(&h, "source", opt_source ? opt_source : in, e);
+	if (!rc)
+		rc = bag_header_meta_add(&h, "features_from", in, e);
+	if (!rc)
+		rc = add_provenance(&h, e);
+	struct bag_writer *w = NULL;
+	if (!rc)
+		rc = bag_writer_open(&w, opt_out, &h, opt_level, 0, e);
+	bag_header_free(&h);
+	for (uint64_t i = 0; !rc && i < f.n; i++) {
+		struct bag_inst in_ = {f.coords ? f.coords[2 * i] : (int32_t)i, f.coords ? f.coords[2 * i + 1] : 0, -1, -1};
+		rc = bag_writer_add(w, &in_, f.x + i * f.d, e);
+	}
+	uint64_t n = f.n;
+	feats_free(&f);
+	if (rc) {
+		bag_writer_abort(w);
+		return rc;
+	}
+	rc = bag_writer_close(w, e);
+	if (!rc && !cli_quiet)
+		fprintf(stderr, "%s: %s: %llu instances\n", P, opt_out, (unsigned long long)n);
+	return rc;
+}
+
+static int export(const char *in, struct err *e)
+{
+	struct bag_header h;
+	uint64_t n;
+	struct bag_inst *inst;
+	uint8_t *data;
+	int rc = bag_load(in, &h, &n, &inst, &data, e);
+	if (rc)
+		return rc;
+	if (h.kind != BAG_FEATURES) {
+		rc = err_set(e, ERR_USAGE, "%s: holds %s, --export needs a bag of feature vectors", in,
+		             h.kind == BAG_PIXELS ? "pixels" : "coordinates only");
+	} else {
+		struct feats f;
+		feats_init(&f);
+		f.n = n;
+		f.d = h.dim;
+		f.x = (float *)data;
+		f.coords = malloc((n ? n : 1) * 2 * sizeof *f.coords);
+		if (!f.coords)
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+		for (uint64_t i = 0; !rc && i < n; i++) {
+			f.coords[2 * i] = inst[i].x;
+			f.coords[2 * i + 1] = inst[i].y;
+		}
+		if (h.level >= 0)
+			f.patch_level = h.level;
+		if (h.patch_level0)
+			f.patch_size_level0 = (int32_t)h.patch_level0;
+		if (h.patch_level0 && h.downsample > 0) {
+			f.downsample = h.downsample;
+			f.patch_size = (int32_t)(h.patch_level0 / h.downsample + 0.5);
+		}
+		if (!rc && !strcmp(opt_export, "npy")) {
+			rc = featio_write_npy(opt_out, f.x, n, f.d, e);
+			if (!rc && opt_coords_out)
+				rc = featio_write_coords_npy(opt_coords_out, f.coords, n, e);
+		} else if (!rc && !strcmp(opt_export, "csv")) {
+			rc = featio_write_csv(opt_out, &f, e);
+		} else if (!rc) {
+			rc = featio_write_h5(opt_out, &f, e);
+		}
+		free(f.coords);
+	}
+	free(inst);
+	free(data);
+	bag_header_free(&h);
+	return rc;
+}
+
+/* ---- manifest from a labels CSV ---- */
+
+/* Splits a CSV line in place (double quotes allowed around fields). */
+static int csv_fields(char *line, char **f, int max)
+{
+	int n = 0;
+	char *p = line;
+	while (n < max) {
+		if (*p == '"') {
+			char *q = ++p, *o = p;
+			while (*q && !(*q == '"' && q[1] != '"')) {
+				if (*q == '"')
+					q++;
+				*o++ = *q++;
+			}
+			if (*q == '"')
+				q++;
+			*o = 0;
+			f[n++] = p;
+			p = q;
+			if (*p == ',')
+				p++;
+			else
+				break;
+			continue;
+		}
+		f[n++] = p;
+		char *c = strchr(p, ',');
+		if (!c)
+			break;
+		*c = 0;
+		p = c + 1;
+	}
+	for (int i = 0; i < n; i++) { /* trim spaces */
+		while (*f[i] == ' ')
+			f[i]++;
+		size_t l = strlen(f[i]);
+		while (l && f[i][l - 1] == ' ')
+			f[i][--l] = 0;
+	}
+	return n;
+}
+
+struct mrow {
+	char *id;
+	int label, split;
+	char *path;
+	uint64_t n;
+};
+
+static int build_manifest(struct err *e)
+{
+	FILE *f = fopen(opt_manifest, "r");
+	if (!f)
+		return err_sys(e, ERR_IO, "cannot open '%s'", opt_manifest);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int c_slide = -1, c_label = -1, c_split = -1, ncol = 0, rc = 0, missing = 0;
+	struct mrow *rows = NULL;
+	size_t nrows = 0, rcap = 0;
+	int default_split = manifest_split_parse(opt_split);
+	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (!len)
+			continue;
+		char *fld[64];
+		int nf = csv_fields(line, fld, 64);
+		if (!ncol) {
+			ncol = nf;
+			for (int i = 0; i < nf; i++) {
+				if (!strcmp(fld[i], "slide_id"))
+					c_slide = i;
+				else if (!strcmp(fld[i], "label"))
+					c_label = i;
+				else if (!strcmp(fld[i], "split"))
+					c_split = i;
+			}
+			if (c_slide < 0 || c_label < 0)
+				rc = err_set(e, ERR_FORMAT, "%s: line 1: header needs the columns slide_id and label "
+				             "(and optionally case_id, split), got '%s'", opt_manifest, line);
+			continue;
+		}
+		if (nf != ncol) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d columns, the header has %d", opt_manifest, lineno, nf, ncol);
+			break;
+		}
+		const char *lab = fld[c_label];
+		int label = -1;
+		if (!strcmp(lab, "0") || !strcmp(lab, "1"))
+			label = lab[0] - '0';
+		else if (opt_positive && !strcmp(lab, opt_positive))
+			label = 1;
+		else if (opt_negative && !strcmp(lab, opt_negative))
+			label = 0;
+		if (label < 0) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1%s", opt_manifest, lineno,
+			             lab, opt_positive || opt_negative ? " or the names given by --positive/--negative"
+			                                               : "\nhint: map text labels with --positive NAME --negative NAME");
+			break;
+		}
+		int split = default_split;
+		if (c_split >= 0 && fld[c_split][0]) {
+			split = manifest_split_parse(fld[c_split]);
+			if (split < 0) {
+				rc = err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
+				             opt_manifest, lineno, fld[c_split]);
+				break;
+			}
+		}
+		if (nrows == rcap) {
+			rcap = rcap ? 2 * rcap : 256;
+			struct mrow *nr = realloc(rows, rcap * sizeof *nr);
+			if (!nr) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				break;
+			}
+			rows = nr;
+		}
+		struct mrow *m = &rows[nrows++];
+		m->id = strdup(fld[c_slide]);
+		m->label = label;
+		m->split = split;
+		size_t pl = strlen(opt_bag_dir) + strlen(fld[c_slide]) + 8;
+		m->path = malloc(pl);
+		snprintf(m->path, pl, "%s/%s.wbag", opt_bag_dir, fld[c_slide]);
+		m->n = 0;
+		struct bag_reader *r;
+		struct err be = {0};
+		if (bag_open(&r, m->path, &be) == 0) {
+			struct bag_raw_chunk ch;
+			int k;
+			while ((k = bag_read_raw_chunk(r, &ch, &be)) > 0)
+				;
+			if (k == 0)
+				m->n = bag_reader_count(r);
+			else {
+				cli_error(P, "%s", be.msg);
+				missing++;
+			}
+			bag_close(r);
+		} else {
+			cli_error(P, "%s (line %ld of %s)", be.msg, lineno, opt_manifest);
+			missing++;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!rc && !ncol)
+		rc = err_set(e, ERR_FORMAT, "%s: empty file, expected a header line slide_id,label,...", opt_manifest);
+	if (!rc && missing)
+		rc = err_set(e, ERR_IO, "%d of %zu bags listed in %s are missing or invalid", missing, nrows, opt_manifest);
+	if (!rc && opt_val_frac > 0) {
+		struct rng r;
+		rng_seed(&r, (uint64_t)opt_seed, 0xa1);
+		for (int lab = 1; lab >= 0; lab--) {
+			uint32_t *idx = malloc((nrows + 1) * sizeof *idx), k = 0;
+			for (size_t i = 0; i < nrows; i++)
+				if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
+					idx[k++] = (uint32_t)i;
+			rng_shuffle(&r, idx, k);
+			uint32_t nv = (uint32_t)(opt_val_frac * k + 0.5);
+			for (uint32_t i = 0; i < nv; i++)
+				rows[idx[i]].split = SPLIT_VAL;
+			free(idx);
+		}
+	}
+	if (!rc) {
+		struct afile af;
+		rc = afile_open(&af, opt_out, e);
+		if (!rc) {
+			fprintf(af.fp, "# bag-pack %s --manifest %s --bag-dir %s --val-frac %g --seed %lld\n", WENO_VERSION,
+			        opt_manifest, opt_bag_dir, opt_val_frac, opt_seed);
+			manifest_write_header(af.fp);
+			for (size_t i = 0; i < nrows; i++)
+				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rows[i].path, rows[i].n);
+			rc = afile_commit(&af, e);
+		}
+	}
+	for (size_t i = 0; i < nrows; i++) {
+		free(rows[i].id);
+		free(rows[i].path);
+	}
+	free(rows);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int np;
+	char **pos;
+	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
+	if (rc)
+		return rc == CLI_EXIT ? 0 : 2;
+	int modes = !!opt_npy + !!opt_csv + !!opt_h5 + !!opt_export + !!opt_manifest;
+	if (modes > 1)
+		return cli_usage_error(&CLI, "give one of --npy, --csv, --h5, --export, --manifest");
+	int label;
+	if (parse_label(opt_label, &label))
+		return cli_usage_error(&CLI, "--label '%s': expected 0, 1 or unknown", opt_label);
+	if (opt_coords && !opt_npy && !opt_csv)
+		return cli_usage_error(&CLI, "--coords goes with --npy or --csv");
+	if (opt_coords_out && !(opt_export && !strcmp(opt_export, "npy")))
+		return cli_usage_error(&CLI, "--coords-out goes with --export npy");
+	if ((opt_npy || opt_csv || opt_h5 || opt_manifest) && np)
+		return cli_usage_error(&CLI, "unexpected argument '%s'", pos[0]);
+	if (opt_export && np != 1)
+		return cli_usage_error(&CLI, "--export needs one bag file");
+	if (opt_manifest && !opt_bag_dir)
+		return cli_usage_error(&CLI, "--manifest needs --bag-dir DIR");
+	if (!opt_out) {
+		if (isatty(1) || opt_export || opt_manifest)
+			return cli_usage_error(&CLI, "give the output file with -o FILE%s",
+			                       isatty(1) ? " (a bag is not written to a terminal)" : "");
+		opt_out = "-";
+	}
+	if (!(opt_val_frac >= 0 && opt_val_frac < 1))
+		return cli_usage_error(&CLI, "--val-frac %g: expected 0 <= F < 1", opt_val_frac);
+	struct err e = {0};
+	if (opt_manifest)
+		rc = build_manifest(&e);
+	else if (opt_export)
+		rc = export(pos[0], &e);
+	else if (modes)
+		rc = import(label, &e);
+	else
+		rc = finalise(np ? pos[0] : "-", label, &e);
+	if (rc) {
+		cli_error(P, "%s", e.msg);
+		return rc == ERR_USAGE ? 2 : 1;
+	}
+	return 0;
+}
