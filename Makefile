@@ -138,7 +138,8 @@ fuzz: check-pkgs
 	@mkdir -p $(BUILD)/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(BUILD)/fuzz/$$n"; \
-	  clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE \
+	  clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -D_DEFAULT_SOURCE \
+	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	    -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS) $$f $(LIB_SRC) -o $(BUILD)/fuzz/$$n \
 	    $(PKG_LIBS) -lm || exit 1; done
 
