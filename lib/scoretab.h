@@ -1,0 +1,40 @@
+/* scoretab.h - reads score tables (formats/scores.md) for auc-report.
+ *
+ * A TSV with a header; columns are found by name.  Each row gets a level
+ * (the `kind` column, or "all"), a split (the `split` column, or
+ * SPLIT_NONE), a label and up to SCORETAB_MAX_SCORES scores; `NA` reads as
+ * NaN.  Anything else that is not a finite number is an error naming the
+ * file, the line and the column.
+ *
+ * Thread safety: plain data.  Errors: negative ERR_* with a message.
+ */
+#ifndef WENO_SCORETAB_H
+#define WENO_SCORETAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SCORETAB_MAX_SCORES 8
+#define SCORETAB_MAX_KINDS 8
+
+struct scoretab {
+	size_t n;
+	uint8_t *kind;                 /* index into kind_names */
+	uint8_t *split;                /* SPLIT_* (lib/manifest.h) */
+	double *label;                 /* NaN unknown */
+	double *score[SCORETAB_MAX_SCORES];  /* NaN missing */
+	int n_scores, n_kinds;
+	char score_names[SCORETAB_MAX_SCORES][64];
+	char kind_names[SCORETAB_MAX_KINDS][32];
+	int has_split;
+};
+
+/* score_cols: comma-separated column names; when NULL, every column whose
+ * name ends in "_score" (or "score"). */
+int scoretab_read(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                  struct err *e);
+void scoretab_free(struct scoretab *t);
+
+#endif

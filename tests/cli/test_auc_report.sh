@@ -1,0 +1,46 @@
+# CLI tests of auc-report.
+. "$(dirname "$0")/lib.sh"
+S="$T/s.tsv"
+{
+printf 'kind\tsplit\tbag_id\tindex\tx\ty\tlabel\tstudent_score\tteacher_score\n'
+printf 'bag\ttest\ta\tNA\tNA\tNA\t1\t0.9\t0.8\n'
+printf 'bag\ttest\tb\tNA\tNA\tNA\t0\t0.2\t0.85\n'
+printf 'bag\ttest\tc\tNA\tNA\tNA\t1\t0.7\tNA\n'
+printf 'bag\ttest\td\tNA\tNA\tNA\t0\t0.7\t0.1\n'
+printf 'bag\tval\te\tNA\tNA\tNA\t1\t0.6\t0.5\n'
+printf 'bag\tval\tf\tNA\tNA\tNA\t0\t0.3\t0.4\n'
+printf 'instance\ttest\ta\t0\t0\t0\t0.3\t0.9\t1.5\n'
+printf 'instance\ttest\ta\t1\t0\t0\t0\t0.1\t-2\n'
+printf 'instance\ttest\tb\t0\t0\t0\tNA\t0.5\t0\n'
+printf 'instance\ttest\tb\t1\t0\t0\t1\t0.4\t0.2\n'
+} >"$S"
+run "$BIN/auc-report" -b 200 "$S"
+# bag student: positives 0.9, 0.7 vs negatives 0.2, 0.7 -> (1 + 1 + 1 + 0.5)/4 = 0.875
+ok "bag AUC with a tie" '[ $status = 0 ] && grep -q "^bag  *student_score  *0.8750" "$T/out"'
+# instance student at 0.5: positive 0.4 vs negatives 0.9, 0.1 -> 0.5; at 0.25 the 0.3 row (0.9) is positive too -> 1
+ok "instance AUC at the default 0.5" 'grep -q "^instance  *student_score  *0.5000" "$T/out"'
+run "$BIN/auc-report" -b 0 --pos-threshold 0.25 "$S"
+ok "instance AUC at 0.25" '[ $status = 0 ] && grep -q "^instance  *student_score  *1.0000" "$T/out"'
+ok "Youden threshold from val" 'grep -q "^bag  *student_score .* 0.6 " "$T/out"'
+run "$BIN/auc-report" --json -b 100 "$S" "$S"
+ok "json with summary over two files" '[ $status = 0 ] && has_out "\"summary\":\[{\"kind\":\"bag\",\"score\":\"student_score\",\"files\":2,\"mean_auc\":0.875"'
+run "$BIN/auc-report" -b 0 --roc-tsv "$T/roc.tsv" --roc-svg "$T/roc.svg" --tsv "$T/res.tsv" "$S"
+ok "ROC TSV, SVG and results TSV" '[ $status = 0 ] && grep -q "^$S	bag	student_score	" "$T/roc.tsv" && grep -q "<polyline" "$T/roc.svg" && [ $(wc -l <"$T/res.tsv") = 5 ]'
+sed 's/0\.85/abc/' "$S" >"$T/bad.tsv"
+run "$BIN/auc-report" "$T/bad.tsv"
+ok "non-numeric score: exit 1, names line and column" '[ $status = 1 ] && has_err "bad.tsv: line 3, column teacher_score: .abc."'
+sed 's/0\.85/nan/' "$S" >"$T/nan.tsv"
+run "$BIN/auc-report" "$T/nan.tsv"
+ok "NaN score is an error" '[ $status = 1 ] && has_err "nan.tsv: line 3"'
+run "$BIN/auc-report" --label-col truth "$S"
+ok "missing label column" '[ $status = 1 ] && has_err "no column .truth."'
+run "$BIN/auc-report" --split train "$S"
+ok "no rows in the split" '[ $status = 1 ] && has_err "no rows with split .train."'
+printf 'y\tprob\n1\t0.8\n0\t0.3\n1\t0.2\n0\t0.1\n' >"$T/generic.tsv"
+run "$BIN/auc-report" -b 0 --label-col y --score-col prob --split all "$T/generic.tsv"
+ok "any TSV with a label and a score" '[ $status = 0 ] && grep -q "^all  *prob  *0.7500" "$T/out"'
+run "$BIN/auc-report" "$T/missing.tsv" "$S"
+ok "one unreadable file: others reported, exit 1" '[ $status = 1 ] && has_out "student_score" && has_err "missing.tsv"'
+run "$BIN/auc-report" --pos-threshold 2 "$S"
+ok "bad option value exits 2" '[ $status = 2 ]'
+rm -rf "$T"
