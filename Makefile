@@ -45,6 +45,11 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDNN_H := $(firstword $(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h \
 	/usr/include/x86_64-linux-gnu/cudnn.h))
+ifeq ($(CUDA),1)
+ifeq ($(and $(NVCC),$(CUDNN_H)),)
+$(error CUDA=1 but nvcc or cudnn.h was not found (nvcc: '$(NVCC)', cudnn.h: '$(CUDNN_H)'); install the CUDA toolkit and cuDNN, or build with CUDA=0)
+endif
+endif
 ifeq ($(CUDA),auto)
 ifneq ($(and $(NVCC),$(CUDNN_H)),)
 CUDA_ON := 1
