@@ -1,0 +1,186 @@
+/* nn.h - the neural-network operation table (the backend interface).
+ *
+ * Every operation weno-fit computes is a function pointer in struct
+ * nn_backend, in llm.c style: X_forward(out..., in..., dims) and
+ * X_backward(dinp..., dparams..., dout, saved..., dims) over raw float32
+ * buffers, NCHW.  A shape comment sits beside each pointer.  The CPU backend
+ * (nn_cpu.c: OpenBLAS sgemm, OpenMP loops) is the reference; a CUDA backend
+ * fills the same table with the same names, argument order and shapes.
+ * Model code (net.c, heads) calls only through the table and never asks
+ * which backend runs.
+ *
+ * Conventions:
+ *   - forward functions overwrite their outputs;
+ *   - backward functions ACCUMULATE (+=) into every gradient they write
+ *     (dinp and dparams), so residual branches and gradient accumulation over
+ *     several bags need no extra code; the caller zeroes gradients;
+ *   - any gradient pointer may be NULL: that gradient is not computed;
+ *   - "scratch" arguments are caller-owned work space of the documented size
+ *     (see nn_conv2d_scratch_floats); nothing is allocated inside an op;
+ *   - results never depend on the number of threads: reductions run over a
+ *     fixed order inside one thread (parallel loops split only independent
+ *     outputs) and sgemm partitions only its output.
+ *
+ * Thread safety: the backend tables are immutable; an op may use all the
+ * threads OpenMP/OpenBLAS give it, so call ops from one thread at a time.
+ * Errors: ops do not fail (shapes are the caller's contract); only
+ * nn_backend_get can fail (NULL for an unknown name).
+ */
+#ifndef WENO_NN_H
+#define WENO_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../rng.h"
+
+/* 2-D convolution (also max-pooling) geometry for a batch of N images. */
+struct nn_conv_shape {
+	int N, C, H, W;      /* input  [N,C,H,W] */
+	int OC, OH, OW;      /* output [N,OC,OH,OW] (OC unused by pooling) */
+	int KH, KW;          /* kernel */
+	int SH, SW;          /* stride */
+	int PH, PW;          /* zero padding (pooling: -inf padding) */
+};
+
+/* Fills OH, OW from the rest: OH = (H + 2PH - KH)/SH + 1. */
+void nn_conv_shape_finish(struct nn_conv_shape *s);
+
+/* Floats of scratch conv2d_forward/backward need: C*KH*KW*N*OH*OW (the
+ * batched im2col matrix) + OC*N*OH*OW (output in [OC, N*OH*OW] order). */
+size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s);
+
+enum nn_optim_kind { NN_OPTIM_SGD = 0, NN_OPTIM_ADAM = 1 };
+
+/* Hyper-parameters of one optimizer, exactly as torch.optim defines them. */
+struct nn_optim_conf {
+	int kind;            /* enum nn_optim_kind */
+	float lr;
+	float momentum;      /* SGD */
+	float dampening;     /* SGD */
+	int nesterov;        /* SGD */
+	float weight_decay;  /* both: L2 added to the gradient (not AdamW) */
+	float beta1, beta2, eps; /* Adam */
+};
+
+struct nn_backend {
+	const char *name;
+
+	/* ---- memory (device buffers; plain malloc on the CPU) ---- */
+	float *(*alloc)(size_t nfloats);          /* zeroed; NULL on failure; free with free_ */
+	void (*free_)(float *p);
+	void (*zero)(float *p, size_t n);
+	void (*copy)(float *dst, const float *src, size_t n);          /* device to device */
+	void (*upload)(float *dst, const float *host, size_t n);       /* host to device */
+	void (*download)(float *host, const float *src, size_t n);     /* device to host */
+
+	/* ---- linear: out = inp Wᵀ + b ---- */
+	/* out [N,OC], inp [N,C], weight [OC,C], bias [OC] or NULL */
+	void (*linear_forward)(float *out, const float *inp, const float *weight,
+	                       const float *bias, int N, int C, int OC);
+	/* dinp [N,C], dweight [OC,C], dbias [OC]; dout [N,OC] */
+	void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+	                        const float *inp, const float *weight, int N, int C, int OC);
+
+	/* ---- 2-D convolution, im2col over the whole batch + one sgemm ---- */
+	/* out [N,OC,OH,OW], inp [N,C,H,W], weight [OC,C,KH,KW], bias [OC] or NULL,
+	 * scratch nn_conv2d_scratch_floats(s) */
+	void (*conv2d_forward)(float *out, float *scratch, const float *inp, const float *weight,
+	                       const float *bias, const struct nn_conv_shape *s);
+	/* dinp [N,C,H,W] (NULL for a first layer), dweight [OC,C,KH,KW], dbias [OC];
+	 * dout [N,OC,OH,OW]; inp and weight as in forward; scratch as forward */
+	void (*conv2d_backward)(float *dinp, float *dweight, float *dbias, float *scratch,
+	                        const float *dout, const float *inp, const float *weight,
+	                        const struct nn_conv_shape *s);
+
+	/* ---- batch normalisation over [N,C,HW] (BatchNorm1d: HW = 1) ----
+	 * train: normalise with the batch mean and biased variance, save mean and
+	 * rstd = 1/sqrt(var+eps), and update run_mean/run_var as PyTorch does:
+	 * r = (1-momentum) r + momentum x, with the unbiased variance for run_var.
+	 * eval: normalise with run_mean/run_var (mean, rstd still written). */
+	/* out [N,C,HW], mean [C], rstd [C], run_mean [C], run_var [C], inp [N,C,HW],
+	 * gamma [C], beta [C] */
+	void (*batchnorm_forward)(float *out, float *mean, float *rstd, float *run_mean,
+	                          float *run_var, const float *inp, const float *gamma,
+	                          const float *beta, int N, int C, int HW, int train,
+	                          float momentum, float eps);
+	/* dinp [N,C,HW], dgamma [C], dbeta [C]; dout [N,C,HW]; inp, mean, rstd, gamma
+	 * as saved by forward; train as in forward (eval: mean/rstd are constants) */
+	void (*batchnorm_backward)(float *dinp, float *dgamma, float *dbeta, const float *dout,
+	                           const float *inp, const float *mean, const float *rstd,
+	                           const float *gamma, int N, int C, int HW, int train);
+
+	/* ---- elementwise ---- */
+	void (*relu_forward)(float *out, const float *inp, size_t n);                  /* [n] */
+	void (*relu_backward)(float *dinp, const float *dout, const float *out, size_t n);
+	void (*tanh_forward)(float *out, const float *inp, size_t n);
+	void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
+	/* out = a + b, [n]; backward: da += dout, db += dout */
+	void (*add_forward)(float *out, const float *a, const float *b, size_t n);
+	void (*add_backward)(float *da, float *db, const float *dout, size_t n);
+	/* x *= a, [n] (forward and backward alike) */
+	void (*scale)(float *x, float a, size_t n);
+	/* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p), drawn in
+	 * index order from rng (so a seed fixes it on every backend); out = inp*mask.
+	 * p = 0 copies and sets mask to 1. */
+	void (*dropout_forward)(float *out, float *mask, const float *inp, size_t n, float p,
+	                        struct rng *rng);
+	void (*dropout_backward)(float *dinp, const float *dout, const float *mask, size_t n);
+
+	/* ---- pooling ---- */
+	/* Max-pooling, -inf padding, first maximum wins (as PyTorch).
+	 * out [N,C,OH,OW], inp [N,C,H,W]; s->OC ignored */
+	void (*maxpool_forward)(float *out, const float *inp, const struct nn_conv_shape *s);
+	void (*maxpool_backward)(float *dinp, const float *dout, const float *inp,
+	                         const struct nn_conv_shape *s);
+	/* Global average pooling: out [N,C], inp [N,C,HW] */
+	void (*avgpool_forward)(float *out, const float *inp, int N, int C, int HW);
+	void (*avgpool_backward)(float *dinp, const float *dout, int N, int C, int HW);
+
+	/* ---- softmax over the middle axis of [outer, dim, inner] ---- */
+	void (*softmax_forward)(float *out, const float *inp, int outer, int dim, int inner);
+	/* dinp += out * (dout - sum_dim dout*out) */
+	void (*softmax_backward)(float *dinp, const float *dout, const float *out, int outer,
+	                         int dim, int inner);
+
+	/* ---- attention pieces (bags) ---- */
+	/* Weighted sum over instances: out[k,j] = sum_i a[i,k] h[i,j].
+	 * out [K,D], a [n,K], h [n,D] (out = aᵀ h) */
+	void (*wsum_forward)(float *out, const float *a, const float *h, int n, int K, int D);
+	/* da [n,K], dh [n,D]; dout [K,D] */
+	void (*wsum_backward)(float *da, float *dh, const float *dout, const float *a,
+	                      const float *h, int n, int K, int D);
+
+	/* ---- losses: return the loss (double) and write dlogits (overwrite),
+	 * already scaled by the mean; the losses never allocate ---- */
+	/* ABMIL: p = softmax(z)[1]; L = mean_b -(y log(p+eps) + (1-y) log(1-p+eps)).
+	 * dlogits [B,2], logits [B,2], y [B] in [0,1] */
+	double (*loss_bce2)(float *dlogits, const float *logits, const float *y, int B,
+	                    float eps);
+	/* Softmax cross-entropy: L = mean_b -log softmax(z_b)[label_b].
+	 * dlogits [B,K], logits [B,K], label [B] in [0,K) */
+	double (*loss_ce)(float *dlogits, const float *logits, const int *label, int B, int K);
+	/* Student: q = softmax(z); L = -mean_b (w(1-y) log(q0+eps) + (1-w) y log(q1+eps)).
+	 * dlogits [B,2], logits [B,2], y [B] soft labels */
+	double (*loss_soft2)(float *dlogits, const float *logits, const float *y, int B,
+	                     float w, float eps);
+
+	/* ---- optimizer steps over one flat buffer (torch.optim semantics) ----
+	 * step is the 1-based step count after this update.  SGD uses m as the
+	 * momentum buffer (unused when momentum = 0); Adam uses m and v. */
+	void (*sgd_step)(float *param, const float *grad, float *m, size_t n,
+	                 const struct nn_optim_conf *c, long step);
+	void (*adam_step)(float *param, const float *grad, float *m, float *v, size_t n,
+	                  const struct nn_optim_conf *c, long step);
+};
+
+/* The CPU backend (always present). */
+extern const struct nn_backend nn_cpu;
+
+/* Looks a backend up by name ("cpu"); NULL when not built in. */
+const struct nn_backend *nn_backend_get(const char *name);
+
+/* Sets the CPU thread count for OpenMP loops and OpenBLAS (n >= 1). */
+void nn_set_threads(int n);
+
+#endif

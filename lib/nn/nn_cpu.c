@@ -1,0 +1,764 @@
+/* nn_cpu.c - the CPU backend: OpenBLAS sgemm for every matrix product,
+ * OpenMP for loops over independent outputs.  See nn.h for the contract.
+ *
+ * Determinism: no OpenMP reduction clause anywhere; every sum runs in a fixed
+ * order inside one thread (a channel, a row, an image plane), so results are
+ * bit-identical for any thread count.  Sums of many terms use double.
+ */
+#include "nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nn_conv_shape_finish(struct nn_conv_shape *s)
+{
+	s->OH = (s->H + 2 * s->PH - s->KH) / s->SH + 1;
+	s->OW = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
+}
+
+size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s)
+{
+	size_t np = (size_t)s->N * s->OH * s->OW;
+	return (size_t)s->C * s->KH * s->KW * np + (size_t)s->OC * np;
+}
+
+void nn_set_threads(int n)
+{
+	if (n < 1)
+		n = 1;
+	omp_set_num_threads(n);
+	openblas_set_num_threads(1);
+}
+
+/* C [M,N] = alpha op(A) op(B) + beta C, row-major, split into blocks of rows
+ * or columns of C whose size depends on the shape only; each block is one
+ * single-threaded sgemm and the blocks run on OpenMP threads.  Every element
+ * of C is therefore computed by the same kernel call for any thread count
+ * (bit-identical results), and OpenBLAS's own threads never compete with
+ * OpenMP's.  OpenBLAS runs single-threaded (nn_set_threads, gemm_init). */
+static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+	enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
+	enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
+	if (M <= 0 || N <= 0)
+		return;
+	static int blas_single;
+	if (!__atomic_load_n(&blas_single, __ATOMIC_ACQUIRE)) {
+		openblas_set_num_threads(1);
+		__atomic_store_n(&blas_single, 1, __ATOMIC_RELEASE);
+	}
+	double work = (double)M * N * (K > 0 ? K : 1);
+	int split_n = N >= M;
+	int dim = split_n ? N : M;
+	/* block: at least 64 wide, about dim/8, a multiple of 16 */
+	int blk = (dim / 8 + 15) / 16 * 16;
+	if (blk < 64)
+		blk = 64;
+	int nblk = (dim + blk - 1) / blk;
+	if (work < 2e5 || nblk <= 1) {
+		cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+#pragma omp parallel for schedule(dynamic, 1)
+	for (int b = 0; b < nblk; b++) {
+		int i0 = b * blk, len = dim - i0 < blk ? dim - i0 : blk;
+		if (split_n) {
+			/* columns i0.. of C: columns of op(B) */
+			const float *Bb = tb ? B + (size_t)i0 * ldb : B + i0;
+			cblas_sgemm(CblasRowMajor, TA, TB, M, len, K, alpha, A, lda, Bb, ldb, beta,
+			            C + i0, ldc);
+		} else {
+			/* rows i0.. of C: rows of op(A) */
+			const float *Ab = ta ? A + i0 : A + (size_t)i0 * lda;
+			cblas_sgemm(CblasRowMajor, TA, TB, len, N, K, alpha, Ab, lda, B, ldb, beta,
+			            C + (size_t)i0 * ldc, ldc);
+		}
+	}
+}
+
+/* ---------------- memory ---------------- */
+
+static float *cpu_alloc(size_t n)
+{
+	return calloc(n ? n : 1, sizeof(float));
+}
+
+static void cpu_free(float *p)
+{
+	free(p);
+}
+
+static void cpu_zero(float *p, size_t n)
+{
+	if (n)
+		memset(p, 0, n * sizeof *p);
+}
+
+static void cpu_copy(float *dst, const float *src, size_t n)
+{
+	if (n && dst != src)
+		memmove(dst, src, n * sizeof *dst);
+}
+
+/* ---------------- linear ---------------- */
+
+static void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           int N, int C, int OC)
+{
+	gemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C,
+	            0.0f, out, OC);
+	if (bias) {
+#pragma omp parallel for schedule(static)
+		for (int n = 0; n < N; n++) {
+			float *o = out + (size_t)n * OC;
+			for (int j = 0; j < OC; j++)
+				o[j] += bias[j];
+		}
+	}
+}
+
+static void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int N, int C, int OC)
+{
+	if (dinp)
+		gemm(0, 0, N, C, OC, 1.0f, dout, OC,
+		            weight, C, 1.0f, dinp, C);
+	if (dweight)
+		gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp,
+		            C, 1.0f, dweight, C);
+	if (dbias) {
+		/* column sums in blocks of 64 columns: each thread owns its columns */
+		int nblk = (OC + 63) / 64;
+#pragma omp parallel for schedule(static)
+		for (int b = 0; b < nblk; b++) {
+			double acc[64] = {0};
+			int j0 = b * 64, j1 = j0 + 64 < OC ? j0 + 64 : OC;
+			for (int n = 0; n < N; n++) {
+				const float *d = dout + (size_t)n * OC;
+				for (int j = j0; j < j1; j++)
+					acc[j - j0] += d[j];
+			}
+			for (int j = j0; j < j1; j++)
+				dbias[j] += (float)acc[j - j0];
+		}
+	}
+}
+
+/* ---------------- convolution ---------------- */
+
+/* col [C*KH*KW, N*OH*OW] from inp [N,C,H,W] */
+static void im2col(float *col, const float *inp, const struct nn_conv_shape *s)
+{
+	int N = s->N, C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
+	int OH = s->OH, OW = s->OW, P = OH * OW;
+	size_t NP = (size_t)N * P;
+	int rows = C * KH * KW;
+#pragma omp parallel for collapse(2) schedule(static)
+	for (int r = 0; r < rows; r++) {
+		for (int n = 0; n < N; n++) {
+			int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+			const float *src = inp + ((size_t)n * C + c) * H * W;
+			float *dst = col + (size_t)r * NP + (size_t)n * P;
+			for (int oh = 0; oh < OH; oh++) {
+				int ih = oh * s->SH - s->PH + kh;
+				float *d = dst + oh * OW;
+				if (ih < 0 || ih >= H) {
+					for (int ow = 0; ow < OW; ow++)
+						d[ow] = 0.0f;
+					continue;
+				}
+				const float *srow = src + (size_t)ih * W;
+				if (s->SW == 1) {
+					for (int ow = 0; ow < OW; ow++) {
+						int iw = ow - s->PW + kw;
+						d[ow] = (iw >= 0 && iw < W) ? srow[iw] : 0.0f;
+					}
+				} else {
+					for (int ow = 0; ow < OW; ow++) {
+						int iw = ow * s->SW - s->PW + kw;
+						d[ow] = (iw >= 0 && iw < W) ? srow[iw] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+}
+
+/* dinp [N,C,H,W] += col2im(dcol); one thread per image plane (n,c), fixed
+ * (kh,kw,oh,ow) order inside it */
+static void col2im_add(float *dinp, const float *dcol, const struct nn_conv_shape *s)
+{
+	int N = s->N, C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
+	int OH = s->OH, OW = s->OW, P = OH * OW;
+	size_t NP = (size_t)N * P;
+#pragma omp parallel for collapse(2) schedule(static)
+	for (int n = 0; n < N; n++) {
+		for (int c = 0; c < C; c++) {
+			float *dst = dinp + ((size_t)n * C + c) * H * W;
+			for (int kh = 0; kh < KH; kh++) {
+				for (int kw = 0; kw < KW; kw++) {
+					int r = (c * KH + kh) * KW + kw;
+					const float *src = dcol + (size_t)r * NP + (size_t)n * P;
+					for (int oh = 0; oh < OH; oh++) {
+						int ih = oh * s->SH - s->PH + kh;
+						if (ih < 0 || ih >= H)
+							continue;
+						float *drow = dst + (size_t)ih * W;
+						const float *srow = src + oh * OW;
+						for (int ow = 0; ow < OW; ow++) {
+							int iw = ow * s->SW - s->PW + kw;
+							if (iw >= 0 && iw < W)
+								drow[iw] += srow[ow];
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+static void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
+                           const float *bias, const struct nn_conv_shape *s)
+{
+	int OC = s->OC, P = s->OH * s->OW, K = s->C * s->KH * s->KW;
+	int NP = s->N * P;
+	float *col = scratch;
+	float *outT = scratch + (size_t)K * NP;
+	const float *B = col;
+	int one = s->KH == 1 && s->KW == 1 && s->SH == 1 && s->SW == 1 && s->PH == 0 &&
+	          s->PW == 0 && s->N == 1;
+	if (one)
+		B = inp; /* a 1x1 convolution of one image is a plain product */
+	else
+		im2col(col, inp, s);
+	/* outT [OC, N*P] = W [OC,K] x col [K, N*P] */
+	gemm(0, 0, OC, NP, K, 1.0f, weight, K, B, NP,
+	            0.0f, outT, NP);
+#pragma omp parallel for collapse(2) schedule(static)
+	for (int n = 0; n < s->N; n++) {
+		for (int oc = 0; oc < OC; oc++) {
+			const float *src = outT + (size_t)oc * NP + (size_t)n * P;
+			float *dst = out + ((size_t)n * OC + oc) * P;
+			float b = bias ? bias[oc] : 0.0f;
+			for (int p = 0; p < P; p++)
+				dst[p] = src[p] + b;
+		}
+	}
+}
+
+static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
+                            const float *dout, const float *inp, const float *weight,
+                            const struct nn_conv_shape *s)
+{
+	int OC = s->OC, P = s->OH * s->OW, K = s->C * s->KH * s->KW;
+	int NP = s->N * P;
+	float *col = scratch;
+	float *doutT = scratch + (size_t)K * NP;
+	/* doutT [OC, N*P] */
+#pragma omp parallel for collapse(2) schedule(static)
+	for (int n = 0; n < s->N; n++) {
+		for (int oc = 0; oc < OC; oc++) {
+			const float *src = dout + ((size_t)n * OC + oc) * P;
+			float *dst = doutT + (size_t)oc * NP + (size_t)n * P;
+			memcpy(dst, src, (size_t)P * sizeof *dst);
+		}
+	}
+	if (dbias) {
+#pragma omp parallel for schedule(static)
+		for (int oc = 0; oc < OC; oc++) {
+			const float *d = doutT + (size_t)oc * NP;
+			double acc = 0.0;
+			for (int i = 0; i < NP; i++)
+				acc += d[i];
+			dbias[oc] += (float)acc;
+		}
+	}
+	if (dweight) {
+		im2col(col, inp, s);
+		/* dW [OC,K] += doutT [OC,NP] x colᵀ [NP,K] */
+		gemm(0, 1, OC, K, NP, 1.0f, doutT, NP, col,
+		            NP, 1.0f, dweight, K);
+	}
+	if (dinp) {
+		/* dcol [K,NP] = Wᵀ [K,OC] x doutT [OC,NP], written over col */
+		gemm(1, 0, K, NP, OC, 1.0f, weight, K,
+		            doutT, NP, 0.0f, col, NP);
+		col2im_add(dinp, col, s);
+	}
+}
+
+/* ---------------- batch normalisation ---------------- */
+
+static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
+                              float *run_var, const float *inp, const float *gamma,
+                              const float *beta, int N, int C, int HW, int train,
+                              float momentum, float eps)
+{
+	size_t m = (size_t)N * HW;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < C; c++) {
+		float mu, rs;
+		if (train) {
+			double sum = 0.0;
+			for (int n = 0; n < N; n++) {
+				const float *x = inp + ((size_t)n * C + c) * HW;
+				for (int i = 0; i < HW; i++)
+					sum += x[i];
+			}
+			double dmu = sum / (double)m, ss = 0.0;
+			for (int n = 0; n < N; n++) {
+				const float *x = inp + ((size_t)n * C + c) * HW;
+				for (int i = 0; i < HW; i++) {
+					double d = x[i] - dmu;
+					ss += d * d;
+				}
+			}
+			double var = ss / (double)m;
+			double uvar = m > 1 ? ss / (double)(m - 1) : var;
+			mu = (float)dmu;
+			rs = (float)(1.0 / sqrt(var + (double)eps));
+			if (run_mean)
+				run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mu;
+			if (run_var)
+				run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)uvar;
+		} else {
+			mu = run_mean[c];
+			rs = (float)(1.0 / sqrt((double)run_var[c] + (double)eps));
+		}
+		mean[c] = mu;
+		rstd[c] = rs;
+		float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+		for (int n = 0; n < N; n++) {
+			const float *x = inp + ((size_t)n * C + c) * HW;
+			float *o = out + ((size_t)n * C + c) * HW;
+			for (int i = 0; i < HW; i++)
+				o[i] = (x[i] - mu) * rs * g + b;
+		}
+	}
+}
+
+static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                               const float *inp, const float *mean, const float *rstd,
+                               const float *gamma, int N, int C, int HW, int train)
+{
+	double m = (double)N * HW;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < C; c++) {
+		float mu = mean[c], rs = rstd[c], g = gamma ? gamma[c] : 1.0f;
+		double sd = 0.0, sdx = 0.0;
+		for (int n = 0; n < N; n++) {
+			const float *x = inp + ((size_t)n * C + c) * HW;
+			const float *d = dout + ((size_t)n * C + c) * HW;
+			for (int i = 0; i < HW; i++) {
+				sd += d[i];
+				sdx += (double)d[i] * ((x[i] - mu) * rs);
+			}
+		}
+		if (dgamma)
+			dgamma[c] += (float)sdx;
+		if (dbeta)
+			dbeta[c] += (float)sd;
+		if (!dinp)
+			continue;
+		float k = g * rs;
+		float a = train ? (float)(sd / m) : 0.0f;
+		float bb = train ? (float)(sdx / m) : 0.0f;
+		for (int n = 0; n < N; n++) {
+			const float *x = inp + ((size_t)n * C + c) * HW;
+			const float *d = dout + ((size_t)n * C + c) * HW;
+			float *o = dinp + ((size_t)n * C + c) * HW;
+			for (int i = 0; i < HW; i++) {
+				float xh = (x[i] - mu) * rs;
+				o[i] += k * (d[i] - a - xh * bb);
+			}
+		}
+	}
+}
+
+/* ---------------- elementwise ---------------- */
+
+static void relu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+static void relu_backward(float *dinp, const float *dout, const float *out, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		if (out[i] > 0.0f)
+			dinp[i] += dout[i];
+}
+
+static void tanh_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 16384)
+	for (size_t i = 0; i < n; i++)
+		out[i] = tanhf(inp[i]);
+}
+
+static void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+static void add_forward(float *out, const float *a, const float *b, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		out[i] = a[i] + b[i];
+}
+
+static void add_backward(float *da, float *db, const float *dout, size_t n)
+{
+	if (da) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+		for (size_t i = 0; i < n; i++)
+			da[i] += dout[i];
+	}
+	if (db) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+		for (size_t i = 0; i < n; i++)
+			db[i] += dout[i];
+	}
+}
+
+static void scale(float *x, float a, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		x[i] *= a;
+}
+
+static void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p,
+                            struct rng *rng)
+{
+	if (p <= 0.0f) {
+		for (size_t i = 0; i < n; i++) {
+			mask[i] = 1.0f;
+			out[i] = inp[i];
+		}
+		return;
+	}
+	float scale = 1.0f / (1.0f - p);
+	for (size_t i = 0; i < n; i++)  /* sequential: the draw order is the contract */
+		mask[i] = rng_float(rng) < p ? 0.0f : scale;
+	for (size_t i = 0; i < n; i++)
+		out[i] = inp[i] * mask[i];
+}
+
+static void dropout_backward(float *dinp, const float *dout, const float *mask, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		dinp[i] += dout[i] * mask[i];
+}
+
+/* ---------------- pooling ---------------- */
+
+/* index into the input plane of the maximum of output (oh,ow); -1 if empty */
+static int pool_argmax(const float *x, const struct nn_conv_shape *s, int oh, int ow)
+{
+	int best = -1;
+	float m = -INFINITY;
+	for (int kh = 0; kh < s->KH; kh++) {
+		int ih = oh * s->SH - s->PH + kh;
+		if (ih < 0 || ih >= s->H)
+			continue;
+		for (int kw = 0; kw < s->KW; kw++) {
+			int iw = ow * s->SW - s->PW + kw;
+			if (iw < 0 || iw >= s->W)
+				continue;
+			float v = x[ih * s->W + iw];
+			if (best < 0 || v > m || isnan(v)) {
+				best = ih * s->W + iw;
+				m = v;
+				if (isnan(v))
+					return best;
+			}
+		}
+	}
+	return best;
+}
+
+static void maxpool_forward(float *out, const float *inp, const struct nn_conv_shape *s)
+{
+	int planes = s->N * s->C, HWi = s->H * s->W, P = s->OH * s->OW;
+#pragma omp parallel for schedule(static)
+	for (int pl = 0; pl < planes; pl++) {
+		const float *x = inp + (size_t)pl * HWi;
+		float *o = out + (size_t)pl * P;
+		for (int oh = 0; oh < s->OH; oh++)
+			for (int ow = 0; ow < s->OW; ow++) {
+				int i = pool_argmax(x, s, oh, ow);
+				o[oh * s->OW + ow] = i < 0 ? -INFINITY : x[i];
+			}
+	}
+}
+
+static void maxpool_backward(float *dinp, const float *dout, const float *inp,
+                             const struct nn_conv_shape *s)
+{
+	int planes = s->N * s->C, HWi = s->H * s->W, P = s->OH * s->OW;
+#pragma omp parallel for schedule(static)
+	for (int pl = 0; pl < planes; pl++) {
+		const float *x = inp + (size_t)pl * HWi;
+		const float *d = dout + (size_t)pl * P;
+		float *dx = dinp + (size_t)pl * HWi;
+		for (int oh = 0; oh < s->OH; oh++)
+			for (int ow = 0; ow < s->OW; ow++) {
+				int i = pool_argmax(x, s, oh, ow);
+				if (i >= 0)
+					dx[i] += d[oh * s->OW + ow];
+			}
+	}
+}
+
+static void avgpool_forward(float *out, const float *inp, int N, int C, int HW)
+{
+	int planes = N * C;
+#pragma omp parallel for schedule(static)
+	for (int pl = 0; pl < planes; pl++) {
+		const float *x = inp + (size_t)pl * HW;
+		double acc = 0.0;
+		for (int i = 0; i < HW; i++)
+			acc += x[i];
+		out[pl] = (float)(acc / HW);
+	}
+}
+
+static void avgpool_backward(float *dinp, const float *dout, int N, int C, int HW)
+{
+	int planes = N * C;
+#pragma omp parallel for schedule(static)
+	for (int pl = 0; pl < planes; pl++) {
+		float g = dout[pl] / (float)HW;
+		float *dx = dinp + (size_t)pl * HW;
+		for (int i = 0; i < HW; i++)
+			dx[i] += g;
+	}
+}
+
+/* ---------------- softmax ---------------- */
+
+static void softmax_forward(float *out, const float *inp, int outer, int dim, int inner)
+{
+	int cnt = outer * inner;
+#pragma omp parallel for schedule(static) if (cnt > 64)
+	for (int t = 0; t < cnt; t++) {
+		int o = t / inner, i = t % inner;
+		const float *x = inp + (size_t)o * dim * inner + i;
+		float *y = out + (size_t)o * dim * inner + i;
+		float mx = -INFINITY;
+		for (int k = 0; k < dim; k++)
+			if (x[(size_t)k * inner] > mx)
+				mx = x[(size_t)k * inner];
+		double sum = 0.0;
+		for (int k = 0; k < dim; k++) {
+			float e = expf(x[(size_t)k * inner] - mx);
+			y[(size_t)k * inner] = e;
+			sum += e;
+		}
+		float r = (float)(1.0 / sum);
+		for (int k = 0; k < dim; k++)
+			y[(size_t)k * inner] *= r;
+	}
+}
+
+static void softmax_backward(float *dinp, const float *dout, const float *out, int outer,
+                             int dim, int inner)
+{
+	int cnt = outer * inner;
+#pragma omp parallel for schedule(static) if (cnt > 64)
+	for (int t = 0; t < cnt; t++) {
+		int o = t / inner, i = t % inner;
+		size_t base = (size_t)o * dim * inner + i;
+		double dot = 0.0;
+		for (int k = 0; k < dim; k++)
+			dot += (double)dout[base + (size_t)k * inner] * out[base + (size_t)k * inner];
+		float fd = (float)dot;
+		for (int k = 0; k < dim; k++) {
+			size_t j = base + (size_t)k * inner;
+			dinp[j] += out[j] * (dout[j] - fd);
+		}
+	}
+}
+
+/* ---------------- attention pieces ---------------- */
+
+static void wsum_forward(float *out, const float *a, const float *h, int n, int K, int D)
+{
+	gemm(1, 0, K, D, n, 1.0f, a, K, h, D, 0.0f,
+	            out, D);
+}
+
+static void wsum_backward(float *da, float *dh, const float *dout, const float *a,
+                          const float *h, int n, int K, int D)
+{
+	if (da)
+		gemm(0, 1, n, K, D, 1.0f, h, D, dout, D,
+		            1.0f, da, K);
+	if (dh)
+		gemm(0, 0, n, D, K, 1.0f, a, K, dout, D,
+		            1.0f, dh, D);
+}
+
+/* ---------------- losses ---------------- */
+
+/* softmax of one row of two logits, in double */
+static void softmax2(double *q0, double *q1, const float *z)
+{
+	double m = z[0] > z[1] ? z[0] : z[1];
+	double e0 = exp(z[0] - m), e1 = exp(z[1] - m);
+	*q0 = e0 / (e0 + e1);
+	*q1 = e1 / (e0 + e1);
+}
+
+static double loss_bce2(float *dlogits, const float *logits, const float *y, int B, float eps)
+{
+	double loss = 0.0;
+	for (int b = 0; b < B; b++) {
+		double q0, p;
+		softmax2(&q0, &p, logits + 2 * b);
+		double Y = y[b];
+		loss += -(Y * log(p + eps) + (1.0 - Y) * log(1.0 - p + eps));
+		double dp = (-Y / (p + eps) + (1.0 - Y) / (1.0 - p + eps)) / B;
+		double g = dp * p * (1.0 - p);
+		dlogits[2 * b] = (float)-g;
+		dlogits[2 * b + 1] = (float)g;
+	}
+	return loss / B;
+}
+
+static double loss_ce(float *dlogits, const float *logits, const int *label, int B, int K)
+{
+	double loss = 0.0;
+	for (int b = 0; b < B; b++) {
+		const float *z = logits + (size_t)b * K;
+		double m = z[0];
+		for (int k = 1; k < K; k++)
+			if (z[k] > m)
+				m = z[k];
+		double sum = 0.0;
+		for (int k = 0; k < K; k++)
+			sum += exp(z[k] - m);
+		double lse = m + log(sum);
+		loss += lse - z[label[b]];
+		for (int k = 0; k < K; k++) {
+			double q = exp(z[k] - lse);
+			dlogits[(size_t)b * K + k] = (float)((q - (k == label[b])) / B);
+		}
+	}
+	return loss / B;
+}
+
+static double loss_soft2(float *dlogits, const float *logits, const float *y, int B, float w,
+                         float eps)
+{
+	double loss = 0.0;
+	for (int b = 0; b < B; b++) {
+		double q0, q1;
+		softmax2(&q0, &q1, logits + 2 * b);
+		double Y = y[b];
+		double a0 = w * (1.0 - Y), a1 = (1.0 - w) * Y;
+		loss += -(a0 * log(q0 + eps) + a1 * log(q1 + eps));
+		double dq0 = -a0 / (q0 + eps) / B, dq1 = -a1 / (q1 + eps) / B;
+		double dot = dq0 * q0 + dq1 * q1;
+		dlogits[2 * b] = (float)(q0 * (dq0 - dot));
+		dlogits[2 * b + 1] = (float)(q1 * (dq1 - dot));
+	}
+	return loss / B;
+}
+
+/* ---------------- optimizers ---------------- */
+
+static void sgd_step(float *param, const float *grad, float *m, size_t n,
+                     const struct nn_optim_conf *c, long step)
+{
+	float lr = c->lr, wd = c->weight_decay, mom = c->momentum, damp = 1.0f - c->dampening;
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++) {
+		float d = grad[i];
+		if (wd != 0.0f)
+			d = d + wd * param[i];
+		if (mom != 0.0f) {
+			float b = step <= 1 ? d : m[i] * mom + damp * d;
+			m[i] = b;
+			d = c->nesterov ? d + mom * b : b;
+		}
+		param[i] = param[i] + (-lr) * d;
+	}
+}
+
+static void adam_step(float *param, const float *grad, float *m, float *v, size_t n,
+                      const struct nn_optim_conf *c, long step)
+{
+	float b1 = c->beta1, b2 = c->beta2, wd = c->weight_decay, eps = c->eps;
+	double bc1 = 1.0 - pow((double)b1, (double)step);
+	double bc2 = 1.0 - pow((double)b2, (double)step);
+	float step_size = (float)((double)c->lr / bc1);
+	float bc2s = (float)sqrt(bc2);
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++) {
+		float g = grad[i];
+		if (wd != 0.0f)
+			g = g + wd * param[i];
+		m[i] = m[i] * b1 + (1.0f - b1) * g;
+		v[i] = v[i] * b2 + (1.0f - b2) * (g * g);
+		float denom = sqrtf(v[i]) / bc2s + eps;
+		param[i] = param[i] + (-step_size) * (m[i] / denom);
+	}
+}
+
+const struct nn_backend nn_cpu = {
+	.name = "cpu",
+	.alloc = cpu_alloc,
+	.free_ = cpu_free,
+	.zero = cpu_zero,
+	.copy = cpu_copy,
+	.upload = cpu_copy,
+	.download = cpu_copy,
+	.linear_forward = linear_forward,
+	.linear_backward = linear_backward,
+	.conv2d_forward = conv2d_forward,
+	.conv2d_backward = conv2d_backward,
+	.batchnorm_forward = batchnorm_forward,
+	.batchnorm_backward = batchnorm_backward,
+	.relu_forward = relu_forward,
+	.relu_backward = relu_backward,
+	.tanh_forward = tanh_forward,
+	.tanh_backward = tanh_backward,
+	.add_forward = add_forward,
+	.add_backward = add_backward,
+	.scale = scale,
+	.dropout_forward = dropout_forward,
+	.dropout_backward = dropout_backward,
+	.maxpool_forward = maxpool_forward,
+	.maxpool_backward = maxpool_backward,
+	.avgpool_forward = avgpool_forward,
+	.avgpool_backward = avgpool_backward,
+	.softmax_forward = softmax_forward,
+	.softmax_backward = softmax_backward,
+	.wsum_forward = wsum_forward,
+	.wsum_backward = wsum_backward,
+	.loss_bce2 = loss_bce2,
+	.loss_ce = loss_ce,
+	.loss_soft2 = loss_soft2,
+	.sgd_step = sgd_step,
+	.adam_step = adam_step,
+};
+
+const struct nn_backend *nn_backend_get(const char *name)
+{
+	if (!name || !strcmp(name, "cpu") || !strcmp(name, "auto"))
+		return &nn_cpu;
+	return NULL;
+}
