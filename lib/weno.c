@@ -1,0 +1,1272 @@
+/* weno.c - the WENO trainer and scorer, see weno.h and shared/WENO.md */
+#include "weno.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afile.h"
+#include "metrics.h"
+#include "progress.h"
+#include "rng.h"
+#include "version.h"
+
+#define EPS 1e-5
+#define EVAL_CHUNK 512
+#define EXTRA_MAGIC 0x574e4f31u /* "WNO1" */
+
+/* RNG streams: (epoch + 1) * 16 + purpose; stream 0 initialises the nets. */
+enum { RS_TEACHER_ORDER = 1, RS_TEACHER_DROP = 2, RS_STUDENT_ORDER = 3, RS_STUDENT_DROP = 4 };
+
+static void epoch_rng(struct rng *r, const struct weno_conf *c, int epoch, int purpose)
+{
+	rng_seed(r, c->seed, (uint64_t)(epoch + 1) * 16 + (uint64_t)purpose);
+}
+
+/* ---------------- configuration ---------------- */
+
+static const char *METHODS[] = {"weno", "teacher", "supervised", "meanpool", "maxpool"};
+static const char *HPMS[] = {"off", "threshold", "topk"};
+static const char *SELECTS[] = {"student_bag", "teacher_bag", "student_inst", "teacher_inst", "last"};
+
+const char *weno_method_name(int m)
+{
+	return m >= 0 && m <= WENO_MAXPOOL ? METHODS[m] : "?";
+}
+
+int weno_method_parse(const char *s)
+{
+	for (int i = 0; i <= WENO_MAXPOOL; i++)
+		if (!strcmp(s, METHODS[i]))
+			return i;
+	return -1;
+}
+
+void weno_conf_default(struct weno_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	c->method = WENO_WENO;
+	c->teacher = NN_HEAD_ABMIL;
+	c->encoder = NN_ENC_FMNIST;
+	c->shared = 1;
+	c->epochs = 50;
+	c->w = 0.1f;
+	c->hpm = WENO_HPM_OFF;
+	c->hpm_tau = 0.5f;
+	c->hpm_epoch = 10;
+	c->hpm_k = 10;
+	c->pl_dropout = 1;
+	c->head_dropout = 0.5f;
+	c->batch = 256;
+	c->accum = 1;
+	nn_optim_conf_default(&c->opt, NN_OPTIM_SGD);
+	c->select = WENO_SEL_STUDENT_BAG;
+	c->pos_threshold = 0.5;
+}
+
+/* shortest text that reads back as the same float */
+static void fmt_float(char *buf, size_t n, double v, int is_float)
+{
+	for (int p = 1; p <= 17; p++) {
+		snprintf(buf, n, "%.*g", p, v);
+		double back = strtod(buf, NULL);
+		if (is_float ? (float)back == (float)v : back == v)
+			return;
+	}
+}
+
+size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap)
+{
+	char f[8][40];
+	fmt_float(f[0], 40, c->w, 1);
+	fmt_float(f[1], 40, c->hpm_tau, 1);
+	fmt_float(f[2], 40, c->head_dropout, 1);
+	fmt_float(f[3], 40, c->student_dropout, 1);
+	fmt_float(f[4], 40, c->opt.lr, 1);
+	fmt_float(f[5], 40, c->opt.momentum, 1);
+	fmt_float(f[6], 40, c->opt.weight_decay, 1);
+	fmt_float(f[7], 40, c->pos_threshold, 0);
+	int n = snprintf(buf, cap,
+	                 "method=%s\nteacher=%s\nencoder=%s\nshared=%d\nepochs=%d\nseed=%llu\nw=%s\nhpm=%s\n"
+	                 "hpm_tau=%s\nhpm_epoch=%d\nhpm_k=%d\npl_dropout=%d\nhead_dropout=%s\nstudent_dropout=%s\n"
+	                 "batch=%d\naccum=%d\noptim=%s\nlr=%s\nmomentum=%s\nweight_decay=%s\nselect=%s\n"
+	                 "eval_test=%d\npos_threshold=%s\n",
+	                 weno_method_name(c->method), nn_module_kind_name(c->teacher), nn_module_kind_name(c->encoder),
+	                 c->shared, c->epochs, (unsigned long long)c->seed, f[0], HPMS[c->hpm], f[1], c->hpm_epoch,
+	                 c->hpm_k, c->pl_dropout, f[2], f[3], c->batch, c->accum,
+	                 c->opt.kind == NN_OPTIM_ADAM ? "adam" : "sgd", f[4], f[5], f[6], SELECTS[c->select],
+	                 c->eval_test, f[7]);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static int pick(const char *const *names, int count, const char *v)
+{
+	for (int i = 0; i < count; i++)
+		if (!strcmp(names[i], v))
+			return i;
+	return -1;
+}
+
+int weno_conf_parse(struct weno_conf *c, const char *text, struct err *e)
+{
+	weno_conf_default(c);
+	const char *p = text;
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[512];
+		snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+		p = nl ? nl + 1 : NULL;
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = 0;
+		const char *k = line, *v = eq + 1;
+		int bad = 0;
+		if (!strcmp(k, "method"))
+			bad = (c->method = weno_method_parse(v)) < 0;
+		else if (!strcmp(k, "teacher"))
+			bad = (c->teacher = nn_module_kind_parse(v)) != NN_HEAD_ABMIL && c->teacher != NN_HEAD_DSMIL;
+		else if (!strcmp(k, "encoder"))
+			bad = (c->encoder = nn_module_kind_parse(v)) < NN_ENC_FMNIST || c->encoder > NN_ENC_MLP;
+		else if (!strcmp(k, "shared"))
+			c->shared = atoi(v);
+		else if (!strcmp(k, "epochs"))
+			c->epochs = atoi(v);
+		else if (!strcmp(k, "seed"))
+			c->seed = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "w"))
+			c->w = strtof(v, NULL);
+		else if (!strcmp(k, "hpm"))
+			bad = (c->hpm = pick(HPMS, 3, v)) < 0;
+		else if (!strcmp(k, "hpm_tau"))
+			c->hpm_tau = strtof(v, NULL);
+		else if (!strcmp(k, "hpm_epoch"))
+			c->hpm_epoch = atoi(v);
+		else if (!strcmp(k, "hpm_k"))
+			c->hpm_k = atoi(v);
+		else if (!strcmp(k, "pl_dropout"))
+			c->pl_dropout = atoi(v);
+		else if (!strcmp(k, "head_dropout"))
+			c->head_dropout = strtof(v, NULL);
+		else if (!strcmp(k, "student_dropout"))
+			c->student_dropout = strtof(v, NULL);
+		else if (!strcmp(k, "batch"))
+			c->batch = atoi(v);
+		else if (!strcmp(k, "accum"))
+			c->accum = atoi(v);
+		else if (!strcmp(k, "optim")) {
+			int kind = !strcmp(v, "adam") ? NN_OPTIM_ADAM : !strcmp(v, "sgd") ? NN_OPTIM_SGD : -1;
+			bad = kind < 0;
+			if (!bad) {
+				struct nn_optim_conf o = c->opt;
+				nn_optim_conf_default(&c->opt, kind);
+				c->opt.lr = o.lr;
+				c->opt.momentum = o.momentum;
+				c->opt.weight_decay = o.weight_decay;
+			}
+		} else if (!strcmp(k, "lr"))
+			c->opt.lr = strtof(v, NULL);
+		else if (!strcmp(k, "momentum"))
+			c->opt.momentum = strtof(v, NULL);
+		else if (!strcmp(k, "weight_decay"))
+			c->opt.weight_decay = strtof(v, NULL);
+		else if (!strcmp(k, "select"))
+			bad = (c->select = pick(SELECTS, 5, v)) < 0;
+		else if (!strcmp(k, "eval_test"))
+			c->eval_test = atoi(v);
+		else if (!strcmp(k, "pos_threshold"))
+			c->pos_threshold = strtod(v, NULL);
+		else if (!strncmp(k, "fit.", 4) || !strcmp(k, "in_c") || !strcmp(k, "in_h") || !strcmp(k, "in_w") ||
+		         !strcmp(k, "modules") || !strcmp(k, "version") || !strcmp(k, "tool"))
+			continue; /* read elsewhere, or provenance */
+		else
+			return err_set(e, ERR_FORMAT, "model configuration: unknown key '%s'", k);
+		if (bad)
+			return err_set(e, ERR_FORMAT, "model configuration: bad value '%s' for '%s'", v, k);
+	}
+	return 0;
+}
+
+/* ---------------- shared state: networks and buffers ---------------- */
+
+struct nets {
+	const struct nn_backend *be;
+	int method, teacher_kind;
+	struct nn_module *enc_s, *enc_t, *teacher, *student; /* enc_t == enc_s when shared */
+	/* device buffers */
+	float *dx, *feat_s, *feat_t, *dfeat, *featk, *dfeatk, *dlog, *dsc, *dy;
+	size_t dx_cap, feat_s_cap, feat_t_cap, dfeat_cap, featk_cap, dfeatk_cap, dlog_cap, dsc_cap, dy_cap;
+	/* host buffers */
+	float *h1, *h2;
+	size_t h1_cap, h2_cap;
+};
+
+static int dgrow(const struct nn_backend *be, float **p, size_t *cap, size_t n, struct err *e)
+{
+	if (n <= *cap && *p)
+		return 0;
+	if (*p)
+		be->free_(*p);
+	*p = be->alloc(n ? n : 1);
+	*cap = *p ? n : 0;
+	if (!*p)
+		return err_set(e, ERR_NOMEM, "out of memory allocating %zu floats", n);
+	return 0;
+}
+
+static int hgrow(float **p, size_t *cap, size_t n, struct err *e)
+{
+	if (n <= *cap && *p)
+		return 0;
+	float *q = realloc(*p, (n ? n : 1) * sizeof *q);
+	if (!q)
+		return err_set(e, ERR_NOMEM, "out of memory allocating %zu floats", n);
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static void nets_free_buffers(struct nets *t)
+{
+	float **d[] = {&t->dx, &t->feat_s, &t->feat_t, &t->dfeat, &t->featk, &t->dfeatk, &t->dlog, &t->dsc, &t->dy};
+	for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+		if (*d[i]) {
+			t->be->free_(*d[i]);
+			*d[i] = NULL;
+		}
+	free(t->h1);
+	free(t->h2);
+	t->h1 = t->h2 = NULL;
+}
+
+/* Encoder features of n instances in evaluation chunks: out [n, d] (device). */
+static int encode_eval(struct nets *t, struct nn_module *enc, float **out, size_t *cap, const float *x,
+                       uint64_t n, struct err *e)
+{
+	int d = enc->out_dim, in = enc->in_dim;
+	int rc = dgrow(t->be, out, cap, (size_t)n * d, e);
+	if (!rc)
+		rc = dgrow(t->be, &t->dx, &t->dx_cap, (size_t)EVAL_CHUNK * in, e);
+	for (uint64_t i = 0; !rc && i < n; i += EVAL_CHUNK) {
+		int m = (int)(n - i < EVAL_CHUNK ? n - i : EVAL_CHUNK);
+		t->be->upload(t->dx, x + i * in, (size_t)m * in);
+		const float *f;
+		rc = nn_encoder_forward(enc, &f, t->dx, m, e);
+		if (!rc)
+			t->be->copy(*out + i * d, f, (size_t)m * d);
+	}
+	return rc;
+}
+
+static double softmax1(const float z[2])
+{
+	double mx = z[0] > z[1] ? z[0] : z[1];
+	double e0 = exp(z[0] - mx), e1 = exp(z[1] - mx);
+	return e1 / (e0 + e1);
+}
+
+/* Evaluation-mode scores of one bag; see weno_score_bag. */
+static int score_bag(struct nets *t, const float *x, uint64_t n, float *inst_s, float *inst_t, double *bag_s,
+                     double *bag_t, struct err *e)
+{
+	*bag_s = *bag_t = NAN;
+	for (uint64_t i = 0; i < n; i++)
+		inst_s[i] = inst_t[i] = NAN;
+	if (!n)
+		return 0;
+	int rc = 0;
+	if (t->student) {
+		nn_module_set_train(t->enc_s, 0);
+		nn_module_set_train(t->student, 0);
+		rc = encode_eval(t, t->enc_s, &t->feat_s, &t->feat_s_cap, x, n, e);
+		for (uint64_t i = 0; !rc && i < n; i += EVAL_CHUNK) {
+			int m = (int)(n - i < EVAL_CHUNK ? n - i : EVAL_CHUNK);
+			rc = nn_head_scores(t->student, inst_s + i, t->feat_s + i * t->enc_s->out_dim, m, NULL, e);
+		}
+		if (!rc) {
+			double mx = 0, mean = 0;
+			for (uint64_t i = 0; i < n; i++) {
+				mx = i == 0 || inst_s[i] > mx ? inst_s[i] : mx;
+				mean += inst_s[i];
+			}
+			mean /= (double)n;
+			*bag_s = t->method == WENO_MEANPOOL ? mean : mx;
+		}
+	}
+	if (!rc && t->teacher) {
+		nn_module_set_train(t->enc_t, 0);
+		nn_module_set_train(t->teacher, 0);
+		const float *feat = t->feat_s;
+		if (t->enc_t != t->enc_s || !t->student) {
+			rc = encode_eval(t, t->enc_t, &t->feat_t, &t->feat_t_cap, x, n, e);
+			feat = t->feat_t;
+		}
+		if (!rc)
+			rc = nn_head_forward(t->teacher, feat, (int)n, NULL, e);
+		if (!rc) {
+			float z[2];
+			t->be->download(z, t->teacher->logits, 2);
+			*bag_t = softmax1(z);
+			if (t->teacher_kind == NN_HEAD_ABMIL) {
+				t->be->download(inst_t, t->teacher->scores, n);
+			} else {
+				rc = hgrow(&t->h1, &t->h1_cap, 2 * n, e);
+				if (!rc) {
+					t->be->download(t->h1, t->teacher->scores, 2 * n);
+					for (uint64_t i = 0; i < n; i++)
+						inst_t[i] = t->h1[2 * i + 1];
+				}
+			}
+		}
+	}
+	return rc;
+}
+
+/* ---------------- the trainer ---------------- */
+
+struct trainer {
+	struct nets n;
+	const struct weno_conf *c;
+	struct dataset *ds;
+	struct nn_optim *o_enc_s, *o_enc_t, *o_teacher, *o_student;
+	struct nn_model model;      /* modules and optimizers, for saving */
+	int owned;                  /* modules created here (else loaded) */
+	float *xbuf;
+	size_t xbuf_cap;
+	struct bag_inst *ibuf;
+	size_t ibuf_cap;
+	const struct weno_fit_opts *o;
+	double best_metric;
+	int best_epoch;
+	struct progress pr;
+	uint64_t done_units;
+};
+
+static int stop_requested(const struct trainer *t, struct err *e)
+{
+	if (t->o->stop && *t->o->stop)
+		return err_set(e, ERR_INTERRUPTED, "interrupted: stopped before the epoch ended; the last checkpoint "
+		               "is intact\nhint: continue with --resume");
+	return 0;
+}
+
+static int load_bag(struct trainer *t, uint32_t b, const float **x, const struct bag_inst **inst, uint64_t *n,
+                    struct err *e)
+{
+	return dataset_load_bag(t->ds, b, x, inst, n, &t->xbuf, &t->xbuf_cap, &t->ibuf, &t->ibuf_cap, e);
+}
+
+static int check_finite(double v, const char *what, int epoch, long step, const char *bag, struct err *e)
+{
+	if (isfinite(v))
+		return 0;
+	return err_set(e, ERR_NUMERIC, "epoch %d, %s step %ld (bag '%s'): the loss is %s; training stopped, "
+	               "the last good checkpoint is kept\nhint: lower --lr", epoch + 1, what, step, bag,
+	               isnan(v) ? "NaN" : "infinite");
+}
+
+struct idx_score {
+	float s;
+	int i;
+};
+
+static int cmp_idx_score(const void *a, const void *b)
+{
+	const struct idx_score *x = a, *y = b;
+	if (x->s != y->s)
+		return x->s < y->s ? -1 : 1;
+	return x->i - y->i;
+}
+
+/* Hard positive mining: which instances of a positive bag the teacher sees.
+ * q [n] student positive probabilities; keep [n] out; returns the count. */
+static int hpm_select(const struct weno_conf *c, const float *q, int n, int *keep, struct idx_score *tmp)
+{
+	int k = 0;
+	if (c->hpm == WENO_HPM_THRESHOLD) {
+		int most = 0;
+		for (int i = 0; i < n; i++) {
+			if (q[i] <= c->hpm_tau)
+				keep[k++] = i;
+			if (q[i] > q[most])
+				most = i;
+		}
+		if (!k)
+			keep[k++] = most; /* all would go: keep the single most positive */
+		return k;
+	}
+	for (int i = 0; i < n; i++)
+		tmp[i] = (struct idx_score){q[i], i};
+	qsort(tmp, (size_t)n, sizeof *tmp, cmp_idx_score);
+	k = c->hpm_k < n ? c->hpm_k : n;
+	for (int i = 0; i < k; i++)
+		keep[i] = tmp[i].i;
+	/* keep the bag's order */
+	for (int a = 1; a < k; a++)
+		for (int b = a; b > 0 && keep[b - 1] > keep[b]; b--) {
+			int s = keep[b];
+			keep[b] = keep[b - 1];
+			keep[b - 1] = s;
+		}
+	return k;
+}
+
+/* Teacher loss and its gradient on the host (shared/WENO.md).  z: bag
+ * logits [2]; c: DSMIL instance logits [m,2] (NULL for ABMIL); dz [2] and
+ * dc [m,2] (DSMIL) written. */
+static double teacher_loss(int kind, int Y, const float *z, const float *c, int m, float *dz, float *dc,
+                           int *crit)
+{
+	if (kind == NN_HEAD_ABMIL) {
+		double p = softmax1(z);
+		double L = -(Y * log(p + EPS) + (1 - Y) * log(1 - p + EPS));
+		double dp = -(Y / (p + EPS)) + (1 - Y) / (1 - p + EPS);
+		dz[1] = (float)(dp * p * (1 - p));
+		dz[0] = -dz[1];
+		return L;
+	}
+	/* DSMIL: 0.5 CE(bag logits, Y) + 0.5 CE(c[i*], Y), i* = argmax c[:,1] */
+	int is = 0;
+	for (int i = 1; i < m; i++)
+		if (c[2 * i + 1] > c[2 * is + 1])
+			is = i;
+	*crit = is;
+	double p = softmax1(z), q = softmax1(c + 2 * is);
+	double L = 0.5 * -log(Y ? p : 1 - p) + 0.5 * -log(Y ? q : 1 - q);
+	dz[1] = (float)(0.5 * (p - Y));
+	dz[0] = -dz[1];
+	memset(dc, 0, (size_t)m * 2 * sizeof *dc);
+	dc[2 * is + 1] = (float)(0.5 * (q - Y));
+	dc[2 * is] = -dc[2 * is + 1];
+	return L;
+}
+
+static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	struct nets *N = &t->n;
+	const struct nn_backend *be = N->be;
+	uint32_t nb;
+	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
+	if (!bags)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	struct rng order, drop;
+	epoch_rng(&order, c, epoch, RS_TEACHER_ORDER);
+	epoch_rng(&drop, c, epoch, RS_TEACHER_DROP);
+	rng_shuffle(&order, bags, nb);
+	nn_module_set_train(N->enc_t, 1);
+	nn_module_set_train(N->teacher, 1);
+	int hpm_on = c->method == WENO_WENO && c->hpm != WENO_HPM_OFF && epoch > c->hpm_epoch;
+	if (N->student)
+		nn_module_set_train(N->student, 0);
+	if (hpm_on && N->enc_s != N->enc_t)
+		nn_module_set_train(N->enc_s, 0);
+	nn_module_zero_grad(N->enc_t);
+	nn_module_zero_grad(N->teacher);
+	double loss = 0, mn = INFINITY, mx = -INFINITY;
+	uint64_t kept = 0, pos_total = 0;
+	int *keep = NULL;
+	struct idx_score *tmp = NULL;
+	size_t keep_cap = 0;
+	int rc = 0, pending = 0, d = N->enc_t->out_dim;
+	for (uint32_t k = 0; !rc && k < nb; k++) {
+		if ((rc = stop_requested(t, e)))
+			break;
+		uint32_t b = bags[k];
+		const char *id = t->ds->man.rows[b].bag_id;
+		int Y = t->ds->man.rows[b].label;
+		const float *x;
+		const struct bag_inst *inst;
+		uint64_t n64;
+		if ((rc = load_bag(t, b, &x, &inst, &n64, e)))
+			break;
+		int n = (int)n64;
+		if (n < 1)
+			continue;
+		rc = dgrow(be, &N->dx, &N->dx_cap, (size_t)n * N->enc_t->in_dim, e);
+		if (rc)
+			break;
+		be->upload(N->dx, x, (size_t)n * N->enc_t->in_dim);
+		const float *feat;
+		if ((rc = nn_encoder_forward(N->enc_t, &feat, N->dx, n, e)))
+			break;
+		const float *hin = feat;
+		int m = n;
+		if (hpm_on && Y == 1) {
+			if ((size_t)n > keep_cap) {
+				keep_cap = (size_t)n;
+				int *nk = realloc(keep, keep_cap * sizeof *keep);
+				struct idx_score *nt = realloc(tmp, keep_cap * sizeof *tmp);
+				if (nk)
+					keep = nk;
+				if (nt)
+					tmp = nt;
+				if (!nk || !nt) {
+					rc = err_set(e, ERR_NOMEM, "out of memory");
+					break;
+				}
+			}
+			const float *fs = feat;
+			if (N->enc_s != N->enc_t) {
+				rc = encode_eval(N, N->enc_s, &N->feat_s, &N->feat_s_cap, x, n64, e);
+				fs = N->feat_s;
+			}
+			if (!rc)
+				rc = hgrow(&N->h1, &N->h1_cap, (size_t)n, e);
+			if (!rc)
+				rc = nn_head_scores(N->student, N->h1, fs, n, NULL, e);
+			if (rc)
+				break;
+			m = hpm_select(c, N->h1, n, keep, tmp);
+			if ((rc = dgrow(be, &N->featk, &N->featk_cap, (size_t)m * d, e)))
+				break;
+			for (int i = 0; i < m; i++)
+				be->copy(N->featk + (size_t)i * d, feat + (size_t)keep[i] * d, (size_t)d);
+			hin = N->featk;
+			kept += (uint64_t)m;
+			pos_total += (uint64_t)n;
+		} else if (Y == 1) {
+			kept += (uint64_t)n;
+			pos_total += (uint64_t)n;
+		}
+		if ((rc = nn_head_forward(N->teacher, hin, m, &drop, e)))
+			break;
+		/* instance scores before the step, for the pseudo-label range */
+		size_t ns = N->teacher_kind == NN_HEAD_ABMIL ? (size_t)m : 2 * (size_t)m;
+		if ((rc = hgrow(&N->h1, &N->h1_cap, ns, e)) || (rc = hgrow(&N->h2, &N->h2_cap, 2 * (size_t)m + 2, e)))
+			break;
+		be->download(N->h1, N->teacher->scores, ns);
+		for (int i = 0; i < m; i++) {
+			float s = N->teacher_kind == NN_HEAD_ABMIL ? N->h1[i] : N->h1[2 * i + 1];
+			mn = s < mn ? s : mn;
+			mx = s > mx ? s : mx;
+		}
+		float z[2], dz[2];
+		be->download(z, N->teacher->logits, 2);
+		int crit = 0;
+		double L = teacher_loss(N->teacher_kind, Y, z, N->h1, m, dz, N->h2, &crit);
+		if ((rc = check_finite(L, "teacher", epoch, (long)k + 1, id, e)))
+			break;
+		loss += L;
+		float inv = 1.0f / (float)c->accum;
+		dz[0] *= inv;
+		dz[1] *= inv;
+		if ((rc = dgrow(be, &N->dlog, &N->dlog_cap, 2, e)))
+			break;
+		be->upload(N->dlog, dz, 2);
+		float *dsc = NULL;
+		if (N->teacher_kind == NN_HEAD_DSMIL) {
+			for (int i = 0; i < 2 * m; i++)
+				N->h2[i] *= inv;
+			if ((rc = dgrow(be, &N->dsc, &N->dsc_cap, 2 * (size_t)m, e)))
+				break;
+			be->upload(N->dsc, N->h2, 2 * (size_t)m);
+			dsc = N->dsc;
+		}
+		if ((rc = dgrow(be, &N->dfeat, &N->dfeat_cap, (size_t)n * d, e)))
+			break;
+		be->zero(N->dfeat, (size_t)n * d);
+		if (hin == N->featk) {
+			if ((rc = dgrow(be, &N->dfeatk, &N->dfeatk_cap, (size_t)m * d, e)))
+				break;
+			be->zero(N->dfeatk, (size_t)m * d);
+			nn_head_backward(N->teacher, N->dfeatk, N->dlog, dsc);
+			for (int i = 0; i < m; i++)
+				be->copy(N->dfeat + (size_t)keep[i] * d, N->dfeatk + (size_t)i * d, (size_t)d);
+		} else {
+			nn_head_backward(N->teacher, N->dfeat, N->dlog, dsc);
+		}
+		nn_encoder_backward(N->enc_t, NULL, N->dfeat);
+		if (++pending == c->accum || k + 1 == nb) {
+			nn_optim_step(t->o_enc_t, N->enc_t);
+			nn_optim_step(t->o_teacher, N->teacher);
+			nn_module_zero_grad(N->enc_t);
+			nn_module_zero_grad(N->teacher);
+			pending = 0;
+		}
+		progress_update(&t->pr, ++t->done_units);
+	}
+	free(keep);
+	free(tmp);
+	free(bags);
+	st->teacher_loss = nb ? loss / nb : NAN;
+	st->pl_min = mn;
+	st->pl_max = mx;
+	st->kept = pos_total ? (double)kept / (double)pos_total : NAN;
+	return rc;
+}
+
+/* The student pass, and the supervised baseline: every training instance
+ * once, shuffled across all training bags, in mini-batches. */
+static int student_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	struct nets *N = &t->n;
+	const struct nn_backend *be = N->be;
+	uint32_t nb;
+	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
+	uint64_t total = dataset_split_instances(t->ds, SPLIT_TRAIN);
+	int in = N->enc_s->in_dim, d = N->enc_s->out_dim, B = c->batch;
+	/* the instances' bag and index, shuffled */
+	uint32_t *ib = malloc((total + 1) * sizeof *ib), *ii = malloc((total + 1) * sizeof *ii);
+	uint32_t *perm = malloc((total + 1) * sizeof *perm);
+	float *xb = malloc((size_t)B * in * sizeof *xb), *yb = malloc((size_t)B * sizeof *yb);
+	int *lab = malloc((size_t)B * sizeof *lab);
+	int rc = 0;
+	if (!bags || !ib || !ii || !perm || !xb || !yb || !lab)
+		rc = err_set(e, ERR_NOMEM, "out of memory for %llu instances", (unsigned long long)total);
+	uint64_t k = 0;
+	for (uint32_t j = 0; !rc && j < nb; j++)
+		for (uint64_t i = 0; i < t->ds->n[bags[j]]; i++) {
+			ib[k] = bags[j];
+			ii[k++] = (uint32_t)i;
+		}
+	for (uint64_t i = 0; i < k; i++)
+		perm[i] = (uint32_t)i;
+	struct rng order, drop;
+	epoch_rng(&order, c, epoch, RS_STUDENT_ORDER);
+	epoch_rng(&drop, c, epoch, RS_STUDENT_DROP);
+	rng_shuffle(&order, perm, k);
+	nn_module_set_train(N->enc_s, 1);
+	nn_module_set_train(N->student, 1);
+	int weno = c->method == WENO_WENO;
+	if (weno) {
+		nn_module_set_train(N->teacher, c->pl_dropout);
+		if (N->enc_t != N->enc_s)
+			nn_module_set_train(N->enc_t, 0);
+	}
+	double range = st->pl_max - st->pl_min, loss = 0;
+	long steps = 0;
+	if (!rc)
+		rc = dgrow(be, &N->dx, &N->dx_cap, (size_t)B * in, e);
+	if (!rc)
+		rc = dgrow(be, &N->dy, &N->dy_cap, (size_t)B, e);
+	if (!rc)
+		rc = dgrow(be, &N->dlog, &N->dlog_cap, 2 * (size_t)B, e);
+	if (!rc)
+		rc = dgrow(be, &N->dfeat, &N->dfeat_cap, (size_t)B * d, e);
+	if (!rc)
+		rc = hgrow(&N->h1, &N->h1_cap, (size_t)B, e);
+	for (uint64_t s = 0; !rc && s < k; s += (uint64_t)B) {
+		int m = (int)(k - s < (uint64_t)B ? k - s : (uint64_t)B);
+		if (m < 2)
+			break; /* BatchNorm needs two instances; at most one is left out per epoch */
+		if ((rc = stop_requested(t, e)))
+			break;
+		for (int q = 0; q < m && !rc; q++) {
+			uint32_t p = perm[s + (uint64_t)q];
+			const float *x;
+			const struct bag_inst *inst;
+			uint64_t n;
+			rc = load_bag(t, ib[p], &x, &inst, &n, e);
+			if (rc)
+				break;
+			memcpy(xb + (size_t)q * in, x + (size_t)ii[p] * in, (size_t)in * sizeof *xb);
+			float l = inst[ii[p]].label;
+			lab[q] = l >= c->pos_threshold;
+			yb[q] = t->ds->man.rows[ib[p]].label; /* bag label, for pseudo labels */
+			if (!weno && l < 0) {
+				rc = err_set(e, ERR_FORMAT, "%s: instance %u has no label; the supervised baseline needs "
+				             "instance labels", t->ds->man.rows[ib[p]].path, ii[p]);
+			}
+		}
+		if (rc)
+			break;
+		be->upload(N->dx, xb, (size_t)m * in);
+		const float *feat;
+		if ((rc = nn_encoder_forward(N->enc_s, &feat, N->dx, m, e)))
+			break;
+		if (weno) {
+			const float *ft = feat;
+			if (N->enc_t != N->enc_s) {
+				rc = encode_eval(N, N->enc_t, &N->feat_t, &N->feat_t_cap, xb, (uint64_t)m, e);
+				ft = N->feat_t;
+			}
+			if (!rc)
+				rc = nn_head_scores(N->teacher, N->h1, ft, m, &drop, e);
+			if (rc)
+				break;
+			for (int q = 0; q < m; q++) {
+				double y = 0;
+				if (yb[q] > 0.5f) {
+					y = range > 0 ? (N->h1[q] - st->pl_min) / range : 0.5;
+					y = y < EPS ? EPS : y > 1 - EPS ? 1 - EPS : y;
+				}
+				yb[q] = (float)y;
+			}
+		} else {
+			for (int q = 0; q < m; q++)
+				yb[q] = (float)lab[q];
+		}
+		if ((rc = nn_head_forward(N->student, feat, m, &drop, e)))
+			break;
+		be->upload(N->dy, yb, (size_t)m);
+		double L;
+		if (weno) {
+			L = be->loss_soft2(N->dlog, N->student->logits, N->dy, m, c->w, (float)EPS);
+		} else {
+			/* supervised: cross-entropy on the true labels (loss_soft2 with
+			 * w = 0.5 is half of it, weighted equally; use CE directly) */
+			float *dlab = N->dy;
+			memcpy(N->h1, lab, (size_t)m * sizeof(int));
+			be->upload(dlab, N->h1, (size_t)m); /* ints travel as 4-byte words */
+			L = be->loss_ce(N->dlog, N->student->logits, (const int *)dlab, m, 2);
+		}
+		if ((rc = check_finite(L, "student", epoch, steps + 1, "(mini-batch)", e)))
+			break;
+		loss += L;
+		steps++;
+		nn_module_zero_grad(N->enc_s);
+		nn_module_zero_grad(N->student);
+		be->zero(N->dfeat, (size_t)m * d);
+		nn_head_backward(N->student, N->dfeat, N->dlog, NULL);
+		nn_encoder_backward(N->enc_s, NULL, N->dfeat);
+		nn_optim_step(t->o_enc_s, N->enc_s);
+		nn_optim_step(t->o_student, N->student);
+		t->done_units += (uint64_t)m / 16 + 1;
+		progress_update(&t->pr, t->done_units);
+	}
+	free(bags);
+	free(ib);
+	free(ii);
+	free(perm);
+	free(xb);
+	free(yb);
+	free(lab);
+	st->student_loss = steps ? loss / (double)steps : NAN;
+	return rc;
+}
+
+/* Mean- and max-pooling MIL: the student head as instance classifier, the
+ * bag probability pooled from its instance probabilities, one bag a step. */
+static int pool_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	struct nets *N = &t->n;
+	const struct nn_backend *be = N->be;
+	uint32_t nb;
+	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
+	if (!bags)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	struct rng order, drop;
+	epoch_rng(&order, c, epoch, RS_TEACHER_ORDER);
+	epoch_rng(&drop, c, epoch, RS_TEACHER_DROP);
+	rng_shuffle(&order, bags, nb);
+	nn_module_set_train(N->enc_s, 1);
+	nn_module_set_train(N->student, 1);
+	nn_module_zero_grad(N->enc_s);
+	nn_module_zero_grad(N->student);
+	int rc = 0, pending = 0, d = N->enc_s->out_dim;
+	double loss = 0;
+	for (uint32_t k = 0; !rc && k < nb; k++) {
+		if ((rc = stop_requested(t, e)))
+			break;
+		uint32_t b = bags[k];
+		int Y = t->ds->man.rows[b].label;
+		const float *x;
+		const struct bag_inst *inst;
+		uint64_t n64;
+		if ((rc = load_bag(t, b, &x, &inst, &n64, e)))
+			break;
+		int n = (int)n64;
+		if (n < 1)
+			continue;
+		if ((rc = dgrow(be, &N->dx, &N->dx_cap, (size_t)n * N->enc_s->in_dim, e)) ||
+		    (rc = dgrow(be, &N->dlog, &N->dlog_cap, 2 * (size_t)n, e)) ||
+		    (rc = dgrow(be, &N->dfeat, &N->dfeat_cap, (size_t)n * d, e)) ||
+		    (rc = hgrow(&N->h1, &N->h1_cap, 2 * (size_t)n, e)))
+			break;
+		be->upload(N->dx, x, (size_t)n * N->enc_s->in_dim);
+		const float *feat;
+		if ((rc = nn_encoder_forward(N->enc_s, &feat, N->dx, n, e)) ||
+		    (rc = nn_head_forward(N->student, feat, n, &drop, e)))
+			break;
+		be->download(N->h1, N->student->logits, 2 * (size_t)n);
+		double p = 0;
+		int arg = 0;
+		for (int i = 0; i < n; i++) {
+			double q = softmax1(N->h1 + 2 * i);
+			if (c->method == WENO_MEANPOOL)
+				p += q / n;
+			else if (i == 0 || q > p) {
+				p = q;
+				arg = i;
+			}
+		}
+		double L = -(Y * log(p + EPS) + (1 - Y) * log(1 - p + EPS));
+		if ((rc = check_finite(L, "bag", epoch, (long)k + 1, t->ds->man.rows[b].bag_id, e)))
+			break;
+		loss += L;
+		double dp = (-(Y / (p + EPS)) + (1 - Y) / (1 - p + EPS)) / c->accum;
+		for (int i = 0; i < n; i++) {
+			double q = softmax1(N->h1 + 2 * i);
+			double g = c->method == WENO_MEANPOOL ? dp / n : (i == arg ? dp : 0);
+			float dz1 = (float)(g * q * (1 - q));
+			N->h1[2 * i + 1] = dz1;
+			N->h1[2 * i] = -dz1;
+		}
+		be->upload(N->dlog, N->h1, 2 * (size_t)n);
+		be->zero(N->dfeat, (size_t)n * d);
+		nn_head_backward(N->student, N->dfeat, N->dlog, NULL);
+		nn_encoder_backward(N->enc_s, NULL, N->dfeat);
+		if (++pending == c->accum || k + 1 == nb) {
+			nn_optim_step(t->o_enc_s, N->enc_s);
+			nn_optim_step(t->o_student, N->student);
+			nn_module_zero_grad(N->enc_s);
+			nn_module_zero_grad(N->student);
+			pending = 0;
+		}
+		progress_update(&t->pr, ++t->done_units);
+	}
+	free(bags);
+	st->teacher_loss = nb ? loss / nb : NAN;
+	return rc;
+}
+
+/* AUCs of a split: student bag, teacher bag, student instance, teacher instance. */
+static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
+{
+	uint32_t nb;
+	uint32_t *bags = dataset_split(t->ds, split, &nb);
+	uint64_t total = dataset_split_instances(t->ds, split);
+	double *bs = malloc((nb + 1) * sizeof *bs), *bt = malloc((nb + 1) * sizeof *bt);
+	uint8_t *by = malloc(nb + 1), *iy = malloc(total + 1);
+	double *is = malloc((total + 1) * sizeof *is), *it = malloc((total + 1) * sizeof *it);
+	float *fs = NULL, *ft = NULL;
+	size_t fcap = 0;
+	int rc = 0;
+	for (int i = 0; i < 4; i++)
+		auc[i] = NAN;
+	if (!bags || !bs || !bt || !by || !iy || !is || !it)
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	uint64_t ni = 0;
+	for (uint32_t k = 0; !rc && k < nb; k++) {
+		const float *x;
+		const struct bag_inst *inst;
+		uint64_t n;
+		if ((rc = load_bag(t, bags[k], &x, &inst, &n, e)))
+			break;
+		if (n > fcap) {
+			free(fs);
+			free(ft);
+			fs = malloc(n * sizeof *fs);
+			ft = malloc(n * sizeof *ft);
+			fcap = n;
+			if (!fs || !ft) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				break;
+			}
+		}
+		if ((rc = score_bag(&t->n, x, n, fs, ft, &bs[k], &bt[k], e)))
+			break;
+		by[k] = (uint8_t)t->ds->man.rows[bags[k]].label;
+		for (uint64_t i = 0; i < n; i++)
+			if (inst[i].label >= 0 && ni < total) {
+				iy[ni] = inst[i].label >= t->c->pos_threshold;
+				is[ni] = fs[i];
+				it[ni++] = ft[i];
+			}
+		progress_update(&t->pr, ++t->done_units);
+	}
+	struct auc_result r;
+	if (!rc && nb) {
+		if (!isnan(bs[0]) && !metrics_auc(bs, by, nb, 0, 0, &r, e))
+			auc[0] = r.auc;
+		if (!isnan(bt[0]) && !metrics_auc(bt, by, nb, 0, 0, &r, e))
+			auc[1] = r.auc;
+		if (ni && !isnan(is[0]) && !metrics_auc(is, iy, ni, 0, 0, &r, e))
+			auc[2] = r.auc;
+		if (ni && !isnan(it[0]) && !metrics_auc(it, iy, ni, 0, 0, &r, e))
+			auc[3] = r.auc;
+	}
+	free(bags);
+	free(bs);
+	free(bt);
+	free(by);
+	free(iy);
+	free(is);
+	free(it);
+	free(fs);
+	free(ft);
+	return rc;
+}
+
+/* ---------------- model files ---------------- */
+
+struct extra {
+	uint32_t magic;
+	int32_t best_epoch;
+	double best_metric;
+};
+
+static int make_config(const struct trainer *t, char **out, struct err *e)
+{
+	size_t cap = 16384 + (t->o->params ? strlen(t->o->params) * 2 : 0);
+	char *buf = malloc(cap);
+	if (!buf)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	size_t n = weno_conf_format(t->c, buf, cap);
+	const struct nets *N = &t->n;
+	n += (size_t)snprintf(buf + n, cap - n, "in_c=%u\nin_h=%u\nin_w=%u\nmodules=%s\ntool=weno-fit\nversion=%s\n",
+	                      t->ds->c, t->ds->h, t->ds->w,
+	                      N->teacher && N->student ? (N->enc_t != N->enc_s ? "enc,teacher,student,enc_t" : "enc,teacher,student")
+	                      : N->teacher ? "enc,teacher" : "enc,student", WENO_VERSION);
+	for (const char *p = t->o->params; p && *p && n < cap - 1;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		n += (size_t)snprintf(buf + n, cap - n, "fit.%.*s\n", (int)len, p);
+		p = nl ? nl + 1 : NULL;
+	}
+	*out = buf;
+	return 0;
+}
+
+static int save(struct trainer *t, const char *path, int epoch, struct err *e)
+{
+	struct extra x = {EXTRA_MAGIC, t->best_epoch, t->best_metric};
+	t->model.epoch = (uint64_t)epoch;
+	t->model.extra = &x;
+	t->model.extra_size = sizeof x;
+	int rc = nn_model_save(path, &t->model, e);
+	t->model.extra = NULL;
+	return rc;
+}
+
+static int nets_bind(struct nets *N, const struct weno_conf *c, struct nn_module **mods, int nmods)
+{
+	N->method = c->method;
+	N->teacher_kind = c->teacher;
+	N->enc_s = mods[0];
+	N->teacher = N->student = NULL;
+	int has_teacher = c->method == WENO_WENO || c->method == WENO_TEACHER;
+	int has_student = c->method != WENO_TEACHER;
+	int k = 1;
+	if (has_teacher)
+		N->teacher = k < nmods ? mods[k++] : NULL;
+	if (has_student)
+		N->student = k < nmods ? mods[k++] : NULL;
+	N->enc_t = N->enc_s;
+	if (has_teacher && has_student && !c->shared)
+		N->enc_t = k < nmods ? mods[k++] : NULL;
+	if ((has_teacher && !N->teacher) || (has_student && !N->student) || !N->enc_t || k != nmods)
+		return -1;
+	return 0;
+}
+
+static int create_nets(struct trainer *t, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	const struct nn_backend *be = t->n.be;
+	struct dataset *ds = t->ds;
+	int has_teacher = c->method == WENO_WENO || c->method == WENO_TEACHER;
+	int has_student = c->method != WENO_TEACHER;
+	int nm = 1 + has_teacher + has_student + (has_teacher && has_student && !c->shared);
+	struct rng init;
+	rng_seed(&init, c->seed, 0);
+	t->owned = 1;
+	int rc = 0;
+	for (int i = 0; i < nm && !rc; i++) {
+		struct nn_module *m = calloc(1, sizeof *m);
+		struct nn_optim *o = calloc(1, sizeof *o);
+		if (!m || !o) {
+			free(m);
+			free(o);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		t->model.mods[i] = m;
+		t->model.opts[i] = o;
+		t->model.nmodules = i + 1;
+		int kind;
+		if (i == 0 || i == 3)
+			kind = c->encoder;
+		else if (i == 1 && has_teacher)
+			kind = c->teacher;
+		else
+			kind = NN_HEAD_STUDENT;
+		if (kind == c->encoder && (i == 0 || i == 3))
+			rc = nn_encoder_create(m, be, kind, (int)ds->c, (int)ds->h, (int)ds->w, 16, e);
+		else
+			rc = nn_head_create(m, be, kind, t->model.mods[0]->out_dim,
+			                    kind == NN_HEAD_STUDENT ? c->student_dropout : c->head_dropout, 16, e);
+		if (!rc) {
+			nn_module_init(m, &init);
+			rc = nn_optim_create(o, be, &c->opt, m->nparams, e);
+		}
+	}
+	if (rc)
+		return rc;
+	if (nets_bind(&t->n, c, t->model.mods, t->model.nmodules))
+		return err_set(e, ERR_USAGE, "internal: module layout");
+	return 0;
+}
+
+static void bind_optims(struct trainer *t)
+{
+	struct nets *N = &t->n;
+	for (int i = 0; i < t->model.nmodules; i++) {
+		struct nn_module *m = t->model.mods[i];
+		struct nn_optim *o = t->model.opts[i];
+		if (m == N->enc_s)
+			t->o_enc_s = o;
+		if (m == N->enc_t)
+			t->o_enc_t = o;
+		if (m == N->teacher)
+			t->o_teacher = o;
+		if (m == N->student)
+			t->o_student = o;
+	}
+}
+
+/* Rewrites the log atomically with lines for epochs up to `upto` kept. */
+static int log_write(const char *path, char **lines, int nlines, struct err *e)
+{
+	struct afile af;
+	int rc = afile_open(&af, path, e);
+	if (rc)
+		return rc;
+	for (int i = 0; i < nlines; i++)
+		fputs(lines[i], af.fp);
+	return afile_commit(&af, e);
+}
+
+static double select_metric(const struct weno_conf *c, const struct weno_epoch_stats *s)
+{
+	switch (c->select) {
+	case WENO_SEL_STUDENT_BAG: return s->val[0];
+	case WENO_SEL_TEACHER_BAG: return s->val[1];
+	case WENO_SEL_STUDENT_INST: return s->val[2];
+	case WENO_SEL_TEACHER_INST: return s->val[3];
+	}
+	return s->epoch; /* last */
+}
+
+static void fmt_auc(char *b, size_t n, double v)
+{
+	if (isnan(v))
+		snprintf(b, n, "NA");
+	else
+		snprintf(b, n, "%.6f", v);
+}
+
+int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fit_opts *o, struct err *e)
+{
+	struct trainer t;
+	memset(&t, 0, sizeof t);
+	t.c = c;
+	t.ds = ds;
+	t.o = o;
+	t.n.be = o->be;
+	t.best_metric = -INFINITY;
+	t.best_epoch = 0;
+	int rc = 0, start = 0;
+	char last[4096];
+	snprintf(last, sizeof last, "%s.last", o->out);
+	uint32_t ntrain, nval;
+	free(dataset_split(ds, SPLIT_TRAIN, &ntrain));
+	free(dataset_split(ds, SPLIT_VAL, &nval));
+	if (!ntrain)
+		return err_set(e, ERR_USAGE, "%s: no training bags (split 'train')", ds->man.path);
+	int labels[2] = {0, 0};
+	for (uint32_t b = 0; b < ds->man.n; b++)
+		if (ds->man.rows[b].split == SPLIT_TRAIN)
+			labels[ds->man.rows[b].label]++;
+	if (!labels[0] || !labels[1])
+		return err_set(e, ERR_USAGE, "%s: the training bags are all %s; training needs both classes",
+		               ds->man.path, labels[1] ? "positive" : "negative");
+	if (o->resume) {
+		rc = nn_model_load(o->resume, t.n.be, &t.model, e);
+		if (rc)
+			return rc;
+		struct weno_conf fc;
+		char a[8192], b[8192];
+		if ((rc = weno_conf_parse(&fc, t.model.config ? t.model.config : "", e))) {
+			nn_model_free(&t.model);
+			return rc;
+		}
+		fc.epochs = c->epochs; /* a resumed run may train longer */
+		weno_conf_format(&fc, a, sizeof a);
+		weno_conf_format(c, b, sizeof b);
+		if (strcmp(a, b)) {
+			nn_model_free(&t.model);
+			return err_set(e, ERR_USAGE, "%s: trained with other options than these; resume with the same "
+			               "options (only --epochs may change)", o->resume);
+		}
+		if (nets_bind(&t.n, c, t.model.mods, t.model.nmodules)) {
+			nn_model_free(&t.model);
+			return err_set(e, ERR_FORMAT, "%s: its modules do not fit method %s", o->resume, weno_method_name(c->method));
+		}
+		const struct extra *x = t.model.extra;
+		if (!x || t.model.extra_size != sizeof *x || x->magic != EXTRA_MAGIC) {
+			nn_model_free(&t.model);
+			return err_set(e, ERR_FORMAT, "%s: no trainer state; not a weno-fit checkpoint", o->resume);
+		}
+		t.best_metric = x->best_metric;
+		t.best_epoch = x->best_epoch;
+		start = (int)t.model.epoch;
+		free(t.model.extra);
+		t.model.extra = NULL;
+	} else {
+		rc = create_nets(&t, e);
+	}
+	if (!rc)
+		rc = make_config(&t, &t.model.config, e);
+	bind_optims(&t);
+	if (!rc && (t.n.enc_s->in_dim != (int)ds->in_dim))
+		rc = err_set(e, ERR_USAGE, "the model takes %d values per instance, the bags hold %u", t.n.enc_s->in_dim,
+		             ds->in_dim);
+	/* the log: header, then a line per epoch (kept from a resumed run) */
+	char **lines = NULL;
+	int nlines = 0;
+	if (!rc && o->log_path) {
+		lines = calloc((size_t)c->epochs + 2, sizeof *lines);
+		lines[nlines++] = strdup("epoch\tteacher_loss\tstudent_loss\tpl_min\tpl_max\thpm_kept\tval_student_bag_auc\t"
+		                         "val_teacher_bag_auc\tval_student_inst_auc\tval_teacher_inst_auc\ttest_student_bag_auc\t"
+		                         "test_teacher_bag_auc\ttest_student_inst_auc\ttest_teacher_inst_auc\tseconds\tbest\n");
+		FILE *lf = start ? fopen(o->log_path, "r") : NULL;
+		char *ln = NULL;
+		size_t lc = 0;
+		while (lf && getline(&ln, &lc, lf) > 0 && nlines < c->epochs + 1) {
+			int ep = atoi(ln);
+			if (ep >= 1 && ep <= start)
+				lines[nlines++] = strdup(ln);
+		}
+		free(ln);
+		if (lf)
+			fclose(lf);
+	}
+	uint64_t ntr = dataset_split_instances(ds, SPLIT_TRAIN);
+	for (int epoch = start; !rc && epoch < c->epochs; epoch++) {
+		struct weno_epoch_stats st;
+		memset(&st, 0, sizeof st);
+		for (int i = 0; i < 4; i++)
+			st.val[i] = st.test[i] = NAN;
+		st.pl_min = st.pl_max = st.kept = st.student_loss = NAN;
+		st.epoch = epoch + 1;
+		double t0 = progress_now();
+		char label[64];
+		snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, c->epochs);
+		uint64_t units = ntrain + (c->method == WENO_WENO || c->method == WENO_SUPERVISED ? ntr / 16 + ntr / (uint64_t)c->batch + 1 : 0) + nval;
+		uint32_t ntest = 0;
+		if (c->eval_test) {
+			free(dataset_split(ds, SPLIT_TEST, &ntest));
+			units += ntest;
+		}
+		t.done_units = 0;
+		progress_start(&t.pr, label, units, "steps");
+		if (c->method == WENO_WENO || c->method == WENO_TEACHER)
+			rc = teacher_pass(&t, epoch, &st, e);
+		else if (c->method == WENO_MEANPOOL || c->method == WENO_MAXPOOL)
+			rc = pool_pass(&t, epoch, &st, e);
+		if (!rc && (c->method == WENO_WENO || c->method == WENO_SUPERVISED))
+			rc = student_pass(&t, epoch, &st, e);
+		if (!rc && nval)
+			rc = evaluate(&t, SPLIT_VAL, st.val, e);
+		if (!rc && c->eval_test && ntest)
+			rc = evaluate(&t, SPLIT_TEST, st.test, e);
+		progress_done(&t.pr);
+		if (rc)
+			break;
+		st.seconds = progress_now() - t0;
+		double metric = select_metric(c, &st);
+		if (isnan(metric))
+			metric = -1; /* no validation: the first epoch wins until one scores */
+		if (metric > t.best_metric || c->select == WENO_SEL_LAST) {
+			t.best_metric = metric;
+			t.best_epoch = epoch + 1;
+			st.best = 1;
+			rc = save(&t, o->out, epoch + 1, e);
+		}
+		if (!rc)
+			rc = save(&t, last, epoch + 1, e);
+		if (!rc && lines) {
+			char a[8][32], line[1024];
+			for (int i = 0; i < 4; i++) {
+				fmt_auc(a[i], 32, st.val[i]);
+				fmt_auc(a[4 + i], 32, st.test[i]);
+			}
+			snprintf(line, sizeof line, "%d\t%.6g\t%.6g\t%.6g\t%.6g\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d\n",
+			         epoch + 1, st.teacher_loss, st.student_loss, st.pl_min, st.pl_max, st.kept, a[0], a[1], a[2],
+			         a[3], a[4], a[5], a[6], a[7], st.seconds, st.best);
+			lines[nlines++] = strdup(line);
+			rc = log_write(o->log_path, lines, nlines, e);
+		}
+		if (o->on_epoch)
+			o->on_epoch(&st, o->arg);
+	}
+	for (int i = 0; lines && i < nlines; i++)
+		free(lines[i]);
+	free(lines);
+	nets_free_buffers(&t.n);
+	free(t.xbuf);
+	free(t.ibuf);
+	if (t.owned) {
+		for (int i = 0; i < t.model.nmodules; i++) {
+			nn_module_free(t.model.mods[i]);
+			nn_optim_free(t.model.opts[i]);
+			free(t.model.mods[i]);
+			free(t.model.opts[i]);
+		}
+		free(t.model.config);
+	} else {
+		nn_model_free(&t.model);
+	}
+	return rc;
+}
+
+/* ---------------- scoring ---------------- */
+
+int weno_model_load(struct weno_model *m, const char *path, const struct nn_backend *be, struct err *e)
+{
+	memset(m, 0, sizeof *m);
+	int rc = nn_model_load(path, be, &m->file, e);
+	if (rc)
+		return rc;
+	rc = weno_conf_parse(&m->conf, m->file.config ? m->file.config : "", e);
+	if (rc) {
+		err_set(e, rc, "%s: %s", path, e->msg);
+		nn_model_free(&m->file);
+		return rc;
+	}
+	char v[32];
+	m->in_c = atoi(nn_model_config_get(&m->file, "in_c", v, sizeof v) ? v : "0");
+	m->in_h = atoi(nn_model_config_get(&m->file, "in_h", v, sizeof v) ? v : "0");
+	m->in_w = atoi(nn_model_config_get(&m->file, "in_w", v, sizeof v) ? v : "0");
+	m->epoch = m->file.epoch;
+	struct nets *N = calloc(1, sizeof *N);
+	if (!N) {
+		nn_model_free(&m->file);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	N->be = be;
+	if (nets_bind(N, &m->conf, m->file.mods, m->file.nmodules)) {
+		free(N);
+		nn_model_free(&m->file);
+		return err_set(e, ERR_FORMAT, "%s: its modules do not fit method %s; not a weno-fit model", path,
+		               weno_method_name(m->conf.method));
+	}
+	m->priv = N;
+	m->enc_s = N->enc_s;
+	m->enc_t = N->enc_t;
+	m->teacher = N->teacher;
+	m->student = N->student;
+	return 0;
+}
+
+void weno_model_free(struct weno_model *m)
+{
+	struct nets *N = m->priv;
+	if (N) {
+		nets_free_buffers(N);
+		free(N);
+	}
+	nn_model_free(&m->file);
+	memset(m, 0, sizeof *m);
+}
+
+int weno_score_bag(struct weno_model *m, const float *x, uint64_t n, float *inst_s, float *inst_t,
+                   double *bag_s, double *bag_t, struct err *e)
+{
+	return score_bag(m->priv, x, n, inst_s, inst_t, bag_s, bag_t, e);
+}

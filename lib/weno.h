@@ -1,0 +1,128 @@
+/* weno.h - the WENO trainer and scorer (shared/WENO.md), on any backend of
+ * lib/nn.
+ *
+ * weno_fit runs the per-epoch alternation of a teacher pass (one bag per
+ * step; ABMIL or DSMIL head; hard positive mining from epoch hpm_epoch on)
+ * and a student pass (every training instance once, shuffled across bags,
+ * mini-batches; soft pseudo labels from the teacher's instance scores scaled
+ * by the global min and max of the last teacher pass), then evaluates on the
+ * validation bags, keeps the best model by a chosen metric and the last one,
+ * and checkpoints every epoch so that a resumed run continues bit for bit.
+ * Baselines with the same code: the teacher alone, the fully supervised
+ * student, mean- and max-pooling MIL, WENO without a shared encoder, WENO
+ * without HPM (hpm = 0).
+ *
+ * Randomness: every draw comes from PCG32 streams derived from (seed, epoch,
+ * purpose), so an epoch's order and dropout masks do not depend on how the
+ * run got there (resume) or on the thread count.
+ *
+ * Thread safety: one trainer per thread.  Errors: negative ERR_* with a
+ * message naming the epoch, the step and the bag where it applies.
+ */
+#ifndef WENO_WENO_H
+#define WENO_WENO_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dataset.h"
+#include "err.h"
+#include "nn/model_io.h"
+#include "nn/net.h"
+
+enum weno_method {
+	WENO_WENO = 0,        /* teacher + student, bi-directional */
+	WENO_TEACHER = 1,     /* the teacher alone (ABMIL or DSMIL) */
+	WENO_SUPERVISED = 2,  /* student on true instance labels, bag score by max */
+	WENO_MEANPOOL = 3,    /* instance classifier, bag probability = mean */
+	WENO_MAXPOOL = 4,     /* instance classifier, bag probability = max */
+};
+
+enum weno_hpm { WENO_HPM_OFF = 0, WENO_HPM_THRESHOLD = 1, WENO_HPM_TOPK = 2 };
+
+enum weno_select {
+	WENO_SEL_STUDENT_BAG = 0, WENO_SEL_TEACHER_BAG = 1, WENO_SEL_STUDENT_INST = 2,
+	WENO_SEL_TEACHER_INST = 3, WENO_SEL_LAST = 4,
+};
+
+struct weno_conf {
+	int method;                /* enum weno_method */
+	int teacher;               /* NN_HEAD_ABMIL or NN_HEAD_DSMIL */
+	int encoder;               /* NN_ENC_* */
+	int shared;                /* 1: one encoder for teacher and student */
+	int epochs;
+	uint64_t seed;
+	float w;                   /* student loss weight on negatives: 0.1 */
+	int hpm;                   /* enum weno_hpm */
+	float hpm_tau;             /* drop positives above tau (threshold rule) */
+	int hpm_epoch;             /* active when epoch > hpm_epoch (0-based) */
+	int hpm_k;                 /* keep the k least positive (top-K rule) */
+	int pl_dropout;            /* 1: teacher dropout on while making pseudo labels */
+	float head_dropout;        /* teacher heads' Dropout: 0.5 */
+	float student_dropout;     /* 0, or 0.5 in the CRC setup */
+	int batch;                 /* student mini-batch: 256 (512 for feature bags) */
+	int accum;                 /* bags per teacher optimizer step */
+	struct nn_optim_conf opt;  /* one optimizer of this kind per module */
+	int select;                /* enum weno_select */
+	int eval_test;             /* also evaluate the test bags every epoch */
+	double pos_threshold;      /* an instance label >= this is positive (AUCs) */
+};
+
+void weno_conf_default(struct weno_conf *c);
+/* "key=value\n" lines of every field; parse is the inverse (unknown keys
+ * are errors naming the key). */
+size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap);
+int weno_conf_parse(struct weno_conf *c, const char *text, struct err *e);
+const char *weno_method_name(int m);
+int weno_method_parse(const char *s);
+
+/* What one epoch measured (NaN where it does not apply). */
+struct weno_epoch_stats {
+	int epoch;                 /* 1-based count of finished epochs */
+	double teacher_loss, student_loss;
+	double pl_min, pl_max;     /* teacher score range of the teacher pass */
+	double kept;               /* fraction of positive-bag instances HPM kept */
+	double val[4];             /* student bag, teacher bag, student inst, teacher inst AUC */
+	double test[4];
+	double seconds;
+	int best;                  /* 1 when this epoch became the best model */
+};
+
+struct weno_fit_opts {
+	const char *out;           /* the best model; the last goes to out.last */
+	const char *log_path;      /* per-epoch TSV (NULL: none) */
+	const char *resume;        /* a checkpoint (out.last) to continue, or NULL */
+	const char *params;        /* the tool's parameters, recorded in the model */
+	const struct nn_backend *be;
+	volatile int *stop;        /* set by a signal handler: stop cleanly */
+	int quiet;
+	/* called after every epoch (may be NULL) */
+	void (*on_epoch)(const struct weno_epoch_stats *s, void *arg);
+	void *arg;
+};
+
+int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fit_opts *o,
+             struct err *e);
+
+/* ---- scoring ---- */
+struct weno_model {
+	struct nn_model file;
+	struct weno_conf conf;
+	struct nn_module *enc_s, *enc_t, *teacher, *student;   /* borrowed from file; NULL when absent */
+	int in_c, in_h, in_w;
+	uint64_t epoch;            /* epochs trained */
+	void *priv;                /* scoring buffers */
+};
+
+int weno_model_load(struct weno_model *m, const char *path, const struct nn_backend *be,
+                    struct err *e);
+void weno_model_free(struct weno_model *m);
+
+/* Scores one bag in evaluation mode: student instance probabilities and
+ * bag score (max), teacher instance scores and bag probability (NaN for
+ * methods without a teacher).  x [n][in_dim] on the host.  inst_s, inst_t
+ * [n] filled; *bag_s, *bag_t set. */
+int weno_score_bag(struct weno_model *m, const float *x, uint64_t n, float *inst_s, float *inst_t,
+                   double *bag_s, double *bag_t, struct err *e);
+
+#endif
