@@ -18,6 +18,24 @@ int afile_open(struct afile *af, const char *path, struct err *e)
 			return err_set(e, ERR_NOMEM, "out of memory");
 		return 0;
 	}
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* a device, a FIFO, a terminal: write in place, never rename over it */
+		if (S_ISDIR(st.st_mode))
+			return err_set(e, ERR_IO, "cannot write '%s': it is a directory", path);
+		af->fp = fopen(path, "wb");
+		af->path = strdup(path);
+		if (!af->fp || !af->path) {
+			err_sys(e, ERR_IO, "cannot open '%s'", path);
+			if (af->fp)
+				fclose(af->fp);
+			free(af->path);
+			memset(af, 0, sizeof *af);
+			return ERR_IO;
+		}
+		af->in_place = 1;
+		return 0;
+	}
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
 	const char *base = path + dirlen;
@@ -76,6 +94,17 @@ int afile_commit(struct afile *af, struct err *e)
 	int rc = 0;
 	if (!af->fp)
 		return err_set(e, ERR_USAGE, "afile_commit on a closed file");
+	if (af->in_place) {
+		if (fflush(af->fp) != 0 || ferror(af->fp))
+			rc = err_sys(e, ERR_IO, "cannot write '%s'", af->path);
+		if (fclose(af->fp) != 0 && !rc)
+			rc = err_sys(e, ERR_IO, "cannot close '%s'", af->path);
+		af->fp = NULL;
+		free(af->path);
+		af->path = NULL;
+		af->in_place = 0;
+		return rc;
+	}
 	if (!af->tmp) {
 		if (fflush(af->fp) != 0)
 			rc = err_sys(e, ERR_IO, "cannot write to standard output");
@@ -105,7 +134,7 @@ int afile_commit(struct afile *af, struct err *e)
 
 void afile_abort(struct afile *af)
 {
-	if (af->fp && af->tmp)
+	if (af->fp && (af->tmp || af->in_place))
 		fclose(af->fp);
 	if (af->tmp)
 		unlink(af->tmp);

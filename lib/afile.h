@@ -5,7 +5,8 @@
  * renames over the target and fsyncs the directory; afile_abort removes the
  * temporary.  An interrupted run leaves the old file or the new one, never a
  * torn one.  The path "-" means stdout: nothing is renamed, and commit only
- * flushes.
+ * flushes.  A target that exists and is not a regular file (/dev/null, a
+ * FIFO) is written in place, never renamed over.
  *
  * Thread safety: one struct afile per thread.  Errors: negative ERR_* with
  * a message in e.
@@ -21,6 +22,7 @@ struct afile {
 	FILE *fp;          /* write here */
 	char *path;        /* final name (owned) */
 	char *tmp;         /* temporary name (owned); NULL for stdout */
+	int in_place;      /* the target is a device or FIFO: written directly */
 };
 
 int afile_open(struct afile *af, const char *path, struct err *e);

@@ -98,6 +98,9 @@ static void test_afile_commit_and_abort(void)
 		fclose(f);
 	struct stat st;
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0044), "committed file is readable by others (%o)", st.st_mode);
+	struct stat dn;
+	CHECK(afile_write_all("/dev/null", "x", 1, &e) == 0, "/dev/null: %s", e.msg);
+	CHECK(stat("/dev/null", &dn) == 0 && S_ISCHR(dn.st_mode), "/dev/null is still a device");
 	CHECK(afile_write_all("/nonexistent-dir/x", "a", 1, &e) == ERR_IO, "error code %d", e.code);
 	CHECK(strstr(e.msg, "/nonexistent-dir") != NULL, "message names the path: %s", e.msg);
 }
