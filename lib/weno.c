@@ -923,14 +923,21 @@ static int make_config(const struct trainer *t, char **out, struct err *e)
 	return 0;
 }
 
-static int save(struct trainer *t, const char *path, int epoch, struct err *e)
+/* Saves the model; a checkpoint also carries the optimizers' state (the
+ * best model, for scoring, does not: it is a third of the size). */
+static int save(struct trainer *t, const char *path, int epoch, int checkpoint, struct err *e)
 {
 	struct extra x = {EXTRA_MAGIC, t->best_epoch, t->best_metric};
+	struct nn_optim *opts[NN_MODEL_MAX_MODULES];
+	memcpy(opts, t->model.opts, sizeof opts);
+	if (!checkpoint)
+		memset(t->model.opts, 0, sizeof t->model.opts);
 	t->model.epoch = (uint64_t)epoch;
 	t->model.extra = &x;
 	t->model.extra_size = sizeof x;
 	int rc = nn_model_save(path, &t->model, e);
 	t->model.extra = NULL;
+	memcpy(t->model.opts, opts, sizeof opts);
 	return rc;
 }
 
@@ -1097,6 +1104,12 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 			nn_model_free(&t.model);
 			return err_set(e, ERR_FORMAT, "%s: its modules do not fit method %s", o->resume, weno_method_name(c->method));
 		}
+		for (int i = 0; i < t.model.nmodules; i++)
+			if (!t.model.opts[i]) {
+				nn_model_free(&t.model);
+				return err_set(e, ERR_USAGE, "%s: holds no optimizer state (a best model, not a checkpoint)"
+				               "\nhint: resume from MODEL.last", o->resume);
+			}
 		const struct extra *x = t.model.extra;
 		if (!x || t.model.extra_size != sizeof *x || x->magic != EXTRA_MAGIC) {
 			nn_model_free(&t.model);
@@ -1176,10 +1189,10 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 			t.best_metric = metric;
 			t.best_epoch = epoch + 1;
 			st.best = 1;
-			rc = save(&t, o->out, epoch + 1, e);
+			rc = save(&t, o->out, epoch + 1, 0, e);
 		}
 		if (!rc)
-			rc = save(&t, last, epoch + 1, e);
+			rc = save(&t, last, epoch + 1, 1, e);
 		if (!rc && lines) {
 			char a[8][32], line[1024];
 			for (int i = 0; i < 4; i++) {
