@@ -4,6 +4,7 @@
 #   make test             every unit, CLI and fuzz-replay test; ends "N passed, N failed"
 #   make bench            the benchmarks (slow; not part of the tests)
 #   make deps             installs the Debian packages the project needs
+#   make bench-deps       and the baselines the benchmarks compare with (PyTorch, openslide-python)
 #   make fuzz             libFuzzer targets with clang (FUZZ_SECONDS=60 make fuzz-run)
 #   make CUDA=0|1         force the CUDA backend off or on (default: probe)
 #   make SANITIZE=address,undefined test    the suite under ASan and UBSan
@@ -84,7 +85,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench deps fuzz fuzz-run clean probe check-pkgs
+.PHONY: all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs
 all: check-pkgs probe $(TOOLS)
 
 check-pkgs:
@@ -103,6 +104,13 @@ deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS); \
 	else echo "run as root: apt-get install -y $(DEB_PKGS)"; fi
+
+# the baselines that `make bench` measures against (PyTorch twins, openslide-python)
+BENCH_PKGS := python3-torch python3-openslide python3-numpy python3-sklearn openslide-tools hyperfine
+bench-deps: deps
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PKGS); \
+	else echo "run as root: apt-get install -y $(BENCH_PKGS)"; fi
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -487,6 +487,25 @@ void nn_module_free(struct nn_module *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* conv scratch floats for a batch of n: the most any conv layer needs
+ * (nn_conv2d_scratch_floats grows with n but not in proportion) */
+static size_t conv_scratch(const struct nn_module *m, int n)
+{
+	size_t most = 0;
+	for (int li = 0; li < m->nlayers; li++) {
+		const struct nn_layer *l = &m->layers[li];
+		if (l->kind != L_CONV)
+			continue;
+		struct nn_conv_shape s = {.N = n, .C = l->iC, .H = l->iH, .W = l->iW, .OC = l->C,
+		                          .OH = l->H, .OW = l->W, .KH = l->K, .KW = l->K,
+		                          .SH = l->S, .SW = l->S, .PH = l->P, .PW = l->P};
+		size_t f = nn_conv2d_scratch_floats(&s);
+		if (f > most)
+			most = f;
+	}
+	return most;
+}
+
 int nn_module_reserve(struct nn_module *m, int n, struct err *e)
 {
 	if (n <= m->cap)
@@ -499,7 +518,7 @@ int nn_module_reserve(struct nn_module *m, int n, struct err *e)
 	float *act = be->alloc(N * m->act_per);
 	float *dact = be->alloc(N * m->act_per);
 	float *aux = be->alloc(N * m->aux_per + m->aux_fixed);
-	float *scr = be->alloc(N * m->scratch_per);
+	float *scr = be->alloc(conv_scratch(m, n));
 	float *hw = be->alloc(N * m->hw_per + m->hw_fixed);
 	float *dhw = be->alloc(N * m->hw_per + m->hw_fixed);
 	if (!act || !dact || !aux || !scr || !hw || !dhw) {

@@ -19,18 +19,22 @@ void nn_conv_shape_finish(struct nn_conv_shape *s)
 	s->OW = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
 }
 
-size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s)
-{
-	size_t np = (size_t)s->N * s->OH * s->OW;
-	return (size_t)s->C * s->KH * s->KW * np + (size_t)s->OC * np;
-}
-
 void nn_set_threads(int n)
 {
 	if (n < 1)
 		n = 1;
 	omp_set_num_threads(n);
 	openblas_set_num_threads(1);
+}
+
+/* OpenBLAS runs single-threaded: every sgemm call is one thread's work */
+static void blas_single_thread(void)
+{
+	static int blas_single;
+	if (!__atomic_load_n(&blas_single, __ATOMIC_ACQUIRE)) {
+		openblas_set_num_threads(1);
+		__atomic_store_n(&blas_single, 1, __ATOMIC_RELEASE);
+	}
 }
 
 /* C [M,N] = alpha op(A) op(B) + beta C, row-major, split into blocks of rows
@@ -46,11 +50,7 @@ static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *
 	enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
 	if (M <= 0 || N <= 0)
 		return;
-	static int blas_single;
-	if (!__atomic_load_n(&blas_single, __ATOMIC_ACQUIRE)) {
-		openblas_set_num_threads(1);
-		__atomic_store_n(&blas_single, 1, __ATOMIC_RELEASE);
-	}
+	blas_single_thread();
 	double work = (double)M * N * (K > 0 ? K : 1);
 	int split_n = N >= M;
 	int dim = split_n ? N : M;
@@ -148,39 +148,117 @@ static void linear_backward(float *dinp, float *dweight, float *dbias, const flo
 	}
 }
 
-/* ---------------- convolution ---------------- */
+/* ---------------- convolution ----------------
+ *
+ * The batch is cut into up to CONV_LANES contiguous lanes of images; a lane
+ * walks its images in blocks of at most G, G chosen from the shape so that a
+ * block's im2col matrix and output stay in the core's cache.  A block is
+ * im2col, one single-threaded sgemm and a scatter into NCHW; the lanes run
+ * on OpenMP threads.  The weight gradient of a lane accumulates over its
+ * blocks in order, in the lane's own part of scratch, and the lanes are
+ * added in lane order at the end.  Lanes and blocks depend on the shape
+ * only, never on the thread count, so results are bit-identical for any
+ * number of threads.
+ */
+#define CONV_LANES 4
+#define CONV_BLOCK_FLOATS 196608 /* im2col + output floats of one block (768 KiB) */
 
-/* col [C*KH*KW, N*OH*OW] from inp [N,C,H,W] */
-static void im2col(float *col, const float *inp, const struct nn_conv_shape *s)
+struct conv_plan {
+	int lanes;          /* lanes with images */
+	int G;              /* most images in one block */
+	int K, P;           /* C*KH*KW, OH*OW */
+	int pointwise;      /* 1x1, stride 1, no padding: an image is its own im2col */
+	size_t lane_floats; /* scratch of one lane: col [K,G*P], outT [OC,G*P], dW [OC,K] */
+};
+
+static struct conv_plan conv_plan(const struct nn_conv_shape *s)
 {
-	int N = s->N, C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
-	int OH = s->OH, OW = s->OW, P = OH * OW;
-	size_t NP = (size_t)N * P;
-	int rows = C * KH * KW;
-#pragma omp parallel for collapse(2) schedule(static)
-	for (int r = 0; r < rows; r++) {
-		for (int n = 0; n < N; n++) {
-			int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
-			const float *src = inp + ((size_t)n * C + c) * H * W;
-			float *dst = col + (size_t)r * NP + (size_t)n * P;
-			for (int oh = 0; oh < OH; oh++) {
-				int ih = oh * s->SH - s->PH + kh;
-				float *d = dst + oh * OW;
-				if (ih < 0 || ih >= H) {
-					for (int ow = 0; ow < OW; ow++)
-						d[ow] = 0.0f;
-					continue;
-				}
-				const float *srow = src + (size_t)ih * W;
-				if (s->SW == 1) {
-					for (int ow = 0; ow < OW; ow++) {
-						int iw = ow - s->PW + kw;
-						d[ow] = (iw >= 0 && iw < W) ? srow[iw] : 0.0f;
-					}
-				} else {
-					for (int ow = 0; ow < OW; ow++) {
-						int iw = ow * s->SW - s->PW + kw;
-						d[ow] = (iw >= 0 && iw < W) ? srow[iw] : 0.0f;
+	struct conv_plan p;
+	p.K = s->C * s->KH * s->KW;
+	p.P = s->OH * s->OW;
+	p.lanes = s->N < CONV_LANES ? s->N : CONV_LANES;
+	if (p.lanes < 1)
+		p.lanes = 1;
+	int per = (s->N + p.lanes - 1) / p.lanes;
+	size_t img = (size_t)p.P * ((size_t)p.K + (size_t)s->OC);
+	size_t g = img ? CONV_BLOCK_FLOATS / img : 1;
+	if (g < 1)
+		g = 1;
+	p.G = (size_t)per < g ? per : (int)g;
+	if (p.G < 1)
+		p.G = 1;
+	p.pointwise = s->KH == 1 && s->KW == 1 && s->SH == 1 && s->SW == 1 && s->PH == 0 &&
+	              s->PW == 0;
+	p.lane_floats = (size_t)p.G * p.P * ((size_t)p.K + (size_t)s->OC) +
+	                (size_t)s->OC * p.K;
+	return p;
+}
+
+size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s)
+{
+	struct conv_plan p = conv_plan(s);
+	return (size_t)p.lanes * p.lane_floats;
+}
+
+/* images [n0, n1) of lane l and its block size */
+static void conv_lane(const struct conv_plan *p, int N, int l, int *n0, int *n1, int *bs)
+{
+	*n0 = (int)((long)l * N / p->lanes);
+	*n1 = (int)((long)(l + 1) * N / p->lanes);
+	int cnt = *n1 - *n0;
+	int nb = (cnt + p->G - 1) / p->G;
+	*bs = nb > 0 ? (cnt + nb - 1) / nb : 1;
+}
+
+/* first and one-past-last output column whose input column o*S - P + k is
+ * inside [0, W) */
+static void valid_range(int OW, int W, int S, int P, int k, int *lo, int *hi)
+{
+	int a = P - k;                            /* o*S >= a */
+	int l = a <= 0 ? 0 : (a + S - 1) / S;
+	int b = W + P - k;                        /* o*S < b */
+	int h = b <= 0 ? 0 : (b + S - 1) / S;
+	if (h > OW)
+		h = OW;
+	if (l > h)
+		l = h;
+	*lo = l;
+	*hi = h;
+}
+
+/* col [K, g*P] from the g images of inp starting at image n0 */
+static void im2col_block(float *restrict col, const float *restrict inp,
+                         const struct nn_conv_shape *s, int n0, int g)
+{
+	int C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
+	int OH = s->OH, OW = s->OW, P = OH * OW, SH = s->SH, SW = s->SW;
+	size_t GP = (size_t)g * P;
+	for (int c = 0; c < C; c++) {
+		for (int kh = 0; kh < KH; kh++) {
+			for (int kw = 0; kw < KW; kw++) {
+				int r = (c * KH + kh) * KW + kw, lo, hi;
+				valid_range(OW, W, SW, s->PW, kw, &lo, &hi);
+				for (int i = 0; i < g; i++) {
+					const float *src = inp + ((size_t)(n0 + i) * C + c) * H * W;
+					float *dst = col + (size_t)r * GP + (size_t)i * P;
+					for (int oh = 0; oh < OH; oh++) {
+						int ih = oh * SH - s->PH + kh;
+						float *d = dst + (size_t)oh * OW;
+						if (ih < 0 || ih >= H) {
+							memset(d, 0, (size_t)OW * sizeof *d);
+							continue;
+						}
+						const float *srow = src + (size_t)ih * W - s->PW + kw;
+						for (int ow = 0; ow < lo; ow++)
+							d[ow] = 0.0f;
+						if (SW == 1) {
+							memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof *d);
+						} else {
+							for (int ow = lo; ow < hi; ow++)
+								d[ow] = srow[(size_t)ow * SW];
+						}
+						for (int ow = hi; ow < OW; ow++)
+							d[ow] = 0.0f;
 					}
 				}
 			}
@@ -188,31 +266,34 @@ static void im2col(float *col, const float *inp, const struct nn_conv_shape *s)
 	}
 }
 
-/* dinp [N,C,H,W] += col2im(dcol); one thread per image plane (n,c), fixed
- * (kh,kw,oh,ow) order inside it */
-static void col2im_add(float *dinp, const float *dcol, const struct nn_conv_shape *s)
+/* dinp += col2im(dcol) for the g images starting at n0; a fixed
+ * (c,kh,kw,oh,ow) order for every input element */
+static void col2im_block_add(float *restrict dinp, const float *restrict dcol,
+                             const struct nn_conv_shape *s, int n0, int g)
 {
-	int N = s->N, C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
-	int OH = s->OH, OW = s->OW, P = OH * OW;
-	size_t NP = (size_t)N * P;
-#pragma omp parallel for collapse(2) schedule(static)
-	for (int n = 0; n < N; n++) {
+	int C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
+	int OH = s->OH, OW = s->OW, P = OH * OW, SH = s->SH, SW = s->SW;
+	size_t GP = (size_t)g * P;
+	for (int i = 0; i < g; i++) {
 		for (int c = 0; c < C; c++) {
-			float *dst = dinp + ((size_t)n * C + c) * H * W;
+			float *dst = dinp + ((size_t)(n0 + i) * C + c) * H * W;
 			for (int kh = 0; kh < KH; kh++) {
 				for (int kw = 0; kw < KW; kw++) {
-					int r = (c * KH + kh) * KW + kw;
-					const float *src = dcol + (size_t)r * NP + (size_t)n * P;
+					int r = (c * KH + kh) * KW + kw, lo, hi;
+					valid_range(OW, W, SW, s->PW, kw, &lo, &hi);
+					const float *src = dcol + (size_t)r * GP + (size_t)i * P;
 					for (int oh = 0; oh < OH; oh++) {
-						int ih = oh * s->SH - s->PH + kh;
+						int ih = oh * SH - s->PH + kh;
 						if (ih < 0 || ih >= H)
 							continue;
-						float *drow = dst + (size_t)ih * W;
-						const float *srow = src + oh * OW;
-						for (int ow = 0; ow < OW; ow++) {
-							int iw = ow * s->SW - s->PW + kw;
-							if (iw >= 0 && iw < W)
-								drow[iw] += srow[ow];
+						float *drow = dst + (size_t)ih * W - s->PW + kw;
+						const float *srow = src + (size_t)oh * OW;
+						if (SW == 1) {
+							for (int ow = lo; ow < hi; ow++)
+								drow[ow] += srow[ow];
+						} else {
+							for (int ow = lo; ow < hi; ow++)
+								drow[(size_t)ow * SW] += srow[ow];
 						}
 					}
 				}
@@ -224,28 +305,42 @@ static void col2im_add(float *dinp, const float *dcol, const struct nn_conv_shap
 static void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                            const float *bias, const struct nn_conv_shape *s)
 {
-	int OC = s->OC, P = s->OH * s->OW, K = s->C * s->KH * s->KW;
-	int NP = s->N * P;
-	float *col = scratch;
-	float *outT = scratch + (size_t)K * NP;
-	const float *B = col;
-	int one = s->KH == 1 && s->KW == 1 && s->SH == 1 && s->SW == 1 && s->PH == 0 &&
-	          s->PW == 0 && s->N == 1;
-	if (one)
-		B = inp; /* a 1x1 convolution of one image is a plain product */
-	else
-		im2col(col, inp, s);
-	/* outT [OC, N*P] = W [OC,K] x col [K, N*P] */
-	gemm(0, 0, OC, NP, K, 1.0f, weight, K, B, NP,
-	            0.0f, outT, NP);
-#pragma omp parallel for collapse(2) schedule(static)
-	for (int n = 0; n < s->N; n++) {
-		for (int oc = 0; oc < OC; oc++) {
-			const float *src = outT + (size_t)oc * NP + (size_t)n * P;
-			float *dst = out + ((size_t)n * OC + oc) * P;
-			float b = bias ? bias[oc] : 0.0f;
-			for (int p = 0; p < P; p++)
-				dst[p] = src[p] + b;
+	struct conv_plan pl = conv_plan(s);
+	int OC = s->OC, K = pl.K, P = pl.P, N = s->N;
+	size_t img_in = (size_t)s->C * s->H * s->W, img_out = (size_t)OC * P;
+	blas_single_thread();
+#pragma omp parallel for schedule(static, 1)
+	for (int l = 0; l < pl.lanes; l++) {
+		float *col = scratch + (size_t)l * pl.lane_floats;
+		float *outT = col + (size_t)pl.G * P * K;
+		int n0, n1, bs;
+		conv_lane(&pl, N, l, &n0, &n1, &bs);
+		for (int b0 = n0; b0 < n1; b0 += bs) {
+			int g = n1 - b0 < bs ? n1 - b0 : bs, GP = g * P;
+			const float *B = col;
+			if (pl.pointwise && g == 1)
+				B = inp + (size_t)b0 * img_in;
+			else
+				im2col_block(col, inp, s, b0, g);
+			/* [OC, g*P] = W [OC,K] x col [K, g*P]; one image is NCHW already */
+			float *C = g == 1 ? out + (size_t)b0 * img_out : outT;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, GP, K, 1.0f, weight,
+			            K, B, GP, 0.0f, C, GP);
+			for (int i = 0; i < g; i++) {
+				for (int oc = 0; oc < OC; oc++) {
+					const float *src = C + (size_t)oc * GP + (size_t)i * P;
+					float *dst = out + (size_t)(b0 + i) * img_out + (size_t)oc * P;
+					float b = bias ? bias[oc] : 0.0f;
+					if (g == 1) {
+						if (bias)
+							for (int p = 0; p < P; p++)
+								dst[p] += b;
+					} else {
+						for (int p = 0; p < P; p++)
+							dst[p] = src[p] + b;
+					}
+				}
+			}
 		}
 	}
 }
@@ -254,40 +349,76 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
                             const float *dout, const float *inp, const float *weight,
                             const struct nn_conv_shape *s)
 {
-	int OC = s->OC, P = s->OH * s->OW, K = s->C * s->KH * s->KW;
-	int NP = s->N * P;
-	float *col = scratch;
-	float *doutT = scratch + (size_t)K * NP;
-	/* doutT [OC, N*P] */
-#pragma omp parallel for collapse(2) schedule(static)
-	for (int n = 0; n < s->N; n++) {
-		for (int oc = 0; oc < OC; oc++) {
-			const float *src = dout + ((size_t)n * OC + oc) * P;
-			float *dst = doutT + (size_t)oc * NP + (size_t)n * P;
-			memcpy(dst, src, (size_t)P * sizeof *dst);
-		}
-	}
+	struct conv_plan pl = conv_plan(s);
+	int OC = s->OC, K = pl.K, P = pl.P, N = s->N;
+	size_t img_in = (size_t)s->C * s->H * s->W, img_out = (size_t)OC * P;
 	if (dbias) {
 #pragma omp parallel for schedule(static)
 		for (int oc = 0; oc < OC; oc++) {
-			const float *d = doutT + (size_t)oc * NP;
 			double acc = 0.0;
-			for (int i = 0; i < NP; i++)
-				acc += d[i];
+			for (int n = 0; n < N; n++) {
+				const float *d = dout + (size_t)n * img_out + (size_t)oc * P;
+				for (int p = 0; p < P; p++)
+					acc += d[p];
+			}
 			dbias[oc] += (float)acc;
 		}
 	}
-	if (dweight) {
-		im2col(col, inp, s);
-		/* dW [OC,K] += doutT [OC,NP] x colᵀ [NP,K] */
-		gemm(0, 1, OC, K, NP, 1.0f, doutT, NP, col,
-		            NP, 1.0f, dweight, K);
+	if (!dweight && !dinp)
+		return;
+	blas_single_thread();
+#pragma omp parallel for schedule(static, 1)
+	for (int l = 0; l < pl.lanes; l++) {
+		float *col = scratch + (size_t)l * pl.lane_floats;
+		float *doutT = col + (size_t)pl.G * P * K;
+		float *dw = doutT + (size_t)pl.G * P * OC;
+		int n0, n1, bs;
+		conv_lane(&pl, N, l, &n0, &n1, &bs);
+		for (int b0 = n0; b0 < n1; b0 += bs) {
+			int g = n1 - b0 < bs ? n1 - b0 : bs, GP = g * P;
+			/* D [OC, g*P]: one image's dout is that already */
+			const float *D = dout + (size_t)b0 * img_out;
+			if (g > 1) {
+				for (int i = 0; i < g; i++)
+					for (int oc = 0; oc < OC; oc++)
+						memcpy(doutT + (size_t)oc * GP + (size_t)i * P,
+						       dout + (size_t)(b0 + i) * img_out + (size_t)oc * P,
+						       (size_t)P * sizeof *doutT);
+				D = doutT;
+			}
+			if (dweight) {
+				const float *B = col;
+				if (pl.pointwise && g == 1)
+					B = inp + (size_t)b0 * img_in;
+				else
+					im2col_block(col, inp, s, b0, g);
+				/* dW_lane [OC,K] (+)= D [OC,GP] x colᵀ [GP,K] */
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, GP, 1.0f, D, GP,
+				            B, GP, b0 == n0 ? 0.0f : 1.0f, dw, K);
+			}
+			if (dinp) {
+				if (pl.pointwise && g == 1) {
+					/* dinp image [C,P] += Wᵀ [K,OC] x D [OC,P] */
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f,
+					            weight, K, D, GP, 1.0f, dinp + (size_t)b0 * img_in, GP);
+				} else {
+					/* dcol [K,GP] = Wᵀ [K,OC] x D [OC,GP], over col */
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f,
+					            weight, K, D, GP, 0.0f, col, GP);
+					col2im_block_add(dinp, col, s, b0, g);
+				}
+			}
+		}
 	}
-	if (dinp) {
-		/* dcol [K,NP] = Wᵀ [K,OC] x doutT [OC,NP], written over col */
-		gemm(1, 0, K, NP, OC, 1.0f, weight, K,
-		            doutT, NP, 0.0f, col, NP);
-		col2im_add(dinp, col, s);
+	if (dweight) {
+		size_t nw = (size_t)OC * K, off = (size_t)pl.G * P * ((size_t)K + OC);
+#pragma omp parallel for schedule(static) if (nw > 65536)
+		for (size_t j = 0; j < nw; j++) {
+			float acc = scratch[off + j];
+			for (int l = 1; l < pl.lanes; l++)
+				acc += scratch[(size_t)l * pl.lane_floats + off + j];
+			dweight[j] += acc;
+		}
 	}
 }
 
