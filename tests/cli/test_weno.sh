@@ -21,23 +21,25 @@ PY
 "$BIN/mil-synth" -q --idx "$T" --pos-class 3 --ratio 0.2 --bag-size 10 --val-frac 0.25 -o "$T/ds" 2>/dev/null
 M="$T/ds/manifest.tsv"
 FIT="$BIN/weno-fit -q -m $M --epochs 2 --lr 1e-2 --batch 32"
+# one thread, except where the thread count is the point: the machine may be shared
+FIT1="$FIT --threads 1"
 
 run $FIT --threads 1 -o "$T/a.model"
 ok "weno-fit trains and writes model, checkpoint and log" '[ $status = 0 ] && [ -s "$T/a.model" ] && [ -s "$T/a.model.last" ] && [ $(wc -l <"$T/a.model.log.tsv") = 3 ]'
 ok "log header" 'head -1 "$T/a.model.log.tsv" | grep -q "^epoch	teacher_loss	student_loss	pl_min	pl_max"'
 run $FIT --threads 2 -o "$T/b.model"
 ok "same seed, byte-identical model with 1 and 2 threads" '[ $status = 0 ] && cmp -s "$T/a.model.last" "$T/b.model.last"'
-run $FIT --threads 2 --seed 1 -o "$T/c.model"
+run $FIT1 --seed 1 -o "$T/c.model"
 ok "another seed, another model" '[ $status = 0 ] && ! cmp -s "$T/a.model.last" "$T/c.model.last"'
-run $FIT --epochs 1 -o "$T/r.model"
-run $FIT --resume "$T/r.model.last" -o "$T/r.model"
+run $FIT1 --epochs 1 -o "$T/r.model"
+run $FIT1 --resume "$T/r.model.last" -o "$T/r.model"
 ok "1 epoch + resume = 2 epochs, bit for bit" '[ $status = 0 ] && cmp -s "$T/a.model.last" "$T/r.model.last" && [ $(wc -l <"$T/r.model.log.tsv") = 3 ]'
-run $FIT --resume "$T/r.model.last" --lr 1e-3 -o "$T/r2.model"
+run $FIT1 --resume "$T/r.model.last" --lr 1e-3 -o "$T/r2.model"
 ok "resume with other options is refused" '[ $status = 2 ] && has_err "other options"'
-run $FIT --resume "$T/r.model" -o "$T/r2.model"
+run $FIT1 --resume "$T/r.model" -o "$T/r2.model"
 ok "resume from a best model (no optimizer state) is refused" '[ $status = 2 ] && has_err "not a checkpoint"'
 
-run "$BIN/weno-score" "$T/a.model" -m "$M" --split val,test -o "$T/scores.tsv" --top-k 2 --top-out "$T/top.tsv"
+run "$BIN/weno-score" --threads 1 "$T/a.model" -m "$M" --split val,test -o "$T/scores.tsv" --top-k 2 --top-out "$T/top.tsv"
 ok "weno-score writes scores.tsv" '[ $status = 0 ] && grep -q "^kind	split	bag_id	index	x	y	label	student_score	teacher_score$" "$T/scores.tsv" && grep -q "^bag	test	" "$T/scores.tsv" && grep -q "^instance	val	" "$T/scores.tsv"'
 ok "one row per bag and per instance" '[ $(grep -c "^bag	" "$T/scores.tsv") = $(grep -c "	\(val\|test\)	" "$M") ] && [ $(grep -c "^instance	" "$T/scores.tsv") = $(( 10 * $(grep -c "^bag	" "$T/scores.tsv") )) ]'
 ok "top-k lists" '[ $(grep -c "	1	" "$T/top.tsv") -ge 1 ] && head -1 "$T/top.tsv" | grep -q "^bag_id	rank"'
@@ -45,39 +47,39 @@ run "$BIN/auc-report" -b 0 "$T/scores.tsv"
 ok "auc-report reads weno-score output" '[ $status = 0 ] && has_out "^bag  *student_score" && has_out "^instance  *teacher_score"'
 
 for meth in teacher supervised meanpool maxpool; do
-	run $FIT --epochs 1 --method $meth -o "$T/$meth.model"
+	run $FIT1 --epochs 1 --method $meth -o "$T/$meth.model"
 	ok "method $meth trains" '[ $status = 0 ] && [ -s "$T/$meth.model" ]'
 done
-run $FIT --epochs 1 --teacher dsmil --hpm threshold --hpm-epoch -1 -o "$T/dsmil.model"
+run $FIT1 --epochs 1 --teacher dsmil --hpm threshold --hpm-epoch -1 -o "$T/dsmil.model"
 ok "DSMIL teacher with HPM from the first epoch" '[ $status = 0 ] && awk -F"\t" "NR==2 && \$6 < 1" "$T/dsmil.model.log.tsv" | grep -q .'
-run $FIT --epochs 1 --separate-encoders --hpm topk --hpm-k 3 --hpm-epoch -1 -o "$T/sep.model"
+run $FIT1 --epochs 1 --separate-encoders --hpm topk --hpm-k 3 --hpm-epoch -1 -o "$T/sep.model"
 ok "separate encoders with top-K mining" '[ $status = 0 ] && awk -F"\t" "NR==2 && \$6 == 0.3" "$T/sep.model.log.tsv" | grep -q .'
-run "$BIN/weno-score" "$T/teacher.model" -m "$M" -o "$T/t.tsv"
+run "$BIN/weno-score" --threads 1 "$T/teacher.model" -m "$M" -o "$T/t.tsv"
 ok "teacher-only scores have NA student scores" '[ $status = 0 ] && grep -q "^bag	test	.*	NA	[0-9.e-]*$" "$T/t.tsv"'
 
 # bad input
 printf 'bag_id\tlabel\tsplit\tpath\tn_instances\n' >"$T/empty.tsv"
-run $FIT -o "$T/x.model" -m "$T/empty.tsv"
+run $FIT1 -o "$T/x.model" -m "$T/empty.tsv"
 ok "empty manifest: exit 1" '[ $status = 1 ] && has_err "no bags" && no_file "$T/x.model"'
 sed 's#bags/train-p0000.wbag#bags/nowhere.wbag#' "$M" >"$T/ds/missing.tsv"
-run $FIT -o "$T/x.model" -m "$T/ds/missing.tsv"
+run $FIT1 -o "$T/x.model" -m "$T/ds/missing.tsv"
 ok "manifest naming a missing bag: exit 1" '[ $status = 1 ] && has_err "nowhere.wbag" && no_file "$T/x.model"'
 grep -v "	1	train	" "$M" >"$T/ds/onecls.tsv"
-run $FIT -o "$T/x.model" -m "$T/ds/onecls.tsv"
+run $FIT1 -o "$T/x.model" -m "$T/ds/onecls.tsv"
 ok "training split with one class: exit 2" '[ $status = 2 ] && has_err "all negative" && no_file "$T/x.model"'
 printf 'x\n' >"$T/f.csv"; python3 -c "print('0,1,2'); [print('%d,%d,%d' % (i, i, i)) for i in range(10)]" >"$T/f.csv"
 "$BIN/bag-pack" -q --csv "$T/f.csv" --id ftr --label 1 -o "$T/ds/f.wbag"
 awk -F'\t' 'NR <= 3' "$M" >"$T/ds/mixed.tsv"; printf 'ftr\t1\ttrain\tf.wbag\t10\n' >>"$T/ds/mixed.tsv"
-run $FIT -o "$T/x.model" -m "$T/ds/mixed.tsv"
+run $FIT1 -o "$T/x.model" -m "$T/ds/mixed.tsv"
 ok "bags of different kinds: exit 1" '[ $status = 1 ] && has_err "bags disagree" && no_file "$T/x.model"'
 printf 'bag_id\tlabel\tsplit\tpath\tn_instances\nftr\t1\ttest\tf.wbag\t10\n' >"$T/ds/feat.tsv"
-run "$BIN/weno-score" "$T/a.model" -m "$T/ds/feat.tsv" -o "$T/x.tsv"
+run "$BIN/weno-score" --threads 1 "$T/a.model" -m "$T/ds/feat.tsv" -o "$T/x.tsv"
 ok "model for another architecture: exit 1" '[ $status = 1 ] && has_err "takes instances of 28x28x1" && no_file "$T/x.tsv"'
 head -c 1000 "$T/a.model" >"$T/trunc.model"
-run "$BIN/weno-score" "$T/trunc.model" -m "$M" -o "$T/x.tsv"
+run "$BIN/weno-score" --threads 1 "$T/trunc.model" -m "$M" -o "$T/x.tsv"
 ok "truncated model: exit 1" '[ $status = 1 ] && has_err "trunc.model" && no_file "$T/x.tsv"'
-run $FIT --lr 1e30 -o "$T/nan.model"
+run $FIT1 --lr 1e30 -o "$T/nan.model"
 ok "NaN in training: exit 1 naming epoch and step" '[ $status = 1 ] && has_err "epoch 1, .* step [0-9]*" && has_err "NaN\|infinite" && no_file "$T/nan.model"'
-run $FIT -o "$T/x.model" --epochs 0
+run $FIT1 -o "$T/x.model" --epochs 0
 ok "bad usage exits 2" '[ $status = 2 ]'
 rm -rf "$T"
