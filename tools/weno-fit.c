@@ -10,7 +10,7 @@
 #include "../lib/weno.h"
 #include "cli.h"
 
-static const char *opt_manifest, *opt_out, *opt_teacher = "abmil", *opt_method = "weno", *opt_encoder,
+static const char *opt_hpm_search, *opt_manifest, *opt_out, *opt_teacher = "abmil", *opt_method = "weno", *opt_encoder,
 		  *opt_device = "auto", *opt_hpm = "off", *opt_optim = "sgd", *opt_select = "student_bag", *opt_log,
 		  *opt_resume;
 static int opt_epochs = 50, opt_threads = 0, opt_hpm_epoch = 10, opt_hpm_k = 10, opt_batch = 0, opt_accum = 1,
@@ -34,6 +34,7 @@ static const struct cli_opt OPTS[] = {
 	{"hpm-tau", 0, CLI_DOUBLE, &opt_tau, "T", "threshold rule: drop positives whose student probability is above T", NULL},
 	{"hpm-epoch", 0, CLI_INT, &opt_hpm_epoch, "E", "mining is active when epoch > E (0-based)", NULL},
 	{"hpm-k", 0, CLI_INT, &opt_hpm_k, "K", "top-K rule: keep the K least positive instances", NULL},
+	{"hpm-search", 0, CLI_STRING, &opt_hpm_search, "T1,T2,..", "grid search of the threshold on the validation bags: one run per tau, the best kept as MODEL", NULL},
 	{"no-pl-dropout", 0, CLI_FLAG, &opt_no_pl_dropout, NULL, "deterministic pseudo labels (teacher dropout off while labelling)", NULL},
 	{"separate-encoders", 0, CLI_FLAG, &opt_separate, NULL, "ablation: teacher and student do not share the encoder", NULL},
 	{"student-dropout", 0, CLI_DOUBLE, &opt_student_dropout, "P", "Dropout before the student's hidden Linears (CRC setup: 0.5)", NULL},
@@ -79,9 +80,16 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
+static double run_best = -1; /* the best validation metric of the current run */
+
 static void on_epoch(const struct weno_epoch_stats *s, void *arg)
 {
 	const struct weno_conf *c = arg;
+	if (s->best) {
+		double m = c->select == WENO_SEL_TEACHER_BAG ? s->val[1] : c->select == WENO_SEL_STUDENT_INST ? s->val[2]
+		         : c->select == WENO_SEL_TEACHER_INST ? s->val[3] : s->val[0];
+		run_best = m == m ? m : run_best;
+	}
 	if (cli_quiet)
 		return;
 	fprintf(stderr, "weno-fit: epoch %d/%d  loss T %.4f S %.4f  val AUC bag S %.4f T %.4f  inst S %.4f T %.4f  %.1fs%s\n",
@@ -176,7 +184,51 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weno-fit: %s, %s teacher, %s encoder, %llu training instances in %u bags; seed %llu\n",
 		        weno_method_name(c.method), nn_module_kind_name(c.teacher), nn_module_kind_name(c.encoder),
 		        (unsigned long long)dataset_split_instances(&ds, SPLIT_TRAIN), ds.man.n, (unsigned long long)c.seed);
-	rc = weno_fit(&ds, &c, &o, &e);
+	if (!opt_hpm_search) {
+		rc = weno_fit(&ds, &c, &o, &e);
+	} else {
+		/* one run per threshold, each to MODEL.tau<T>; the best is renamed to MODEL */
+		if (c.method != WENO_WENO || opt_resume) {
+			dataset_close(&ds);
+			return cli_usage_error(&CLI, "--hpm-search goes with --method weno and without --resume");
+		}
+		char list[1024], best_path[4200] = "";
+		double best = -2, best_tau = 0;
+		snprintf(list, sizeof list, "%s", opt_hpm_search);
+		for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
+			char *end;
+			double tau = strtod(tok, &end);
+			if (*end || !(tau >= 0 && tau <= 1)) {
+				dataset_close(&ds);
+				return cli_usage_error(&CLI, "--hpm-search: '%s' is not a threshold in [0,1]", tok);
+			}
+			static char mpath[4200], lpath[4300];
+			snprintf(mpath, sizeof mpath, "%s.tau%s", opt_out, tok);
+			snprintf(lpath, sizeof lpath, "%s.log.tsv", mpath);
+			c.hpm = WENO_HPM_THRESHOLD;
+			c.hpm_tau = (float)tau;
+			o.out = mpath;
+			o.log_path = lpath;
+			run_best = -1;
+			if (!cli_quiet)
+				fprintf(stderr, "weno-fit: --hpm-search: tau %s\n", tok);
+			rc = weno_fit(&ds, &c, &o, &e);
+			if (!rc && run_best > best) {
+				best = run_best;
+				best_tau = tau;
+				snprintf(best_path, sizeof best_path, "%s", mpath);
+			}
+			if (!rc && !cli_quiet)
+				fprintf(stderr, "weno-fit: --hpm-search: tau %s: best validation %s %.4f\n", tok, opt_select, run_best);
+		}
+		if (!rc && best_path[0]) {
+			if (rename(best_path, opt_out) != 0)
+				rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", best_path, opt_out);
+			else
+				fprintf(stderr, "weno-fit: --hpm-search: chose tau %g (validation %s %.4f); model %s\n", best_tau,
+				        opt_select, best, opt_out);
+		}
+	}
 	dataset_close(&ds);
 	if (rc) {
 		cli_error(CLI.prog, "%s", e.msg);

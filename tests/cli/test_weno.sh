@@ -57,6 +57,18 @@ ok "separate encoders with top-K mining" '[ $status = 0 ] && awk -F"\t" "NR==2 &
 run "$BIN/weno-score" --threads 1 "$T/teacher.model" -m "$M" -o "$T/t.tsv"
 ok "teacher-only scores have NA student scores" '[ $status = 0 ] && grep -q "^bag	test	.*	NA	[0-9.e-]*$" "$T/t.tsv"'
 
+run $FIT1 --epochs 1 --hpm-epoch -1 --hpm-search 0.3,0.9 -o "$T/search.model"
+ok "HPM threshold grid search keeps the best run" '[ $status = 0 ] && [ -s "$T/search.model" ] && [ -s "$T/search.model.tau0.3.last" ] && [ -s "$T/search.model.tau0.9.last" ] && has_err "chose tau"'
+
+# SIGINT: stops cleanly, keeps the last checkpoint, which resumes
+$FIT1 --epochs 500 -o "$T/int.model" 2>"$T/err" &
+pid=$!
+for i in $(seq 1 600); do [ -s "$T/int.model.last" ] && break; sleep 0.1; done
+kill -INT $pid; wait $pid; status=$?
+ok "SIGINT stops cleanly with exit 1" '[ $status = 1 ] && has_err "interrupted" && [ -s "$T/int.model.last" ]'
+run $FIT1 --epochs 2 --resume "$T/int.model.last" -o "$T/int.model"
+ok "the interrupted run resumes" '[ $status = 0 ]'
+
 # bad input
 printf 'bag_id\tlabel\tsplit\tpath\tn_instances\n' >"$T/empty.tsv"
 run $FIT1 -o "$T/x.model" -m "$T/empty.tsv"
