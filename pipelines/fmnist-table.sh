@@ -10,7 +10,7 @@
 set -euo pipefail
 out=$1; shift
 awk -F'\t' -v OFS='\t' '
-FNR == 1 { n = split(FILENAME, p, "/"); m = p[n]; sub(/\.auc\.tsv$/, "", m); d = p[n - 1];
+FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d = p[np - 1];
            r = d; sub(/^data-r/, "", r); sub(/-s[0-9]+$/, "", r); next }
 {
 	kind = $2; score = $3; auc = $4
