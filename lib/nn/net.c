@@ -734,12 +734,26 @@ static void graph_forward(struct nn_module *m, const float *inp, int n, struct r
 	}
 }
 
-/* the last layer's output gradient, zeroed with all the others */
+/* the last layer's output gradient, zeroed; the other layers' gradients are
+ * zeroed by graph_backward just before their first consumer accumulates
+ * into them (still warm in cache when it does) */
 static float *graph_backward_begin(struct nn_module *m)
 {
-	for (int li = 0; li < m->nlayers; li++)
-		m->be->zero(dact_of(m, li, NULL), (size_t)m->n * lsize(&m->layers[li]));
-	return dact_of(m, m->nlayers - 1, NULL);
+	int last = m->nlayers - 1;
+	m->be->zero(dact_of(m, last, NULL), (size_t)m->n * lsize(&m->layers[last]));
+	return dact_of(m, last, NULL);
+}
+
+/* zeroes the output gradient of layer j (>= 0) when li is its last consumer
+ * in graph order, i.e. the first to write it during the backward pass */
+static void zero_before_first_write(struct nn_module *m, int j, int li)
+{
+	if (j < 0)
+		return;
+	for (int k = li + 1; k < m->nlayers; k++)
+		if (m->layers[k].in == j || m->layers[k].in2 == j)
+			return;
+	m->be->zero(dact_of(m, j, NULL), (size_t)m->n * lsize(&m->layers[j]));
 }
 
 static void graph_backward(struct nn_module *m, float *dinp)
@@ -752,6 +766,9 @@ static void graph_backward(struct nn_module *m, float *dinp)
 		const float *in = act_of(m, l->in);
 		float *din = dact_of(m, l->in, dinp);
 		size_t sz = (size_t)n * lsize(l);
+		zero_before_first_write(m, l->in, li);
+		if (l->kind == L_ADD && l->in2 != l->in)
+			zero_before_first_write(m, l->in2, li);
 		switch (l->kind) {
 		case L_CONV: {
 			struct nn_conv_shape s = lshape(l, n);

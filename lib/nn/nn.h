@@ -46,8 +46,11 @@ struct nn_conv_shape {
 /* Fills OH, OW from the rest: OH = (H + 2PH - KH)/SH + 1. */
 void nn_conv_shape_finish(struct nn_conv_shape *s);
 
-/* Floats of scratch conv2d_forward/backward need: C*KH*KW*N*OH*OW (the
- * batched im2col matrix) + OC*N*OH*OW (output in [OC, N*OH*OW] order). */
+/* Floats of scratch conv2d_forward/backward need.  Small batches: the
+ * batched im2col matrix C*KH*KW*N*OH*OW + OC*N*OH*OW (output in [OC,
+ * N*OH*OW] order).  Larger ones (nn_cpu.c, "convolution"): per lane of
+ * images a cache-sized im2col block, its output and a weight-gradient
+ * partial.  Never decreases as N grows, but is not proportional to N. */
 size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s);
 
 enum nn_optim_kind { NN_OPTIM_SGD = 0, NN_OPTIM_ADAM = 1 };
@@ -82,7 +85,7 @@ struct nn_backend {
 	void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
 	                        const float *inp, const float *weight, int N, int C, int OC);
 
-	/* ---- 2-D convolution, im2col over the whole batch + one sgemm ---- */
+	/* ---- 2-D convolution: im2col + sgemm, by blocks of images ---- */
 	/* out [N,OC,OH,OW], inp [N,C,H,W], weight [OC,C,KH,KW], bias [OC] or NULL,
 	 * scratch nn_conv2d_scratch_floats(s) */
 	void (*conv2d_forward)(float *out, float *scratch, const float *inp, const float *weight,

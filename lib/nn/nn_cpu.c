@@ -1,9 +1,16 @@
 /* nn_cpu.c - the CPU backend: OpenBLAS sgemm for every matrix product,
  * OpenMP for loops over independent outputs.  See nn.h for the contract.
  *
- * Determinism: no OpenMP reduction clause anywhere; every sum runs in a fixed
- * order inside one thread (a channel, a row, an image plane), so results are
+ * Determinism: no reduction across OpenMP threads anywhere; every sum runs
+ * in a fixed order inside one thread (a channel, a row, an image plane, a
+ * convolution lane; "omp simd reduction" only splits a sum over the vector
+ * lanes of one thread, a split fixed at compile time), so results are
  * bit-identical for any thread count.  Sums of many terms use double.
+ *
+ * Speed: elementwise loops are branch-free ("omp simd", keep_if) because the
+ * signs of activations are random and a branch there mispredicts half the
+ * time; convolutions of large batches work on cache-sized blocks of images
+ * (see "convolution").
  */
 #include "nn.h"
 
@@ -94,8 +101,18 @@ static void cpu_free(float *p)
 
 static void cpu_zero(float *p, size_t n)
 {
-	if (n)
-		memset(p, 0, n * sizeof *p);
+	if (n < ((size_t)1 << 20)) {
+		if (n)
+			memset(p, 0, n * sizeof *p);
+		return;
+	}
+	/* gradient buffers of tens of MB: both cores' store bandwidth */
+	size_t chunk = (size_t)1 << 18, nchunk = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+	for (size_t c = 0; c < nchunk; c++) {
+		size_t i0 = c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
+		memset(p + i0, 0, len * sizeof *p);
+	}
 }
 
 static void cpu_copy(float *dst, const float *src, size_t n)
@@ -162,8 +179,13 @@ static void linear_backward(float *dinp, float *dweight, float *dbias, const flo
  */
 #define CONV_LANES 4
 #define CONV_BLOCK_FLOATS 196608 /* im2col + output floats of one block (768 KiB) */
+/* Smaller batches take one im2col of the whole batch and one sgemm split
+ * over output columns (the blocks would be tiny); they round exactly as
+ * before the blocked path existed. */
+#define CONV_MIN_BLOCKED 8
 
 struct conv_plan {
+	int blocked;        /* 0: one im2col and one (column-split) sgemm over the batch */
 	int lanes;          /* lanes with images */
 	int G;              /* most images in one block */
 	int K, P;           /* C*KH*KW, OH*OW */
@@ -191,12 +213,15 @@ static struct conv_plan conv_plan(const struct nn_conv_shape *s)
 	              s->PW == 0;
 	p.lane_floats = (size_t)p.G * p.P * ((size_t)p.K + (size_t)s->OC) +
 	                (size_t)s->OC * p.K;
+	p.blocked = s->N >= CONV_MIN_BLOCKED;
 	return p;
 }
 
 size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s)
 {
 	struct conv_plan p = conv_plan(s);
+	if (!p.blocked) /* col [K, N*P] + outT [OC, N*P] */
+		return (size_t)s->N * p.P * ((size_t)p.K + (size_t)s->OC);
 	return (size_t)p.lanes * p.lane_floats;
 }
 
@@ -226,75 +251,79 @@ static void valid_range(int OW, int W, int S, int P, int k, int *lo, int *hi)
 	*hi = h;
 }
 
-/* col [K, g*P] from the g images of inp starting at image n0 */
-static void im2col_block(float *restrict col, const float *restrict inp,
-                         const struct nn_conv_shape *s, int n0, int g)
+/* image n of inp into columns [i*P, (i+1)*P) of col [K, ld] */
+static void im2col_image(float *restrict col, size_t ld, const float *restrict inp,
+                         const struct nn_conv_shape *s, int n, int i)
 {
 	int C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
 	int OH = s->OH, OW = s->OW, P = OH * OW, SH = s->SH, SW = s->SW;
-	size_t GP = (size_t)g * P;
+	const float *img = inp + (size_t)n * C * H * W;
 	for (int c = 0; c < C; c++) {
+		const float *src = img + (size_t)c * H * W;
 		for (int kh = 0; kh < KH; kh++) {
 			for (int kw = 0; kw < KW; kw++) {
 				int r = (c * KH + kh) * KW + kw, lo, hi;
 				valid_range(OW, W, SW, s->PW, kw, &lo, &hi);
-				for (int i = 0; i < g; i++) {
-					const float *src = inp + ((size_t)(n0 + i) * C + c) * H * W;
-					float *dst = col + (size_t)r * GP + (size_t)i * P;
-					for (int oh = 0; oh < OH; oh++) {
-						int ih = oh * SH - s->PH + kh;
-						float *d = dst + (size_t)oh * OW;
-						if (ih < 0 || ih >= H) {
-							memset(d, 0, (size_t)OW * sizeof *d);
-							continue;
-						}
-						const float *srow = src + (size_t)ih * W - s->PW + kw;
-						for (int ow = 0; ow < lo; ow++)
-							d[ow] = 0.0f;
-						if (SW == 1) {
-							memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof *d);
-						} else {
-							for (int ow = lo; ow < hi; ow++)
-								d[ow] = srow[(size_t)ow * SW];
-						}
-						for (int ow = hi; ow < OW; ow++)
-							d[ow] = 0.0f;
+				float *dst = col + (size_t)r * ld + (size_t)i * P;
+				for (int oh = 0; oh < OH; oh++) {
+					int ih = oh * SH - s->PH + kh;
+					float *d = dst + (size_t)oh * OW;
+					if (ih < 0 || ih >= H) {
+						memset(d, 0, (size_t)OW * sizeof *d);
+						continue;
 					}
+					const float *srow = src + (size_t)ih * W - s->PW + kw;
+					for (int ow = 0; ow < lo; ow++)
+						d[ow] = 0.0f;
+					if (SW == 1) {
+						memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof *d);
+					} else {
+						for (int ow = lo; ow < hi; ow++)
+							d[ow] = srow[(size_t)ow * SW];
+					}
+					for (int ow = hi; ow < OW; ow++)
+						d[ow] = 0.0f;
 				}
 			}
 		}
 	}
 }
 
-/* dinp += col2im(dcol) for the g images starting at n0; a fixed
+/* col [K, g*P] from the g images of inp starting at image n0 */
+static void im2col_block(float *col, const float *inp, const struct nn_conv_shape *s, int n0,
+                         int g)
+{
+	size_t ld = (size_t)g * s->OH * s->OW;
+	for (int i = 0; i < g; i++)
+		im2col_image(col, ld, inp, s, n0 + i, i);
+}
+
+/* dinp image n += col2im of columns [i*P, (i+1)*P) of dcol [K, ld]; a fixed
  * (c,kh,kw,oh,ow) order for every input element */
-static void col2im_block_add(float *restrict dinp, const float *restrict dcol,
-                             const struct nn_conv_shape *s, int n0, int g)
+static void col2im_image_add(float *restrict dinp, const float *restrict dcol, size_t ld,
+                             const struct nn_conv_shape *s, int n, int i)
 {
 	int C = s->C, H = s->H, W = s->W, KH = s->KH, KW = s->KW;
 	int OH = s->OH, OW = s->OW, P = OH * OW, SH = s->SH, SW = s->SW;
-	size_t GP = (size_t)g * P;
-	for (int i = 0; i < g; i++) {
-		for (int c = 0; c < C; c++) {
-			float *dst = dinp + ((size_t)(n0 + i) * C + c) * H * W;
-			for (int kh = 0; kh < KH; kh++) {
-				for (int kw = 0; kw < KW; kw++) {
-					int r = (c * KH + kh) * KW + kw, lo, hi;
-					valid_range(OW, W, SW, s->PW, kw, &lo, &hi);
-					const float *src = dcol + (size_t)r * GP + (size_t)i * P;
-					for (int oh = 0; oh < OH; oh++) {
-						int ih = oh * SH - s->PH + kh;
-						if (ih < 0 || ih >= H)
-							continue;
-						float *drow = dst + (size_t)ih * W - s->PW + kw;
-						const float *srow = src + (size_t)oh * OW;
-						if (SW == 1) {
-							for (int ow = lo; ow < hi; ow++)
-								drow[ow] += srow[ow];
-						} else {
-							for (int ow = lo; ow < hi; ow++)
-								drow[(size_t)ow * SW] += srow[ow];
-						}
+	for (int c = 0; c < C; c++) {
+		float *dst = dinp + ((size_t)n * C + c) * H * W;
+		for (int kh = 0; kh < KH; kh++) {
+			for (int kw = 0; kw < KW; kw++) {
+				int r = (c * KH + kh) * KW + kw, lo, hi;
+				valid_range(OW, W, SW, s->PW, kw, &lo, &hi);
+				const float *src = dcol + (size_t)r * ld + (size_t)i * P;
+				for (int oh = 0; oh < OH; oh++) {
+					int ih = oh * SH - s->PH + kh;
+					if (ih < 0 || ih >= H)
+						continue;
+					float *drow = dst + (size_t)ih * W - s->PW + kw;
+					const float *srow = src + (size_t)oh * OW;
+					if (SW == 1) {
+						for (int ow = lo; ow < hi; ow++)
+							drow[ow] += srow[ow];
+					} else {
+						for (int ow = lo; ow < hi; ow++)
+							drow[(size_t)ow * SW] += srow[ow];
 					}
 				}
 			}
@@ -308,6 +337,31 @@ static void conv2d_forward(float *out, float *scratch, const float *inp, const f
 	struct conv_plan pl = conv_plan(s);
 	int OC = s->OC, K = pl.K, P = pl.P, N = s->N;
 	size_t img_in = (size_t)s->C * s->H * s->W, img_out = (size_t)OC * P;
+	if (!pl.blocked) {
+		int NP = N * P;
+		float *outT = scratch + (size_t)K * NP;
+		const float *B = scratch;
+		if (pl.pointwise && N == 1) {
+			B = inp; /* a 1x1 convolution of one image is a plain product */
+		} else {
+#pragma omp parallel for schedule(static)
+			for (int n = 0; n < N; n++)
+				im2col_image(scratch, (size_t)NP, inp, s, n, n);
+		}
+		/* outT [OC, N*P] = W [OC,K] x col [K, N*P] */
+		gemm(0, 0, OC, NP, K, 1.0f, weight, K, B, NP, 0.0f, outT, NP);
+#pragma omp parallel for collapse(2) schedule(static)
+		for (int n = 0; n < N; n++) {
+			for (int oc = 0; oc < OC; oc++) {
+				const float *src = outT + (size_t)oc * NP + (size_t)n * P;
+				float *dst = out + (size_t)n * img_out + (size_t)oc * P;
+				float b = bias ? bias[oc] : 0.0f;
+				for (int p = 0; p < P; p++)
+					dst[p] = src[p] + b;
+			}
+		}
+		return;
+	}
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < pl.lanes; l++) {
@@ -366,6 +420,30 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
 	}
 	if (!dweight && !dinp)
 		return;
+	if (!pl.blocked) {
+		int NP = N * P;
+		float *col = scratch, *doutT = scratch + (size_t)K * NP;
+#pragma omp parallel for collapse(2) schedule(static)
+		for (int n = 0; n < N; n++)
+			for (int oc = 0; oc < OC; oc++)
+				memcpy(doutT + (size_t)oc * NP + (size_t)n * P,
+				       dout + (size_t)n * img_out + (size_t)oc * P, (size_t)P * sizeof *col);
+		if (dweight) {
+#pragma omp parallel for schedule(static)
+			for (int n = 0; n < N; n++)
+				im2col_image(col, (size_t)NP, inp, s, n, n);
+			/* dW [OC,K] += doutT [OC,NP] x colᵀ [NP,K] */
+			gemm(0, 1, OC, K, NP, 1.0f, doutT, NP, col, NP, 1.0f, dweight, K);
+		}
+		if (dinp) {
+			/* dcol [K,NP] = Wᵀ [K,OC] x doutT [OC,NP], written over col */
+			gemm(1, 0, K, NP, OC, 1.0f, weight, K, doutT, NP, 0.0f, col, NP);
+#pragma omp parallel for schedule(static)
+			for (int n = 0; n < N; n++)
+				col2im_image_add(dinp, col, (size_t)NP, s, n, n);
+		}
+		return;
+	}
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < pl.lanes; l++) {
@@ -405,7 +483,8 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
 					/* dcol [K,GP] = Wᵀ [K,OC] x D [OC,GP], over col */
 					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f,
 					            weight, K, D, GP, 0.0f, col, GP);
-					col2im_block_add(dinp, col, s, b0, g);
+					for (int i = 0; i < g; i++)
+						col2im_image_add(dinp, col, (size_t)GP, s, b0 + i, i);
 				}
 			}
 		}
@@ -437,12 +516,14 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
 			double sum = 0.0;
 			for (int n = 0; n < N; n++) {
 				const float *x = inp + ((size_t)n * C + c) * HW;
+#pragma omp simd reduction(+ : sum)
 				for (int i = 0; i < HW; i++)
 					sum += x[i];
 			}
 			double dmu = sum / (double)m, ss = 0.0;
 			for (int n = 0; n < N; n++) {
 				const float *x = inp + ((size_t)n * C + c) * HW;
+#pragma omp simd reduction(+ : ss)
 				for (int i = 0; i < HW; i++) {
 					double d = x[i] - dmu;
 					ss += d * d;
@@ -466,6 +547,7 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
 		for (int n = 0; n < N; n++) {
 			const float *x = inp + ((size_t)n * C + c) * HW;
 			float *o = out + ((size_t)n * C + c) * HW;
+#pragma omp simd
 			for (int i = 0; i < HW; i++)
 				o[i] = (x[i] - mu) * rs * g + b;
 		}
@@ -484,6 +566,7 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 		for (int n = 0; n < N; n++) {
 			const float *x = inp + ((size_t)n * C + c) * HW;
 			const float *d = dout + ((size_t)n * C + c) * HW;
+#pragma omp simd reduction(+ : sd, sdx)
 			for (int i = 0; i < HW; i++) {
 				sd += d[i];
 				sdx += (double)d[i] * ((x[i] - mu) * rs);
@@ -502,6 +585,7 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 			const float *x = inp + ((size_t)n * C + c) * HW;
 			const float *d = dout + ((size_t)n * C + c) * HW;
 			float *o = dinp + ((size_t)n * C + c) * HW;
+#pragma omp simd
 			for (int i = 0; i < HW; i++) {
 				float xh = (x[i] - mu) * rs;
 				o[i] += k * (d[i] - a - xh * bb);
@@ -512,19 +596,29 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 
 /* ---------------- elementwise ---------------- */
 
+/* x where keep, else +0, without a branch (signs of activations are random:
+ * a branch mispredicts half the time) */
+static inline float keep_if(float x, int keep)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	u &= -(uint32_t)keep;
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
+
 static void relu_forward(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(simd : static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
-		out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+		out[i] = keep_if(inp[i], inp[i] > 0.0f);
 }
 
 static void relu_backward(float *dinp, const float *dout, const float *out, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(simd : static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
-		if (out[i] > 0.0f)
-			dinp[i] += dout[i];
+		dinp[i] += keep_if(dout[i], out[i] > 0.0f);
 }
 
 static void tanh_forward(float *out, const float *inp, size_t n)
@@ -595,26 +689,28 @@ static void dropout_backward(float *dinp, const float *dout, const float *mask, 
 
 /* ---------------- pooling ---------------- */
 
-/* index into the input plane of the maximum of output (oh,ow); -1 if empty */
+/* index into the input plane of the maximum of output (oh,ow), first
+ * maximum wins and a NaN wins at once (as PyTorch); -1 if the window is
+ * empty.  Branch-free selects: window maxima are unpredictable. */
 static int pool_argmax(const float *x, const struct nn_conv_shape *s, int oh, int ow)
 {
-	int best = -1;
-	float m = -INFINITY;
-	for (int kh = 0; kh < s->KH; kh++) {
-		int ih = oh * s->SH - s->PH + kh;
-		if (ih < 0 || ih >= s->H)
-			continue;
-		for (int kw = 0; kw < s->KW; kw++) {
-			int iw = ow * s->SW - s->PW + kw;
-			if (iw < 0 || iw >= s->W)
-				continue;
-			float v = x[ih * s->W + iw];
-			if (best < 0 || v > m || isnan(v)) {
-				best = ih * s->W + iw;
-				m = v;
-				if (isnan(v))
-					return best;
-			}
+	int h0 = oh * s->SH - s->PH, w0 = ow * s->SW - s->PW;
+	int kh0 = h0 < 0 ? -h0 : 0, kw0 = w0 < 0 ? -w0 : 0;
+	int kh1 = s->H - h0 < s->KH ? s->H - h0 : s->KH;
+	int kw1 = s->W - w0 < s->KW ? s->W - w0 : s->KW;
+	if (kh0 >= kh1 || kw0 >= kw1)
+		return -1;
+	int best = (h0 + kh0) * s->W + w0 + kw0;
+	float m = x[best];
+	int nan = m != m;
+	for (int kh = kh0; kh < kh1; kh++) {
+		const int row = (h0 + kh) * s->W + w0;
+		for (int kw = kw0; kw < kw1; kw++) {
+			float v = x[row + kw];
+			int take = (nan == 0) & ((v > m) | (v != v));
+			best = take ? row + kw : best;
+			m = take ? v : m;
+			nan |= v != v;
 		}
 	}
 	return best;
@@ -815,6 +911,13 @@ static void sgd_step(float *param, const float *grad, float *m, size_t n,
                      const struct nn_optim_conf *c, long step)
 {
 	float lr = c->lr, wd = c->weight_decay, mom = c->momentum, damp = 1.0f - c->dampening;
+	if (wd == 0.0f && mom == 0.0f) {
+		/* plain SGD: the same arithmetic as below, vectorised */
+#pragma omp parallel for simd schedule(simd : static) if (n > 65536)
+		for (size_t i = 0; i < n; i++)
+			param[i] = param[i] + (-lr) * grad[i];
+		return;
+	}
 #pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++) {
 		float d = grad[i];

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # tests/bench/nn.sh - bench_nn against its PyTorch twin on the same thread
 # count; prints both throughputs and the ratio (target: >= 1.5x).
+#
+# Run it on an otherwise idle machine: both sides use libgomp with 2
+# threads, and a busy core stalls every OpenMP barrier (a run next to
+# another 100%-CPU process measured 2-3x slower, the active wait policy
+# worst).  No OMP_* variable is set: libgomp's defaults (spin briefly, then
+# sleep; no binding) apply to both sides alike.  The load average is
+# printed so a noisy run can be told apart.  WENO_BENCH_STEPS (default 6)
+# lengthens both runs when numbers jump between runs.
 set -u
 BUILD=${BUILD:-build}
 export WENO_THREADS=${WENO_THREADS:-2}
 c=$("$BUILD"/bench/bench_nn) || { echo "bench_nn failed"; exit 1; }
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "$c" | sed 's/^/weno:  /'
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	echo "SKIP nn_torch: /usr/bin/python3 has no torch"
