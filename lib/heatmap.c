@@ -1,0 +1,523 @@
+/* heatmap.c - patch scores over a slide thumbnail (PNG) and as GeoJSON. */
+#include "heatmap.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afile.h"
+#include "imgset.h"
+#include "slide.h"
+
+/* ---- the scores table ---- */
+
+#define MAX_COLS 256
+
+static int split_tabs(char *line, char **f, int cap)
+{
+	int n = 0;
+	char *p = line;
+	for (;;) {
+		if (n == cap)
+			return -1;
+		f[n++] = p;
+		char *t = strchr(p, '\t');
+		if (!t)
+			break;
+		*t = 0;
+		p = t + 1;
+	}
+	return n;
+}
+
+static int find_col(char **f, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(f[i], name))
+			return i;
+	return -1;
+}
+
+static int parse_i64(const char *s, int64_t *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (end == s || *end || errno)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* 0 a finite number, 1 NA, -1 neither */
+static int parse_num(const char *s, double *v)
+{
+	if (!strcmp(s, "NA")) {
+		*v = NAN;
+		return 1;
+	}
+	char *end;
+	errno = 0;
+	double x = strtod(s, &end);
+	if (end == s || *end || errno == ERANGE || !isfinite(x))
+		return -1;
+	*v = x;
+	return 0;
+}
+
+void heatmap_scores_free(struct heatmap_scores *s)
+{
+	if (!s)
+		return;
+	free(s->p);
+	memset(s, 0, sizeof *s);
+}
+
+int heatmap_read_scores(struct heatmap_scores *s, const char *path, const char *bag_id, const char *score_col,
+                        struct err *e)
+{
+	memset(s, 0, sizeof *s);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return err_sys(e, ERR_IO, "cannot open '%s'", path);
+	char *line = NULL, *fld[MAX_COLS];
+	size_t lcap = 0, lineno = 0, cap = 0, na = 0;
+	ssize_t len;
+	int c_kind = -1, c_bag = -1, c_x = -1, c_y = -1, c_idx = -1, c_label = -1, c_score = -1, ncols = 0;
+	int rc = 0, header = 0;
+	char seen[4][64];
+	int nseen = 0;
+	size_t nbags = 0;
+	char last[256] = "";
+	while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (line[0] == '#' || (len == 0 && !header))
+			continue;
+		int n = split_tabs(line, fld, MAX_COLS);
+		if (n < 0) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %zu: more than %d columns", path, lineno, MAX_COLS);
+			break;
+		}
+		if (!header) {
+			header = 1;
+			ncols = n;
+			c_kind = find_col(fld, n, "kind");
+			c_bag = find_col(fld, n, "bag_id");
+			c_x = find_col(fld, n, "x");
+			c_y = find_col(fld, n, "y");
+			c_idx = find_col(fld, n, "index");
+			c_label = find_col(fld, n, "label");
+			c_score = find_col(fld, n, score_col);
+			const char *miss = c_bag < 0 ? "bag_id" : c_x < 0 ? "x" : c_y < 0 ? "y" : c_score < 0 ? score_col : NULL;
+			if (miss)
+				rc = err_set(e, ERR_FORMAT,
+				             "%s: line %zu: no column '%s' in the header (weno-score writes kind split bag_id "
+				             "index x y label student_score teacher_score; formats/scores.md)",
+				             path, lineno, miss);
+			continue;
+		}
+		if (n != ncols) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %zu: %d columns, the header has %d", path, lineno, n, ncols);
+			break;
+		}
+		if (c_kind >= 0 && strcmp(fld[c_kind], "instance"))
+			continue;
+		if (strcmp(fld[c_bag], last)) {
+			snprintf(last, sizeof last, "%s", fld[c_bag]);
+			int known = 0;
+			for (int i = 0; i < nseen; i++)
+				known |= !strcmp(seen[i], last);
+			if (!known) {
+				if (nseen < 4)
+					snprintf(seen[nseen++], sizeof seen[0], "%s", last);
+				nbags++;
+			}
+		}
+		if (strcmp(fld[c_bag], bag_id))
+			continue;
+		struct heatmap_patch p = {.index = -1, .label = NAN};
+		if (parse_i64(fld[c_x], &p.x) || parse_i64(fld[c_y], &p.y)) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %zu: x '%s', y '%s': expected integers (level-0 pixels)", path,
+			             lineno, fld[c_x], fld[c_y]);
+			break;
+		}
+		if (c_idx >= 0 && strcmp(fld[c_idx], "NA") && parse_i64(fld[c_idx], &p.index)) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %zu: index '%s': expected an integer", path, lineno, fld[c_idx]);
+			break;
+		}
+		if (c_label >= 0 && parse_num(fld[c_label], &p.label) < 0) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %zu: label '%s': expected a number or NA", path, lineno,
+			             fld[c_label]);
+			break;
+		}
+		int k = parse_num(fld[c_score], &p.raw);
+		if (k < 0) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %zu: %s '%s': expected a finite number or NA", path, lineno,
+			             score_col, fld[c_score]);
+			break;
+		}
+		if (k == 1) {
+			na++;
+			continue;
+		}
+		if (s->n == cap) {
+			size_t nc = cap ? 2 * cap : 1024;
+			struct heatmap_patch *q = realloc(s->p, nc * sizeof *q);
+			if (!q) {
+				rc = err_set(e, ERR_NOMEM, "%s: out of memory at line %zu", path, lineno);
+				break;
+			}
+			s->p = q;
+			cap = nc;
+		}
+		s->p[s->n++] = p;
+	}
+	if (!rc && ferror(f))
+		rc = err_sys(e, ERR_IO, "%s: read error", path);
+	free(line);
+	fclose(f);
+	if (!rc && !header)
+		rc = err_set(e, ERR_FORMAT, "%s: no header line: not a scores table (formats/scores.md)", path);
+	if (!rc && s->n == 0 && na > 0)
+		rc = err_set(e, ERR_FORMAT, "%s: bag '%s': every %s is NA (a model without a teacher has no teacher_score)",
+		             path, bag_id, score_col);
+	if (!rc && s->n == 0) {
+		char list[300] = "";
+		for (int i = 0; i < nseen; i++) {
+			size_t l = strlen(list);
+			snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", seen[i]);
+		}
+		if (nbags == 0)
+			rc = err_set(e, ERR_FORMAT, "%s: no instance rows for bag '%s' (the table has no instance rows)", path,
+			             bag_id);
+		else
+			rc = err_set(e, ERR_FORMAT, "%s: no instance rows for bag '%s' (the table has %zu bag%s: %s%s)", path,
+			             bag_id, nbags, nbags == 1 ? "" : "s", list, nbags > (size_t)nseen ? ", ..." : "");
+	}
+	if (rc) {
+		heatmap_scores_free(s);
+		return rc;
+	}
+	s->skipped_na = na;
+	s->raw_min = INFINITY;
+	s->raw_max = -INFINITY;
+	for (size_t i = 0; i < s->n; i++) {
+		s->raw_min = fmin(s->raw_min, s->p[i].raw);
+		s->raw_max = fmax(s->raw_max, s->p[i].raw);
+	}
+	return 0;
+}
+
+void heatmap_normalise(struct heatmap_scores *s, int minmax)
+{
+	double span = s->raw_max - s->raw_min;
+	for (size_t i = 0; i < s->n; i++) {
+		double r = s->p[i].raw;
+		double v = minmax ? (span > 0 ? (r - s->raw_min) / span : 0.5) : r;
+		s->p[i].v = v < 0 ? 0 : v > 1 ? 1 : v;
+	}
+}
+
+/* ---- colour maps ---- */
+
+/* matplotlib's viridis at 0, 1/8, ..., 1 */
+static const uint8_t VIRIDIS[9][3] = {
+	{68, 1, 84},    {72, 40, 120},  {62, 73, 137},  {49, 104, 142}, {38, 130, 142},
+	{31, 158, 137}, {53, 183, 121}, {110, 206, 88}, {253, 231, 37},
+};
+static const uint8_t BLUERED[3][3] = {{0, 0, 255}, {255, 255, 255}, {255, 0, 0}};
+
+void heatmap_colour(int cmap, double v, uint8_t rgb[3])
+{
+	if (!(v >= 0))
+		v = 0;
+	if (v > 1)
+		v = 1;
+	const uint8_t(*t)[3] = cmap == HEATMAP_BLUERED ? BLUERED : VIRIDIS;
+	int n = cmap == HEATMAP_BLUERED ? 3 : 9;
+	double u = v * (n - 1);
+	int i = (int)floor(u);
+	if (i >= n - 1)
+		i = n - 2;
+	double a = u - i;
+	for (int c = 0; c < 3; c++)
+		rgb[c] = (uint8_t)lround(t[i][c] * (1 - a) + t[i + 1][c] * a);
+}
+
+/* ---- a 5x7 font for the legend's numbers ---- */
+
+static const char GLYPHS[] = "0123456789.-+e";
+static const uint8_t FONT[][7] = {
+	{0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E},
+	{0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}, {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E},
+	{0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}, {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E},
+	{0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}, {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08},
+	{0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}, {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C},
+	{0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}, {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00},
+	{0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}, {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E},
+};
+
+static long text_width(const char *t)
+{
+	return (long)strlen(t) * 6 - 1;
+}
+
+static void draw_text(uint8_t *img, uint32_t w, uint32_t h, long x0, long y0, const char *t)
+{
+	for (; *t; t++, x0 += 6) {
+		const char *g = strchr(GLYPHS, *t);
+		if (!g || !*t)
+			continue;
+		const uint8_t *rows = FONT[g - GLYPHS];
+		for (int r = 0; r < 7; r++)
+			for (int c = 0; c < 5; c++) {
+				long x = x0 + c, y = y0 + r;
+				if (!((rows[r] >> (4 - c)) & 1) || x < 0 || y < 0 || x >= (long)w || y >= (long)h)
+					continue;
+				memset(img + ((size_t)y * w + (size_t)x) * 3, 0, 3);
+			}
+	}
+}
+
+static void draw_legend(uint8_t *img, uint32_t w, uint32_t h, uint32_t top, const struct heatmap_scores *s,
+                        const struct heatmap_opts *o)
+{
+	memset(img + (size_t)top * w * 3, 255, (size_t)(h - top) * w * 3);
+	long x0 = w >= 40 ? 8 : 0, x1 = w >= 40 ? (long)w - 8 : (long)w; /* bar columns [x0, x1) */
+	if (x1 - x0 > 512) {
+		long c = (x0 + x1) / 2;
+		x0 = c - 256;
+		x1 = c + 256;
+	}
+	for (uint32_t y = top + 4; y < top + 16 && y < h; y++)
+		for (long x = x0; x < x1; x++) {
+			uint8_t *p = img + ((size_t)y * w + (size_t)x) * 3;
+			heatmap_colour(o->cmap, x1 - x0 > 1 ? (double)(x - x0) / (double)(x1 - x0 - 1) : 0.5, p);
+		}
+	double lo = o->minmax ? s->raw_min : 0, hi = o->minmax ? s->raw_max : 1;
+	char t[3][32];
+	snprintf(t[0], sizeof t[0], "%.3g", lo);
+	snprintf(t[1], sizeof t[1], "%.3g", (lo + hi) / 2);
+	snprintf(t[2], sizeof t[2], "%.3g", hi);
+	long w0 = text_width(t[0]), w1 = text_width(t[1]), w2 = text_width(t[2]);
+	long y = (long)top + 20;
+	if (w0 + w2 + 4 > x1 - x0)
+		return;
+	draw_text(img, w, h, x0, y, t[0]);
+	draw_text(img, w, h, x1 - w2, y, t[2]);
+	long xm = (x0 + x1) / 2 - w1 / 2;
+	if (xm > x0 + w0 + 4 && xm + w1 + 4 < x1 - w2)
+		draw_text(img, w, h, xm, y, t[1]);
+}
+
+/* ---- the PNG ---- */
+
+int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, const struct heatmap_opts *o,
+                      const char *png_path, struct heatmap_result *r, struct err *e)
+{
+	memset(r, 0, sizeof *r);
+	if (o->max_side < 1 || o->max_side > HEATMAP_MAX_SIDE)
+		return err_set(e, ERR_USAGE, "max side %u: must be 1..%d", o->max_side, HEATMAP_MAX_SIDE);
+	if (!(o->patch0 > 0))
+		return err_set(e, ERR_USAGE, "patch size %g: must be positive", o->patch0);
+	struct slide *sl;
+	int rc = slide_open(&sl, slide_path, e);
+	if (rc)
+		return rc;
+	int64_t W0, H0;
+	slide_level_size(sl, 0, &W0, &H0);
+	if (W0 < 1 || H0 < 1) {
+		slide_close(sl);
+		return err_set(e, ERR_FORMAT, "%s: level 0 is empty", slide_path);
+	}
+	int64_t long0 = W0 > H0 ? W0 : H0;
+	int64_t T = long0 < (int64_t)o->max_side ? long0 : (int64_t)o->max_side;
+	double ds = (double)long0 / (double)T;
+	uint32_t tw = (uint32_t)llround((double)W0 / ds), th = (uint32_t)llround((double)H0 / ds);
+	if (tw < 1)
+		tw = 1;
+	if (th < 1)
+		th = 1;
+	uint32_t legend = o->legend ? HEATMAP_LEGEND_H : 0, ih = th + legend;
+	int L = slide_best_level(sl, ds);
+	double lds = slide_level_downsample(sl, L), sc = ds / lds;
+	int64_t LW, LH;
+	slide_level_size(sl, L, &LW, &LH);
+	/* blocks of B x B thumbnail pixels; each reads about (B*sc)^2 level pixels, at most ~2048^2 */
+	uint32_t B = sc > 0 ? (uint32_t)fmax(1, fmin(256, floor(2048 / sc))) : 256;
+	size_t rmax = (size_t)ceil(B * sc) + 2;
+	uint8_t *img = err_malloc(e, (size_t)tw * ih * 3);
+	float *vmap = err_malloc(e, (size_t)tw * th * sizeof *vmap);
+	uint8_t *reg = err_malloc(e, rmax * rmax * 3);
+	uint32_t *acc = err_malloc(e, (size_t)B * B * 4 * sizeof *acc);
+	if (!img || !vmap || !reg || !acc) {
+		rc = ERR_NOMEM;
+		goto done;
+	}
+	for (uint32_t oy0 = 0; oy0 < th; oy0 += B)
+		for (uint32_t ox0 = 0; ox0 < tw; ox0 += B) {
+			uint32_t ox1 = ox0 + B < tw ? ox0 + B : tw, oy1 = oy0 + B < th ? oy0 + B : th;
+			uint32_t bw = ox1 - ox0, bh = oy1 - oy0;
+			int64_t lx0 = (int64_t)floor(ox0 * sc), ly0 = (int64_t)floor(oy0 * sc);
+			int64_t lx1 = (int64_t)ceil(ox1 * sc), ly1 = (int64_t)ceil(oy1 * sc);
+			if (lx1 > LW)
+				lx1 = LW;
+			if (ly1 > LH)
+				ly1 = LH;
+			memset(acc, 0, (size_t)bw * bh * 4 * sizeof *acc);
+			if (lx1 > lx0 && ly1 > ly0) {
+				uint32_t rw = (uint32_t)(lx1 - lx0), rh = (uint32_t)(ly1 - ly0);
+				struct err be = {0};
+				if (slide_read_region(sl, L, llround(lx0 * lds), llround(ly0 * lds), rw, rh, reg, &be)) {
+					if (!r->bad_blocks++)
+						snprintf(r->first_bad, sizeof r->first_bad, "%s", be.msg);
+					for (uint32_t y = oy0; y < oy1; y++)
+						memset(img + ((size_t)y * tw + ox0) * 3, 200, (size_t)bw * 3);
+					continue;
+				}
+				for (uint32_t y = 0; y < rh; y++) {
+					int64_t oy = (int64_t)floor((ly0 + y + 0.5) / sc) - oy0;
+					if (oy < 0 || oy >= bh)
+						continue;
+					const uint8_t *src = reg + (size_t)y * rw * 3;
+					for (uint32_t x = 0; x < rw; x++) {
+						int64_t ox = (int64_t)floor((lx0 + x + 0.5) / sc) - ox0;
+						if (ox < 0 || ox >= bw)
+							continue;
+						uint32_t *a = acc + ((size_t)oy * bw + (size_t)ox) * 4;
+						a[0] += src[3 * x];
+						a[1] += src[3 * x + 1];
+						a[2] += src[3 * x + 2];
+						a[3]++;
+					}
+				}
+			}
+			for (uint32_t y = 0; y < bh; y++)
+				for (uint32_t x = 0; x < bw; x++) {
+					const uint32_t *a = acc + ((size_t)y * bw + x) * 4;
+					uint8_t *p = img + ((size_t)(oy0 + y) * tw + ox0 + x) * 3;
+					for (int c = 0; c < 3; c++)
+						p[c] = a[3] ? (uint8_t)((a[c] + a[3] / 2) / a[3]) : 255;
+				}
+		}
+	/* the score of each thumbnail pixel: the highest v of the patches whose square holds its centre */
+	for (size_t i = 0; i < (size_t)tw * th; i++)
+		vmap[i] = -1;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct heatmap_patch *p = &s->p[k];
+		double px0 = p->x / ds, px1 = (p->x + o->patch0) / ds, py0 = p->y / ds, py1 = (p->y + o->patch0) / ds;
+		int64_t i0 = (int64_t)ceil(px0 - 0.5), i1 = (int64_t)ceil(px1 - 0.5);
+		int64_t j0 = (int64_t)ceil(py0 - 0.5), j1 = (int64_t)ceil(py1 - 0.5);
+		if (i1 <= i0) { /* smaller than a pixel: the pixel under its centre */
+			i0 = (int64_t)floor((px0 + px1) / 2);
+			i1 = i0 + 1;
+		}
+		if (j1 <= j0) {
+			j0 = (int64_t)floor((py0 + py1) / 2);
+			j1 = j0 + 1;
+		}
+		if (i0 < 0)
+			i0 = 0;
+		if (j0 < 0)
+			j0 = 0;
+		if (i1 > tw)
+			i1 = tw;
+		if (j1 > th)
+			j1 = th;
+		for (int64_t j = j0; j < j1; j++)
+			for (int64_t i = i0; i < i1; i++) {
+				float *q = vmap + (size_t)j * tw + (size_t)i;
+				if (p->v > *q)
+					*q = (float)p->v;
+			}
+	}
+	double a = o->alpha < 0 ? 0 : o->alpha > 1 ? 1 : o->alpha;
+	for (size_t i = 0; i < (size_t)tw * th; i++) {
+		if (vmap[i] < 0)
+			continue;
+		uint8_t col[3];
+		heatmap_colour(o->cmap, vmap[i], col);
+		uint8_t *p = img + i * 3;
+		for (int c = 0; c < 3; c++)
+			p[c] = (uint8_t)lround((1 - a) * p[c] + a * col[c]);
+	}
+	if (legend)
+		draw_legend(img, tw, ih, th, s, o);
+	rc = img_write_png(png_path, img, ih, tw, 3, e);
+	r->w = tw;
+	r->h = ih;
+	r->thumb_w = tw;
+	r->thumb_h = th;
+	r->level = L;
+	r->downsample = ds;
+done:
+	free(img);
+	free(vmap);
+	free(reg);
+	free(acc);
+	slide_close(sl);
+	return rc;
+}
+
+/* ---- GeoJSON ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+int heatmap_write_geojson(const char *path, const struct heatmap_scores *s, double patch0, double threshold,
+                          const char *bag_id, const char *score_col, struct err *e)
+{
+	struct afile af;
+	int rc = afile_open(&af, path, e);
+	if (rc)
+		return rc;
+	FILE *f = af.fp;
+	fputs("{\"type\":\"FeatureCollection\",\"name\":", f);
+	json_str(f, bag_id);
+	fputs(",\"properties\":{\"score_column\":", f);
+	json_str(f, score_col);
+	fprintf(f, ",\"raw_min\":%.9g,\"raw_max\":%.9g,\"patch_level0\":%.9g},\"features\":[", s->raw_min, s->raw_max,
+	        patch0);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct heatmap_patch *p = &s->p[i];
+		double x0 = (double)p->x, y0 = (double)p->y, x1 = x0 + patch0, y1 = y0 + patch0;
+		int pos = p->v >= threshold;
+		fprintf(f,
+		        "%s\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.9g,%.9g],"
+		        "[%.9g,%.9g],[%.9g,%.9g],[%.9g,%.9g],[%.9g,%.9g]]]},",
+		        i ? "," : "", x0, y0, x1, y0, x1, y1, x0, y1, x0, y0);
+		fprintf(f, "\"properties\":{\"objectType\":\"detection\",\"name\":\"%lld\",", (long long)p->index);
+		fprintf(f, "\"classification\":{\"name\":\"%s\",\"color\":[%s]},", pos ? "Positive" : "Negative",
+		        pos ? "200,50,50" : "112,112,225");
+		fprintf(f, "\"score\":%.9g,\"raw_score\":%.9g,\"index\":%lld,\"label\":", p->v, p->raw, (long long)p->index);
+		if (isnan(p->label))
+			fputs("null", f);
+		else
+			fprintf(f, "%.9g", p->label);
+		fprintf(f, ",\"measurements\":{\"score\":%.9g,\"raw_score\":%.9g", p->v, p->raw);
+		if (!isnan(p->label))
+			fprintf(f, ",\"label\":%.9g", p->label);
+		fputs("}}}", f);
+	}
+	fputs("\n]}\n", f);
+	if (ferror(f)) {
+		afile_abort(&af);
+		return err_sys(e, ERR_IO, "cannot write '%s'", path);
+	}
+	return afile_commit(&af, e);
+}
