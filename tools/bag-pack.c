@@ -282,6 +282,51 @@ static int csv_fields(char *line, char **f, int max)
 	return n;
 }
 
+/* The path of target relative to the folder of file `from` (both must
+ * exist, or the folder of `from`); target unchanged when that fails. */
+static char *relative_to(const char *from, const char *target)
+{
+	char dir[4096], *a, *b;
+	snprintf(dir, sizeof dir, "%s", from);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	if (!dir[0])
+		snprintf(dir, sizeof dir, "/");
+	a = realpath(dir, NULL);
+	b = realpath(target, NULL);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return strdup(target);
+	}
+	/* common leading components */
+	size_t i = 0, common = 0;
+	while (a[i] && a[i] == b[i]) {
+		if (a[i] == '/')
+			common = i;
+		i++;
+	}
+	if (!a[i] && (b[i] == '/' || !b[i]))
+		common = i;
+	size_t ups = 0;
+	for (const char *p = a + common; *p; p++)
+		ups += *p == '/';
+	size_t n = ups * 3 + strlen(b) + 2;
+	char *out = malloc(n), *o = out;
+	for (size_t k = 0; out && k < ups; k++) {
+		memcpy(o, "../", 3);
+		o += 3;
+	}
+	if (out)
+		snprintf(o, n - (size_t)(o - out), "%s", b[common] == '/' ? b + common + 1 : b + common);
+	free(a);
+	free(b);
+	return out ? out : strdup(target);
+}
+
 struct mrow {
 	char *id;
 	int label, split;
@@ -416,8 +461,13 @@ static int build_manifest(struct err *e)
 			fprintf(af.fp, "# bag-pack %s --manifest %s --bag-dir %s --val-frac %g --seed %lld\n", WENO_VERSION,
 			        opt_manifest, opt_bag_dir, opt_val_frac, opt_seed);
 			manifest_write_header(af.fp);
-			for (size_t i = 0; i < nrows; i++)
-				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rows[i].path, rows[i].n);
+			for (size_t i = 0; i < nrows; i++) {
+				/* readers resolve paths against the manifest's folder */
+				char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : strdup(rows[i].path);
+				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel ? rel : rows[i].path,
+				                   rows[i].n);
+				free(rel);
+			}
 			rc = afile_commit(&af, e);
 		}
 	}

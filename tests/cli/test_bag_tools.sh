@@ -126,7 +126,10 @@ mkdir -p "$T/mb"
 cp "$T/f.wbag" "$T/mb/s1.wbag"; cp "$T/c.wbag" "$T/mb/s2.wbag"; cp "$T/f.wbag" "$T/mb/s3.wbag"; cp "$T/c.wbag" "$T/mb/s4.wbag"
 printf 'case_id,slide_id,label\nc1,s1,1\nc2,s2,0\nc3,s3,1\nc4,s4,0\n' >"$T/labels.csv"
 run "$BIN/bag-pack" --manifest "$T/labels.csv" --bag-dir "$T/mb" -o "$T/m.tsv"
-ok "manifest from labels CSV" '[ $status = 0 ] && [ $(grep -c "	train	" "$T/m.tsv") = 4 ] && grep -q "^s2	0	train	.*s2.wbag	50$" "$T/m.tsv"'
+ok "manifest from labels CSV" '[ $status = 0 ] && [ $(grep -c "	train	" "$T/m.tsv") = 4 ] && grep -q "^s2	0	train	mb/s2.wbag	50$" "$T/m.tsv"'
+mkdir -p "$T/sub/dir"
+(cd "$T/sub" && "$BIN/bag-pack" --manifest ../labels.csv --bag-dir ../mb -o dir/m.tsv 2>/dev/null)
+ok "manifest paths are relative to the manifest's folder" 'grep -q "^s1	1	train	../../mb/s1.wbag	50$" "$T/sub/dir/m.tsv"'
 printf 'slide_id,label\ns1,tumor\ns2,normal\n' >"$T/text.csv"
 run "$BIN/bag-pack" --manifest "$T/text.csv" --bag-dir "$T/mb" -o "$T/m2.tsv"
 ok "text labels need a mapping" '[ $status = 1 ] && has_err "text.csv: line 2, column label" && no_file "$T/m2.tsv"'
