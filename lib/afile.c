@@ -72,7 +72,7 @@ int afile_open(struct afile *af, const char *path, struct err *e)
 	return 0;
 }
 
-static void fsync_dir(const char *path)
+void afile_sync_parent(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char dir[4096];
@@ -125,7 +125,7 @@ int afile_commit(struct afile *af, struct err *e)
 	if (rc)
 		unlink(af->tmp);
 	else
-		fsync_dir(af->path);
+		afile_sync_parent(af->path);
 	free(af->tmp);
 	free(af->path);
 	af->tmp = af->path = NULL;

@@ -30,6 +30,10 @@ int afile_commit(struct afile *af, struct err *e);
 void afile_abort(struct afile *af);
 
 
+/* fsyncs the folder that holds path, so that a rename into it is durable
+ * (for writers that cannot use afile_open, such as HDF5's). */
+void afile_sync_parent(const char *path);
+
 /* Creates dir and its missing parents (mkdir -p). */
 int afile_mkdirs(const char *dir, struct err *e);
 

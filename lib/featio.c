@@ -1442,23 +1442,6 @@ out:
 	return rc;
 }
 
-static void fsync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char dir[4096];
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == path)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 int featio_write_h5(const char *path, const struct feats *f, struct err *e)
 {
 	int rc = write_rows(path, f->n, f->d, e);
@@ -1502,7 +1485,7 @@ int featio_write_h5(const char *path, const struct feats *f, struct err *e)
 	if (rc)
 		unlink(tmp);
 	else
-		fsync_parent(path);
+		afile_sync_parent(path);
 	free(tmp);
 	return rc;
 }
