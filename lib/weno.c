@@ -443,19 +443,29 @@ static double teacher_loss(int kind, int Y, const float *z, const float *c, int 
 	return L;
 }
 
+/* The training bags in this epoch's order (one bag a step), and the
+ * dropout stream of the pass.  Caller frees; NULL when out of memory. */
+static uint32_t *bag_order(const struct trainer *t, int epoch, uint32_t *nb, struct rng *drop)
+{
+	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, nb);
+	struct rng order;
+	epoch_rng(&order, t->c, epoch, RS_TEACHER_ORDER);
+	epoch_rng(drop, t->c, epoch, RS_TEACHER_DROP);
+	if (bags)
+		rng_shuffle(&order, bags, *nb);
+	return bags;
+}
+
 static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
 {
 	const struct weno_conf *c = t->c;
 	struct nets *N = &t->n;
 	const struct nn_backend *be = N->be;
 	uint32_t nb;
-	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
+	struct rng drop;
+	uint32_t *bags = bag_order(t, epoch, &nb, &drop);
 	if (!bags)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	struct rng order, drop;
-	epoch_rng(&order, c, epoch, RS_TEACHER_ORDER);
-	epoch_rng(&drop, c, epoch, RS_TEACHER_DROP);
-	rng_shuffle(&order, bags, nb);
 	nn_module_set_train(N->enc_t, 1);
 	nn_module_set_train(N->teacher, 1);
 	int hpm_on = c->method == WENO_WENO && c->hpm != WENO_HPM_OFF && epoch > c->hpm_epoch;
@@ -747,13 +757,10 @@ static int pool_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, 
 	struct nets *N = &t->n;
 	const struct nn_backend *be = N->be;
 	uint32_t nb;
-	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
+	struct rng drop;
+	uint32_t *bags = bag_order(t, epoch, &nb, &drop);
 	if (!bags)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	struct rng order, drop;
-	epoch_rng(&order, c, epoch, RS_TEACHER_ORDER);
-	epoch_rng(&drop, c, epoch, RS_TEACHER_DROP);
-	rng_shuffle(&order, bags, nb);
 	nn_module_set_train(N->enc_s, 1);
 	nn_module_set_train(N->student, 1);
 	nn_module_zero_grad(N->enc_s);
