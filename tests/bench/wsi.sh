@@ -65,3 +65,23 @@ fi
 $TIME -v "$BIN/wsi-tile" "$D/big.tif" --mpp 0.5 --size 224 --coords-only --a_t 1 --summary "$D/seg.json" \
 	-o /dev/null 2>"$D/seg.time"
 echo "tissue detection: $(grep -o '"tissue_seconds":[0-9.]*' "$D/seg.json" | cut -d: -f2) s (level $(grep -o '"seg_level":[0-9]*' "$D/seg.json" | cut -d: -f2)), tissue $(grep -o '"tissue_mm2":[0-9.]*' "$D/seg.json" | cut -d: -f2) mm2"
+
+# GNU Parallel over several slides, one single-threaded wsi-tile per job: -j1 against -j$(nproc)
+if command -v parallel >/dev/null; then
+	NS=${WSI_BENCH_SLIDES:-4}
+	for i in $(seq 1 "$NS"); do
+		"$BIN/slide-synth" -q -o "$D/s$i.tif" --size 8192x8192 --tumours 2 --seed "$i"
+	done
+	for j in 1 "$(nproc)"; do
+		t0=$(date +%s.%N)
+		parallel -j "$j" --joblog "$D/joblog$j" "$BIN/wsi-tile" {} --mpp 0.25 --size 256 --no-tissue --threads 1 \
+			--zstd-level -5 -o "$D/{/.}.wbag" ::: "$D"/s*.tif 2>/dev/null
+		t1=$(date +%s.%N)
+		eval "par$j=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')"
+	done
+	pj=$(nproc)
+	eval "pn=\$par$pj"
+	echo "GNU Parallel, $NS slides of 8192x8192 (1024 patches each): -j1 $par1 s, -j$pj $pn s, speed-up $(awk -v a="$par1" -v b="$pn" 'BEGIN {printf "%.2fx", a / b}') on $pj cores"
+else
+	echo "SKIP GNU Parallel scaling: parallel is not installed"
+fi
