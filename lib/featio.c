@@ -1451,43 +1451,24 @@ int featio_write_h5(const char *path, const struct feats *f, struct err *e)
 		return err_set(e, ERR_USAGE, "%s: no features to write", path);
 	if ((rc = check_finite(path, f->x, f->n, f->d, e)))
 		return rc;
-	/* "<dir>/.<base>.tmp-<pid>-XXXXXX", beside the target like lib/afile */
-	const char *slash = strrchr(path, '/');
-	int dirlen = slash ? (int)(slash - path) + 1 : 0;
-	size_t cap = strlen(path) + 48;
-	char *tmp = err_malloc(e, cap);
-	if (!tmp)
-		return ERR_NOMEM;
-	snprintf(tmp, cap, "%.*s.%s.tmp-%ld-XXXXXX", dirlen, path, path + dirlen, (long)getpid());
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = err_sys(e, ERR_IO, "cannot create '%s'", tmp);
-		free(tmp);
+	/* HDF5 writes by name: it writes lib/afile's temporary, which
+	 * afile_commit then syncs (fsync is per file) and renames */
+	struct afile af;
+	if ((rc = afile_open(&af, path, e)))
 		return rc;
+	if (!af.tmp) {
+		afile_abort(&af);
+		return err_set(e, ERR_USAGE, "%s: HDF5 output must be a regular file", path);
 	}
-	mode_t mask = umask(0);
-	umask(mask);
-	fchmod(fd, 0666 & ~mask);
-	close(fd);
 	struct h5quiet q;
 	h5_quiet(&q);
-	rc = write_h5(tmp, path, f, e);
+	rc = write_h5(af.tmp, path, f, e);
 	h5_loud(&q);
-	if (!rc) {
-		fd = open(tmp, O_RDONLY);
-		if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-			rc = err_sys(e, ERR_IO, "cannot sync '%s'", tmp);
-		if (fd >= 0)
-			close(fd);
+	if (rc) {
+		afile_abort(&af);
+		return rc;
 	}
-	if (!rc && rename(tmp, path) != 0)
-		rc = err_sys(e, ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
-	if (rc)
-		unlink(tmp);
-	else
-		afile_sync_parent(path);
-	free(tmp);
-	return rc;
+	return afile_commit(&af, e);
 }
 
 /* -------------------------------------------------------------- dispatch */
