@@ -132,7 +132,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(LIBA) -o $@ $(LDLIBS)
 
-$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBA)
+$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/scratch.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< tests/fuzz/replay.c $(LIBA) -o $@ $(LDLIBS)
 

@@ -7,18 +7,13 @@
 #include <unistd.h>
 
 #include "../../lib/bag.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/fuzz_bag.%d.wbag", (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return 0;
-	fwrite(data, 1, size, f);
-	fclose(f);
+	const char *path = fuzz_scratch("fuzz_bag", data, size);
 	struct err e = {0};
 	struct bag_header h;
 	uint64_t n;
@@ -38,6 +33,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			;
 		bag_close(r);
 	}
-	unlink(path);
 	return 0;
 }

@@ -11,41 +11,13 @@
 #include <unistd.h>
 
 #include "../../lib/featio.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[512];
-
-static void cleanup(void)
-{
-	if (path[0])
-		unlink(path);
-}
-
-static const char *scratch(void)
-{
-	if (!path[0]) {
-		const char *dir = getenv("WENO_TEST_TMP");
-		if (!dir)
-			dir = getenv("TMPDIR");
-		snprintf(path, sizeof path, "%s/fuzz_npy.XXXXXX", dir ? dir : "/tmp");
-		int fd = mkstemp(path);
-		if (fd < 0) {
-			perror(path);
-			abort();
-		}
-		close(fd);
-		atexit(cleanup);
-	}
-	return path;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *p = scratch();
-	FILE *fp = fopen(p, "wb");
-	if (!fp || (size && fwrite(data, 1, size, fp) != size) || fclose(fp) != 0)
-		abort();
+	const char *p = fuzz_scratch("fuzz_npy", data, size);
 	struct feats f;
 	struct err e = { 0 };
 	if (featio_read_npy(&f, p, &e) == 0) {
