@@ -107,7 +107,8 @@ static int finish_layer(struct builder *b, int li)
 	if (l->kind == L_BN) {
 		l->aux_off = m->aux_fixed;
 		m->aux_fixed += 2 * (size_t)l->C;
-	} else if (l->kind == L_DROPOUT) {
+	} else if (l->kind == L_DROPOUT || l->kind == L_MAXPOOL) {
+		/* dropout's mask; max-pooling's argmax indices (4-byte words) */
 		l->aux_off = m->aux_per;
 		m->aux_per += sz;
 	} else if (l->kind == L_CONV) {
@@ -671,6 +672,12 @@ static float *ts(struct nn_module *m, int t)
 	return t < 0 ? NULL : m->state + m->state_tensors[t].off;
 }
 
+/* a max-pooling layer's argmax indices: int32 words in the aux arena */
+static int32_t *pool_idx(struct nn_module *m, const struct nn_layer *l)
+{
+	return (int32_t *)(m->aux + m->aux_fixed + (size_t)m->cap * l->aux_off);
+}
+
 static struct nn_conv_shape lshape(const struct nn_layer *l, int n)
 {
 	struct nn_conv_shape s = {.N = n, .C = l->iC, .H = l->iH, .W = l->iW, .OC = l->C,
@@ -709,7 +716,7 @@ static void graph_forward(struct nn_module *m, const float *inp, int n, struct r
 			break;
 		case L_MAXPOOL: {
 			struct nn_conv_shape s = lshape(l, n);
-			be->maxpool_forward(out, in, &s);
+			be->maxpool_forward(out, pool_idx(m, l), in, &s);
 			break;
 		}
 		case L_AVGPOOL:
@@ -789,7 +796,7 @@ static void graph_backward(struct nn_module *m, float *dinp)
 		case L_MAXPOOL:
 			if (din) {
 				struct nn_conv_shape s = lshape(l, n);
-				be->maxpool_backward(din, d, in, &s);
+				be->maxpool_backward(din, d, pool_idx(m, l), &s);
 			}
 			break;
 		case L_AVGPOOL:

@@ -131,10 +131,15 @@ struct nn_backend {
 	void (*dropout_backward)(float *dinp, const float *dout, const float *mask, size_t n);
 
 	/* ---- pooling ---- */
-	/* Max-pooling, -inf padding, first maximum wins (as PyTorch).
-	 * out [N,C,OH,OW], inp [N,C,H,W]; s->OC ignored */
-	void (*maxpool_forward)(float *out, const float *inp, const struct nn_conv_shape *s);
-	void (*maxpool_backward)(float *dinp, const float *dout, const float *inp,
+	/* Max-pooling, -inf padding, first maximum wins and a NaN wins (as
+	 * PyTorch).  idx saves, for each output, the index of its maximum in its
+	 * input plane (h*W + w; -1 for a window wholly in the padding) for the
+	 * backward pass; it is device memory of N*C*OH*OW 4-byte words.
+	 * out [N,C,OH,OW], idx [N,C,OH,OW], inp [N,C,H,W]; s->OC ignored */
+	void (*maxpool_forward)(float *out, int32_t *idx, const float *inp,
+	                        const struct nn_conv_shape *s);
+	/* dinp [N,C,H,W] += dout scattered through idx; dout, idx [N,C,OH,OW] */
+	void (*maxpool_backward)(float *dinp, const float *dout, const int32_t *idx,
 	                         const struct nn_conv_shape *s);
 	/* Global average pooling: out [N,C], inp [N,C,HW] */
 	void (*avgpool_forward)(float *out, const float *inp, int N, int C, int HW);

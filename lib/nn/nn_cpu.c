@@ -26,12 +26,27 @@ void nn_conv_shape_finish(struct nn_conv_shape *s)
 	s->OW = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
 }
 
+/* OpenBLAS's pthread build starts a pool of worker threads when it loads;
+ * after openblas_set_num_threads(1) they get no work but keep polling
+ * (sched_yield), and on 2 cores they steal a core from OpenMP's threads: a
+ * 6x6 first convolution measured 5x slower.  blas_thread_shutdown_ (an
+ * exported OpenBLAS function, absent from other BLAS builds, hence weak)
+ * stops them; single-threaded calls never start them again. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+static void blas_stop_pool(void)
+{
+	openblas_set_num_threads(1);
+	if (blas_thread_shutdown_)
+		blas_thread_shutdown_();
+}
+
 void nn_set_threads(int n)
 {
 	if (n < 1)
 		n = 1;
 	omp_set_num_threads(n);
-	openblas_set_num_threads(1);
+	blas_stop_pool();
 }
 
 /* OpenBLAS runs single-threaded: every sgemm call is one thread's work */
@@ -39,7 +54,7 @@ static void blas_single_thread(void)
 {
 	static int blas_single;
 	if (!__atomic_load_n(&blas_single, __ATOMIC_ACQUIRE)) {
-		openblas_set_num_threads(1);
+		blas_stop_pool();
 		__atomic_store_n(&blas_single, 1, __ATOMIC_RELEASE);
 	}
 }
@@ -716,36 +731,94 @@ static int pool_argmax(const float *x, const struct nn_conv_shape *s, int oh, in
 	return best;
 }
 
-static void maxpool_forward(float *out, const float *inp, const struct nn_conv_shape *s)
+/* argmax of a window that lies wholly inside the plane (no padding):
+ * KH x KW known to the compiler in the 3x3 case, the same first-maximum and
+ * NaN rules as pool_argmax */
+static inline int window_argmax(const float *x, int W, int base, int KH, int KW)
+{
+	int best = base;
+	float m = x[base];
+	int nan = m != m;
+	for (int kh = 0; kh < KH; kh++) {
+		const int row = base + kh * W;
+		for (int kw = 0; kw < KW; kw++) {
+			float v = x[row + kw];
+			int take = (nan == 0) & ((v > m) | (v != v));
+			best = take ? row + kw : best;
+			m = take ? v : m;
+			nan |= v != v;
+		}
+	}
+	return best;
+}
+
+static void maxpool_forward(float *out, int32_t *idx, const float *inp,
+                            const struct nn_conv_shape *s)
 {
 	int planes = s->N * s->C, HWi = s->H * s->W, P = s->OH * s->OW;
+	int inside = s->PH == 0 && s->PW == 0;
+	int k33 = inside && s->KH == 3 && s->KW == 3;
 #pragma omp parallel for schedule(static)
 	for (int pl = 0; pl < planes; pl++) {
 		const float *x = inp + (size_t)pl * HWi;
 		float *o = out + (size_t)pl * P;
+		int32_t *ix = idx + (size_t)pl * P;
+		if (k33) {
+			/* branch-free: the maxima of windows are unpredictable */
+			int OW = s->OW, SH = s->SH, SW = s->SW, W = s->W;
+			const int off[9] = {0, 1, 2, W, W + 1, W + 2, 2 * W, 2 * W + 1, 2 * W + 2};
+			for (int p = 0, oh = 0, ow = 0; p < P; p++, ow = ow + 1 < OW ? ow + 1 : 0,
+			         oh += ow == 0) {
+				int base = oh * SH * W + ow * SW;
+				float v[9], m;
+				unsigned eq = 0, nan = 0;
+#pragma GCC unroll 9
+				for (int j = 0; j < 9; j++)
+					v[j] = x[base + off[j]];
+				/* the maximum by a tree (short dependency chains), then
+				 * the first position holding it, or the first NaN */
+				float m01 = v[0] > v[1] ? v[0] : v[1], m23 = v[2] > v[3] ? v[2] : v[3];
+				float m45 = v[4] > v[5] ? v[4] : v[5], m67 = v[6] > v[7] ? v[6] : v[7];
+				float ma = m01 > m23 ? m01 : m23, mb = m45 > m67 ? m45 : m67;
+				m = ma > mb ? ma : mb;
+				m = m > v[8] ? m : v[8];
+#pragma GCC unroll 9
+				for (int j = 0; j < 9; j++) {
+					eq |= (unsigned)(v[j] == m) << j;
+					nan |= (unsigned)(v[j] != v[j]) << j;
+				}
+				unsigned mask = nan ? nan : eq;
+				int best = base + off[__builtin_ctz(mask | 0x100u)] /* eq != 0 */;
+				o[p] = x[best];
+				ix[p] = best;
+			}
+			continue;
+		}
 		for (int oh = 0; oh < s->OH; oh++)
 			for (int ow = 0; ow < s->OW; ow++) {
-				int i = pool_argmax(x, s, oh, ow);
+				int base = oh * s->SH * s->W + ow * s->SW, i;
+				if (inside)
+					i = window_argmax(x, s->W, base, s->KH, s->KW);
+				else
+					i = pool_argmax(x, s, oh, ow);
 				o[oh * s->OW + ow] = i < 0 ? -INFINITY : x[i];
+				ix[oh * s->OW + ow] = i;
 			}
 	}
 }
 
-static void maxpool_backward(float *dinp, const float *dout, const float *inp,
+static void maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
                              const struct nn_conv_shape *s)
 {
 	int planes = s->N * s->C, HWi = s->H * s->W, P = s->OH * s->OW;
 #pragma omp parallel for schedule(static)
 	for (int pl = 0; pl < planes; pl++) {
-		const float *x = inp + (size_t)pl * HWi;
 		const float *d = dout + (size_t)pl * P;
+		const int32_t *ix = idx + (size_t)pl * P;
 		float *dx = dinp + (size_t)pl * HWi;
-		for (int oh = 0; oh < s->OH; oh++)
-			for (int ow = 0; ow < s->OW; ow++) {
-				int i = pool_argmax(x, s, oh, ow);
-				if (i >= 0)
-					dx[i] += d[oh * s->OW + ow];
-			}
+		for (int p = 0; p < P; p++)
+			if (ix[p] >= 0)
+				dx[ix[p]] += d[p];
 	}
 }
 

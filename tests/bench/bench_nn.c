@@ -5,7 +5,8 @@
  *   teacher: fmnist encoder + ABMIL head, one bag of 100 instances per step,
  *            forward + loss + backward + SGD step (dropout 0.5 on)
  * Prints instances per second; threads from WENO_THREADS (default 2), steps
- * from WENO_BENCH_STEPS (default 6, after 1 warm-up step).  Output lines
+ * from WENO_BENCH_STEPS (default 6, after 1 warm-up step); WENO_BENCH_ONLY=
+ * student|abmil runs one case (for profiling).  Output lines
  * "nn <case> <inst/s>" are read by tests/bench/nn.sh.
  */
 #include <stdio.h>
@@ -90,9 +91,12 @@ int main(void)
 	int threads = env_int("WENO_THREADS", 2), steps = env_int("WENO_BENCH_STEPS", 6);
 	nn_set_threads(threads);
 	struct err e = {0};
-	double a, b;
-	if (run(NN_HEAD_STUDENT, 256, steps, &a, &e) < 0 ||
-	    run(NN_HEAD_ABMIL, 100, steps * 3, &b, &e) < 0) {
+	/* WENO_BENCH_ONLY=student|abmil runs one case (for profiling) */
+	const char *only = getenv("WENO_BENCH_ONLY");
+	int do_s = !only || !strcmp(only, "student"), do_a = !only || !strcmp(only, "abmil");
+	double a = 0, b = 0;
+	if ((do_s && run(NN_HEAD_STUDENT, 256, steps, &a, &e) < 0) ||
+	    (do_a && run(NN_HEAD_ABMIL, 100, steps * 3, &b, &e) < 0)) {
 		fprintf(stderr, "bench_nn: %s\n", e.msg);
 		return 1;
 	}

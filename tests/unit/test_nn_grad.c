@@ -101,7 +101,7 @@ static void op_forward(struct opctx *c)
 		break;
 	}
 	case OP_MAXPOOL:
-		be->maxpool_forward(c->out, c->x, &c->s);
+		be->maxpool_forward(c->out, (int32_t *)c->mask, c->x, &c->s);
 		break;
 	case OP_AVGPOOL:
 		be->avgpool_forward(c->out, c->x, c->N, c->C, c->HW);
@@ -155,7 +155,7 @@ static void op_grad(void *p)
 		be->dropout_backward(c->dx, d, c->mask, c->nout);
 		break;
 	case OP_MAXPOOL:
-		be->maxpool_backward(c->dx, d, c->x, &c->s);
+		be->maxpool_backward(c->dx, d, (const int32_t *)c->mask, &c->s);
 		break;
 	case OP_AVGPOOL:
 		be->avgpool_backward(c->dx, d, c->N, c->C, c->HW);
@@ -332,6 +332,7 @@ static int check_maxpool(int N, int C, int H, int W, int K, int S, int P)
 	struct rng r;
 	rng_seed(&r, 6, 1);
 	c.x = fbuf(nx), c.dx = fbuf(nx), c.out = fbuf(c.nout);
+	c.mask = fbuf(c.nout); /* the argmax indices */
 	fill_distinct(c.x, nx, &r);
 	struct gvar v[] = {{"inp", c.x, c.dx, nx}};
 	int bad = run_op(&c, v, 1, "maxpool", 0);
@@ -352,6 +353,54 @@ static void test_grad_pooling(void)
 	bad += run_op(&c, v, 1, "avgpool", 0);
 	ctx_free(&c);
 	CHECK(bad == 0, "%d mismatches", bad);
+}
+
+/* first maximum wins and a NaN wins at once, in the 3x3 fast path, the
+ * padded path and the general unpadded path alike; idx names the input */
+static void test_maxpool_ties_nan(void)
+{
+	/* one 5x5 plane: window (0,0) has a tie 7 at (0,1) and (1,0); window
+	 * (0,1) of stride 2 has a NaN at (1,3) after a larger value 9 at (0,2) */
+	float x[25] = {1, 7, 9, 0, 0,
+	               7, 2, 3, NAN, 0,
+	               0, 0, 0, 0, 0,
+	               0, 0, 0, 0, 0,
+	               0, 0, 0, 0, 5};
+	struct { int K, S, P; } cs[] = {{3, 2, 0}, {3, 2, 1}, {2, 2, 0}};
+	for (int k = 0; k < 3; k++) {
+		struct nn_conv_shape s = {.N = 1, .C = 1, .H = 5, .W = 5, .KH = cs[k].K,
+		                          .KW = cs[k].K, .SH = cs[k].S, .SW = cs[k].S,
+		                          .PH = cs[k].P, .PW = cs[k].P};
+		nn_conv_shape_finish(&s);
+		float out[9], dx[25] = {0}, d[9];
+		int32_t idx[9];
+		be->maxpool_forward(out, idx, x, &s);
+		for (int i = 0; i < s.OH * s.OW; i++) {
+			CHECK(idx[i] >= 0 && idx[i] < 25, "case %d output %d: idx %d", k, i, idx[i]);
+			CHECK(memcmp(&out[i], &x[idx[i]], sizeof(float)) == 0,
+			      "case %d output %d is not x[idx]", k, i);
+			d[i] = (float)(i + 1);
+		}
+		be->maxpool_backward(dx, d, idx, &s);
+		double sd = 0, sx = 0;
+		for (int i = 0; i < s.OH * s.OW; i++)
+			sd += d[i];
+		for (int i = 0; i < 25; i++)
+			sx += dx[i];
+		CHECK(sd == sx, "case %d: backward moved %g of %g", k, sx, sd);
+		if (k == 0) {
+			/* window (0,0) covers rows 0-2, cols 0-2: first 7 loses to 9 */
+			CHECK(idx[0] == 2, "3x3: idx %d, expected 2", idx[0]);
+			CHECK(idx[1] == 8, "3x3 NaN window: idx %d, expected 8", idx[1]);
+		} else if (k == 1) {
+			/* padded: window (0,0) covers rows -1..1, cols -1..1: 7 at (0,1) first */
+			CHECK(idx[0] == 1, "padded: idx %d, expected 1", idx[0]);
+		} else {
+			/* 2x2: window (0,0) = {1,7,7,2}: the first 7 */
+			CHECK(idx[0] == 1, "2x2: idx %d, expected 1", idx[0]);
+			CHECK(idx[1] == 8, "2x2 NaN window: idx %d, expected 8", idx[1]);
+		}
+	}
 }
 
 static void test_grad_softmax_wsum(void)
@@ -616,6 +665,7 @@ int main(void)
 	RUN(test_grad_batchnorm);
 	RUN(test_grad_elementwise);
 	RUN(test_grad_pooling);
+	RUN(test_maxpool_ties_nan);
 	RUN(test_grad_softmax_wsum);
 	RUN(test_grad_losses);
 	RUN(test_grad_heads);
