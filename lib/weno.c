@@ -1191,8 +1191,11 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 		st.seconds = progress_now() - t0;
 		double metric = select_metric(c, &st);
 		if (isnan(metric))
-			metric = -1; /* no validation: the first epoch wins until one scores */
-		if (metric > t.best_metric || c->select == WENO_SEL_LAST) {
+			metric = -1; /* no validation: the latest epoch wins until one scores */
+		/* ties go to the later epoch: with small validation sets an AUC
+		 * saturates early (1.0 from epoch 1), and keeping the first such
+		 * epoch kept a teacher that had not learned yet */
+		if (metric >= t.best_metric || c->select == WENO_SEL_LAST) {
 			t.best_metric = metric;
 			t.best_epoch = epoch + 1;
 			st.best = 1;

@@ -44,7 +44,7 @@ static const struct cli_opt OPTS[] = {
 	{"momentum", 0, CLI_DOUBLE, &opt_momentum, "M", "SGD momentum", NULL},
 	{"weight-decay", 0, CLI_DOUBLE, &opt_wd, "WD", "L2 weight decay", NULL},
 	{"accum", 0, CLI_INT, &opt_accum, "N", "bags per teacher step (gradient accumulation)", NULL},
-	{"select", 0, CLI_STRING, &opt_select, "METRIC", "validation metric that picks the best epoch", "student_bag|teacher_bag|student_inst|teacher_inst|last"},
+	{"select", 0, CLI_STRING, &opt_select, "METRIC", "validation metric that picks the best epoch (ties: the later epoch)", "student_bag|teacher_bag|student_inst|teacher_inst|last"},
 	{"eval-test", 0, CLI_FLAG, &opt_eval_test, NULL, "also score the test bags every epoch (in the log; never used to select)", NULL},
 	{"pos-threshold", 0, CLI_DOUBLE, &opt_pos_thr, "F", "an instance label >= F counts as positive", NULL},
 	{"log", 'l', CLI_STRING, &opt_log, "FILE", "per-epoch TSV log (default MODEL.log.tsv)", NULL},

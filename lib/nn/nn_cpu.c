@@ -1062,10 +1062,3 @@ const struct nn_backend nn_cpu = {
 	.sgd_step = sgd_step,
 	.adam_step = adam_step,
 };
-
-const struct nn_backend *nn_backend_get(const char *name)
-{
-	if (!name || !strcmp(name, "cpu") || !strcmp(name, "auto"))
-		return &nn_cpu;
-	return NULL;
-}
