@@ -2,7 +2,8 @@
 # pipelines/fmnist-table.sh OUT_PREFIX AUC_TSV...
 # Builds the Fashion-MNIST-MIL table shaped like the paper's Table 1 from the
 # results TSVs of auc-report --tsv (one per ratio, seed and method; the file
-# name carries them: .../data-r<ratio>-s<seed>/<method>.auc.tsv).
+# name carries them: .../data-r<ratio>-s<seed>/<method>.auc.tsv for the model
+# chosen on validation, <method>.last.auc.tsv for the last epoch).
 # Instance AUC: the student's for WENO and the supervised baseline, the
 # teacher's for ABMIL and DSMIL alone.  Bag AUC: the teacher's bag
 # probability where there is a teacher, else the student's max-pooling.
@@ -11,6 +12,7 @@ set -euo pipefail
 out=$1; shift
 awk -F'\t' -v OFS='\t' '
 FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d = p[np - 1];
+           e = "best"; if (m ~ /\.last$/) { e = "last"; sub(/\.last$/, "", m) }
            r = d; sub(/^data-r/, "", r); sub(/-s[0-9]+$/, "", r); next }
 {
 	kind = $2; score = $3; auc = $4
@@ -19,38 +21,50 @@ FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d
 	if (kind == "instance" && ((teacher && score == "teacher_score") || (!teacher && score == "student_score"))) key = "inst"
 	else if (kind == "bag" && ((hasteacher && score == "teacher_score") || (!hasteacher && score == "student_score"))) key = "bag"
 	else next
-	k = r SUBSEP m SUBSEP key
+	k = r SUBSEP m SUBSEP key SUBSEP e
 	s[k] += auc; s2[k] += auc * auc; n[k]++
-	ratios[r] = 1; methods[m] = 1
+	ratios[r] = 1; methods[m] = 1; if (e == "last") haslast = 1
 }
 END {
 	nm = split("abmil abmil-weno dsmil dsmil-weno supervised meanpool maxpool", order, " ")
-	print "ratio", "method", "instance_auc_mean", "instance_auc_sd", "bag_auc_mean", "bag_auc_sd", "seeds" > TSV
-	printf "| ratio | method | instance AUC | bag AUC | seeds |\n| --- | --- | --- | --- | --- |\n" > MD
+	ne = haslast ? 2 : 1; split("best last", ep, " ")
+	printf "ratio\tmethod\tinstance_auc_mean\tinstance_auc_sd\tbag_auc_mean\tbag_auc_sd" > TSV
+	if (haslast) printf "\tlast_instance_auc_mean\tlast_instance_auc_sd\tlast_bag_auc_mean\tlast_bag_auc_sd" > TSV
+	printf "\tseeds\n" > TSV
+	if (haslast) printf "| ratio | method | instance AUC | bag AUC | instance AUC, last epoch | bag AUC, last epoch | seeds |\n| --- | --- | --- | --- | --- | --- | --- |\n" > MD
+	else printf "| ratio | method | instance AUC | bag AUC | seeds |\n| --- | --- | --- | --- | --- |\n" > MD
 	nr = 0; for (r in ratios) rs[++nr] = r
 	for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (rs[j] + 0 < rs[i] + 0) { t = rs[i]; rs[i] = rs[j]; rs[j] = t }
 	for (i = 1; i <= nr; i++) {
 		r = rs[i]
 		for (j = 1; j <= nm; j++) {
 			m = order[j]; if (!(m in methods)) continue
-			for (q = 1; q <= 2; q++) {
-				key = q == 1 ? "inst" : "bag"; k = r SUBSEP m SUBSEP key
-				if (!(k in n)) { mean[q] = "NA"; sd[q] = "NA"; cnt = 0; continue }
-				mean[q] = s[k] / n[k]; v = n[k] > 1 ? (s2[k] - n[k] * mean[q] ^ 2) / (n[k] - 1) : 0
-				sd[q] = sqrt(v > 0 ? v : 0); cnt = n[k]; M[r, m, key] = mean[q]
+			if (!(((r, m, "inst", "best") in n) || ((r, m, "bag", "best") in n))) continue
+			line = r "\t" m; mdl = "| " r " | " m; cnt = 0
+			for (x = 1; x <= ne; x++) for (q = 1; q <= 2; q++) {
+				key = q == 1 ? "inst" : "bag"; k = r SUBSEP m SUBSEP key SUBSEP ep[x]
+				if (!(k in n)) { line = line "\tNA\tNA"; mdl = mdl " | NA"; continue }
+				mean = s[k] / n[k]; v = n[k] > 1 ? (s2[k] - n[k] * mean ^ 2) / (n[k] - 1) : 0
+				sd = sqrt(v > 0 ? v : 0); if (x == 1) cnt = n[k]; M[r, m, key, ep[x]] = mean
+				line = line "\t" mean "\t" sd; mdl = mdl " | " sprintf("%.4f ± %.4f", mean, sd)
 			}
-			print r, m, mean[1], sd[1], mean[2], sd[2], cnt > TSV
-			printf "| %s | %s | %s | %s | %d |\n", r, m, fmt(mean[1], sd[1]), fmt(mean[2], sd[2]), cnt > MD
+			print line "\t" cnt > TSV
+			print mdl " | " cnt " |" > MD
 		}
 		for (t = 1; t <= 2; t++) {
 			base = t == 1 ? "abmil" : "dsmil"
-			if (((r, base "-weno", "inst") in M) && ((r, base, "inst") in M))
-				printf "| %s | WENO − %s | %+.4f | %+.4f | |\n", r, toupper(base),
-					M[r, base "-weno", "inst"] - M[r, base, "inst"], M[r, base "-weno", "bag"] - M[r, base, "bag"] > MD
+			if (!(((r, base "-weno", "inst", "best") in M) && ((r, base, "inst", "best") in M))) continue
+			mdl = "| " r " | WENO − " toupper(base)
+			for (x = 1; x <= ne; x++) for (q = 1; q <= 2; q++) {
+				key = q == 1 ? "inst" : "bag"
+				a = (r, base "-weno", key, ep[x]) in M; b = (r, base, key, ep[x]) in M
+				mdl = mdl " | " (a && b ? delta(M[r, base "-weno", key, ep[x]] - M[r, base, key, ep[x]]) : "NA")
+			}
+			print mdl " | |" > MD
 		}
 	}
 }
-function fmt(a, b) { return a == "NA" ? "NA" : sprintf("%.4f ± %.4f", a, b) }
+function delta(x) { return sprintf("%+.4f", x < 5e-5 && x > -5e-5 ? 0 : x) }
 ' TSV="$out.tsv.tmp" MD="$out.md.tmp" "$@"
 mv "$out.tsv.tmp" "$out.tsv"
 mv "$out.md.tmp" "$out.md"

@@ -528,22 +528,22 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
 	for (int c = 0; c < C; c++) {
 		float mu, rs;
 		if (train) {
-			double sum = 0.0;
+			/* one pass: sum and sum of squares in double (53 bits leave
+			 * E[x^2] - E[x]^2 exact enough for float activations) */
+			double sum = 0.0, sq = 0.0;
 			for (int n = 0; n < N; n++) {
 				const float *x = inp + ((size_t)n * C + c) * HW;
-#pragma omp simd reduction(+ : sum)
-				for (int i = 0; i < HW; i++)
-					sum += x[i];
-			}
-			double dmu = sum / (double)m, ss = 0.0;
-			for (int n = 0; n < N; n++) {
-				const float *x = inp + ((size_t)n * C + c) * HW;
-#pragma omp simd reduction(+ : ss)
+#pragma omp simd reduction(+ : sum, sq)
 				for (int i = 0; i < HW; i++) {
-					double d = x[i] - dmu;
-					ss += d * d;
+					double v = x[i];
+					sum += v;
+					sq += v * v;
 				}
 			}
+			double dmu = sum / (double)m;
+			double ss = sq - sum * dmu;
+			if (ss < 0.0)
+				ss = 0.0;
 			double var = ss / (double)m;
 			double uvar = m > 1 ? ss / (double)(m - 1) : var;
 			mu = (float)dmu;

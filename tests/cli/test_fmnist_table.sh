@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# tests/cli/test_fmnist_table.sh - pipelines/fmnist-table.sh: the study's
+# table from auc-report --tsv files (mean and sd over seeds, the WENO -
+# teacher deltas, the chosen and the last epoch side by side).
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+
+# auc FILE INST_SCORE INST_AUC BAG_SCORE BAG_AUC: a minimal auc-report --tsv
+auc() {
+	mkdir -p "$(dirname "$1")"
+	{
+		printf 'file\tkind\tscore\tauc\n'
+		printf 'x\tbag\tstudent_score\t0.11\n'
+		printf 'x\tbag\tteacher_score\t%s\n' "$5"
+		printf 'x\tinstance\tstudent_score\t%s\n' "$3"
+		printf 'x\tinstance\tteacher_score\t%s\n' "$3"
+	} > "$1"
+	if [ "$2" = student ]; then sed -i 's/^\(x\tinstance\tteacher_score\t\).*/\10.01/' "$1"; fi
+	if [ "$2" = teacher ]; then sed -i 's/^\(x\tinstance\tstudent_score\t\).*/\10.01/' "$1"; fi
+	if [ "$4" = student ]; then sed -i "s/^\(x\tbag\tstudent_score\t\).*/\1$5/" "$1"; fi
+}
+D=$T/study
+auc $D/data-r0.1-s0/abmil.auc.tsv teacher 0.70 teacher 0.80
+auc $D/data-r0.1-s1/abmil.auc.tsv teacher 0.80 teacher 0.90
+auc $D/data-r0.1-s0/abmil-weno.auc.tsv student 0.90 teacher 0.85
+auc $D/data-r0.1-s1/abmil-weno.auc.tsv student 0.90 teacher 0.85
+auc $D/data-r0.05-s0/supervised.auc.tsv student 0.95 student 0.97
+auc $D/data-r0.1-s0/abmil.last.auc.tsv teacher 0.60 teacher 0.70
+auc $D/data-r0.1-s0/abmil-weno.last.auc.tsv student 0.65 teacher 0.75
+
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/t $D/*/abmil.auc.tsv $D/*/abmil-weno.auc.tsv \
+	$D/*/supervised.auc.tsv
+ok "table: mean and sd over two seeds" '[ $status = 0 ] && grep -q "^| 0.1 | abmil | 0.7500 ± 0.0707 | 0.8500 ± 0.0707 | 2 |$" $T/t.md'
+ok "table: the student's instance AUC for WENO, teacher bag AUC" 'grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.8500 ± 0.0000 | 2 |$" $T/t.md'
+ok "table: WENO - ABMIL delta" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 | +0.0000 | |$" $T/t.md'
+ok "table: supervised uses the student's max-pooling bag score; ratios sorted" \
+	'grep -q "^| 0.05 | supervised | 0.9500 ± 0.0000 | 0.9700 ± 0.0000 | 1 |$" $T/t.md && [ "$(grep -c "^| 0.05" $T/t.md)" = 1 ] && grep -n "^| 0.05" $T/t.md | grep -q "^3:"'
+ok "table: TSV twin" '[ "$(sed -n 2p $T/t.tsv | cut -f1-4)" = "$(printf "0.05\tsupervised\t0.95\t0")" ]'
+ok "table: no temporaries left" '[ -z "$(ls $T | grep tmp)" ]'
+
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/u $D/data-r0.1-s0/*.auc.tsv
+ok "table: last-epoch columns beside the chosen epoch" '[ $status = 0 ] && grep -q "last epoch" $T/u.md && grep -q "^| 0.1 | abmil | 0.7000 ± 0.0000 | 0.8000 ± 0.0000 | 0.6000 ± 0.0000 | 0.7000 ± 0.0000 | 1 |$" $T/u.md'
+ok "table: last-epoch deltas" 'grep -q "^| 0.1 | WENO − ABMIL | +0.2000 | +0.0500 | +0.0500 | +0.0500 | |$" $T/u.md'
+rm -rf "$T"
