@@ -67,9 +67,20 @@ CUDA_SRC := $(sort $(wildcard kernels/*.cu))
 ifeq ($(CUDA_ON)$(if $(CUDA_SRC),y,n),1y)
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 CFLAGS += -DWENO_CUDA=1 -I$(CUDA_HOME)/include
+# --as-needed: tools that never reach the nn backends (bag-pack, wsi-tile...)
+# do not load cuDNN and cuBLAS at start-up
 LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 \
-	-Wl,-rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lcudart -lstdc++
-NVCCFLAGS ?= -O2 -std=c++17 -arch=sm_90 -Xcompiler -fPIC
+	-Wl,-rpath,$(CUDA_HOME)/lib -Wl,--as-needed -lcudnn -lcublas -lcudart -lstdc++ \
+	-Wl,--no-as-needed
+# A100 (sm_80) and H100/H200 (sm_90) machine code, plus compute_90 PTX that
+# the driver compiles for newer GPUs.  No --use_fast_math: the kernels keep
+# IEEE division, square root and denormals like the CPU reference.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall,-Wextra
+ifeq ($(WERROR),1)
+NVCCFLAGS += -Werror all-warnings -Xcompiler -Werror
+endif
 endif
 LIBA := $(BUILD)/libweno.a
 
@@ -118,7 +129,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -I$(CUDA_HOME)/include -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) -I$(CUDA_HOME)/include -MD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(LIBA): $(LIB_OBJ) $(CUDA_OBJ)
 	@mkdir -p $(dir $@)

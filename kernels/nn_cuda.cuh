@@ -1,0 +1,128 @@
+/* nn_cuda.cuh - internals shared by the CUDA backend's two files:
+ * nn_cuda_core.cu (context, memory, cuBLAS, cuDNN, the table) and
+ * nn_cuda_ops.cu (the CUDA kernels).  Not a public header: lib/nn/nn_cuda.h
+ * is the interface.
+ *
+ * One context (struct cu_state cu): device 0 of the visible ones, one
+ * non-blocking stream that every op queues on, one cuBLAS and one cuDNN
+ * handle bound to it, a cuDNN workspace and a reduction scratch that grow
+ * and never shrink (so steady-state training never allocates), and a pinned
+ * word for the losses' return value.
+ *
+ * Determinism: every reduction is a fixed tree over a fixed partition that
+ * depends on the shape only (never on timing), there are no atomics, and
+ * cuDNN/cuBLAS run deterministic algorithms on the one stream.
+ */
+#ifndef WENO_NN_CUDA_CUH
+#define WENO_NN_CUDA_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "../lib/nn/nn.h"
+#include "../lib/nn/nn_cuda.h"
+}
+
+struct cu_state {
+	int tried, ok;                /* initialisation tried / succeeded */
+	char why[256];                /* why not, when !ok */
+	int fast;                     /* WENO_CUDA_FAST=1: TF32 allowed */
+	int failed;                   /* the sticky error is set */
+	char errmsg[512];
+	char desc[256];               /* nn_cuda_describe */
+	cudaStream_t stream;
+	cublasHandle_t blas;
+	cudnnHandle_t dnn;
+	void *ws;                     /* cuDNN workspace */
+	size_t ws_bytes;
+	void *tmp;                    /* reduction partials (doubles and floats) */
+	size_t tmp_bytes;
+	double *dloss;                /* device word for a loss */
+	double *hloss;                /* pinned host word for it */
+};
+
+extern struct cu_state cu;
+
+/* 1 when ops may run: initialised and no sticky error yet. */
+static inline int cu_live(void)
+{
+	return cu.ok && !cu.failed;
+}
+
+/* Sets the sticky error (first wins) and prints it once. */
+void cu_fail(const char *what, const char *why);
+/* 0 when e is cudaSuccess, else cu_fail(what, its text) and -1. */
+int cu_check(cudaError_t e, const char *what);
+/* Checks the last kernel launch (does not wait for the kernel). */
+#define CU_LAUNCHED(what) cu_check(cudaGetLastError(), what)
+
+/* Device scratch of at least bytes, valid until the next cu_tmp call (which
+ * may move it); NULL after a failure.  Ops take it once, at their start. */
+void *cu_tmp(size_t bytes);
+
+/* Blocks of `threads` for n items with grid-stride loops: the grid is
+ * capped, the loops cover the rest; results never depend on the grid. */
+static inline unsigned cu_grid(size_t n, unsigned threads)
+{
+	size_t b = (n + threads - 1) / threads;
+	if (b < 1)
+		b = 1;
+	if (b > 65535u * 16u)
+		b = 65535u * 16u;
+	return (unsigned)b;
+}
+
+/* nn_cuda_ops.cu: 0 when the kernels have an image for this device, else
+ * the CUDA error (cudaErrorInvalidDeviceFunction / NoKernelImageForDevice). */
+cudaError_t cu_probe_kernels(void);
+
+/* nn_cuda_ops.cu: the kernel-backed entries of the table (nn.h has the
+ * contracts); "bias_rows" adds bias [C] to every row of x [rows, C], and
+ * "bias_planes" adds bias [C] to every plane of x [N, C, HW]. */
+void cu_bias_rows(float *x, const float *bias, int rows, int C);
+void cu_bias_planes(float *x, const float *bias, int N, int C, int HW);
+/* dbias [C] += column sums of dout [N, C], each column summed in row order */
+void cu_colsum_add(float *dbias, const float *dout, int N, int C);
+/* dbias [C] += per-channel sums of dout [N, C, HW] (fixed-order tree) */
+void cu_chansum_add(float *dbias, const float *dout, int N, int C, int HW);
+
+void cu_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
+                          float *run_var, const float *inp, const float *gamma,
+                          const float *beta, int N, int C, int HW, int train, float momentum,
+                          float eps);
+void cu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *inp, const float *mean, const float *rstd,
+                           const float *gamma, int N, int C, int HW, int train);
+void cu_relu_forward(float *out, const float *inp, size_t n);
+void cu_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+void cu_tanh_forward(float *out, const float *inp, size_t n);
+void cu_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
+void cu_add_forward(float *out, const float *a, const float *b, size_t n);
+void cu_add_backward(float *da, float *db, const float *dout, size_t n);
+void cu_scale(float *x, float a, size_t n);
+void cu_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p,
+                        struct rng *rng);
+void cu_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
+void cu_maxpool_forward(float *out, int32_t *idx, const float *inp,
+                        const struct nn_conv_shape *s);
+void cu_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
+                         const struct nn_conv_shape *s);
+void cu_avgpool_forward(float *out, const float *inp, int N, int C, int HW);
+void cu_avgpool_backward(float *dinp, const float *dout, int N, int C, int HW);
+void cu_softmax_forward(float *out, const float *inp, int outer, int dim, int inner);
+void cu_softmax_backward(float *dinp, const float *dout, const float *out, int outer, int dim,
+                         int inner);
+double cu_loss_bce2(float *dlogits, const float *logits, const float *y, int B, float eps);
+double cu_loss_ce(float *dlogits, const float *logits, const int *label, int B, int K);
+double cu_loss_soft2(float *dlogits, const float *logits, const float *y, int B, float w,
+                     float eps);
+void cu_sgd_step(float *param, const float *grad, float *m, size_t n,
+                 const struct nn_optim_conf *c, long step);
+void cu_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
+                  const struct nn_optim_conf *c, long step);
+
+#endif

@@ -1,0 +1,658 @@
+/* nn_cuda_core.cu - the CUDA backend's context, memory, matrix products
+ * (cuBLAS), convolutions (cuDNN) and its operation table nn_cuda.  The
+ * CUDA kernels are in nn_cuda_ops.cu; nn_cuda.cuh describes the context.
+ *
+ * Row-major products through column-major cuBLAS: a row-major X [r, c] with
+ * leading dimension ld is the column-major Xᵀ, so C = op(A) op(B) is
+ * computed as Cᵀ = op(B)ᵀ op(A)ᵀ, i.e. cublasSgemm with the operands
+ * swapped and M, N swapped (gemm below keeps nn_cpu.c's row-major
+ * signature).
+ *
+ * Convolutions: one cached plan per shape (descriptors, algorithms,
+ * workspace sizes).  Algorithms come from cuDNN's heuristics
+ * (cudnnGet*Algorithm_v7, no timing: cudnnFind would pick by a race),
+ * keeping the first that is deterministic and, unless WENO_CUDA_FAST=1,
+ * uses FMA math (PyTorch's way to keep TF32 off for float data); when none
+ * qualifies, IMPLICIT_GEMM forward and ALGO_1 backward (documented
+ * deterministic).  The workspace is the caller's conv scratch when that is
+ * large enough (it is sized for the CPU's im2col), else the context's own.
+ */
+#include "nn_cuda.cuh"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cu_state cu;
+
+/* ---------------- errors ---------------- */
+
+void cu_fail(const char *what, const char *why)
+{
+	if (cu.failed)
+		return;
+	cu.failed = 1;
+	snprintf(cu.errmsg, sizeof cu.errmsg, "%s: %s", what, why);
+	/* the ops have no error return: say it once, or a run would go on
+	 * silently with garbage (every later op is skipped, downloads are NaN) */
+	fprintf(stderr, "weno: CUDA backend: %s; later GPU operations are skipped\n", cu.errmsg);
+}
+
+int cu_check(cudaError_t e, const char *what)
+{
+	if (e == cudaSuccess)
+		return 0;
+	cudaGetLastError(); /* clear a non-sticky error so the next check is about its own call */
+	cu_fail(what, cudaGetErrorString(e));
+	return -1;
+}
+
+static int blas_check(cublasStatus_t st, const char *what)
+{
+	if (st == CUBLAS_STATUS_SUCCESS)
+		return 0;
+	char why[64];
+	snprintf(why, sizeof why, "cuBLAS status %d", (int)st);
+	cu_fail(what, why);
+	return -1;
+}
+
+static int dnn_check(cudnnStatus_t st, const char *what)
+{
+	if (st == CUDNN_STATUS_SUCCESS)
+		return 0;
+	cu_fail(what, cudnnGetErrorString(st));
+	return -1;
+}
+
+extern "C" int nn_cuda_error(char *msg, size_t n)
+{
+	if (msg && n)
+		snprintf(msg, n, "%s", cu.failed ? cu.errmsg : "");
+	return cu.failed;
+}
+
+/* ---------------- initialisation ---------------- */
+
+/* why the runtime cannot give a device, in words a user can act on */
+static void no_device_reason(cudaError_t e)
+{
+	int rt = 0;
+	cudaRuntimeGetVersion(&rt);
+	if (e == cudaErrorInsufficientDriver)
+		snprintf(cu.why, sizeof cu.why,
+		         "the NVIDIA driver is missing or too old for CUDA %d.%d (no GPU usable)",
+		         rt / 1000, rt % 1000 / 10);
+	else if (e == cudaErrorNoDevice)
+		snprintf(cu.why, sizeof cu.why, "no CUDA-capable device is detected");
+	else
+		snprintf(cu.why, sizeof cu.why, "CUDA runtime: %s", cudaGetErrorString(e));
+}
+
+static int init_device(void)
+{
+	int count = 0;
+	cudaError_t e = cudaGetDeviceCount(&count);
+	if (e != cudaSuccess || count < 1) {
+		no_device_reason(e == cudaSuccess ? cudaErrorNoDevice : e);
+		cudaGetLastError();
+		return -1;
+	}
+	if ((e = cudaSetDevice(0)) != cudaSuccess ||
+	    (e = cudaStreamCreateWithFlags(&cu.stream, cudaStreamNonBlocking)) != cudaSuccess) {
+		snprintf(cu.why, sizeof cu.why, "cannot start device 0: %s", cudaGetErrorString(e));
+		cudaGetLastError();
+		return -1;
+	}
+	if ((e = cu_probe_kernels()) != cudaSuccess) {
+		cudaDeviceProp p;
+		cudaGetDeviceProperties(&p, 0);
+		snprintf(cu.why, sizeof cu.why,
+		         "the kernels were not compiled for this GPU (%.64s, sm_%d%d): %.64s; rebuild with "
+		         "NVCCFLAGS naming its architecture",
+		         p.name, p.major, p.minor, cudaGetErrorString(e));
+		cudaGetLastError();
+		return -1;
+	}
+	return 0;
+}
+
+static int init_libraries(void)
+{
+	cublasStatus_t bs = cublasCreate(&cu.blas);
+	if (bs != CUBLAS_STATUS_SUCCESS) {
+		snprintf(cu.why, sizeof cu.why, "cuBLAS initialisation failed (status %d)", (int)bs);
+		return -1;
+	}
+	cublasSetStream(cu.blas, cu.stream);
+	/* no TF32 unless asked: CUBLAS_DEFAULT_MATH never lowers float precision */
+	cublasSetMathMode(cu.blas, cu.fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+	cublasSetAtomicsMode(cu.blas, CUBLAS_ATOMICS_NOT_ALLOWED);
+	cudnnStatus_t ds = cudnnCreate(&cu.dnn);
+	if (ds != CUDNN_STATUS_SUCCESS) {
+		snprintf(cu.why, sizeof cu.why, "cuDNN initialisation failed: %s",
+		         cudnnGetErrorString(ds));
+		return -1;
+	}
+	cudnnSetStream(cu.dnn, cu.stream);
+	return 0;
+}
+
+static int init_buffers(void)
+{
+	cudaError_t e = cudaMalloc((void **)&cu.dloss, 8 * sizeof(double));
+	if (e == cudaSuccess)
+		e = cudaMallocHost((void **)&cu.hloss, 8 * sizeof(double));
+	if (e != cudaSuccess) {
+		snprintf(cu.why, sizeof cu.why, "cannot allocate on the GPU: %s",
+		         cudaGetErrorString(e));
+		cudaGetLastError();
+		return -1;
+	}
+	return 0;
+}
+
+static void describe(void)
+{
+	cudaDeviceProp p;
+	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess)
+		return;
+	snprintf(cu.desc, sizeof cu.desc, "%.96s (sm_%d%d, %d SMs, %.0f GiB), cuDNN %zu, %s", p.name,
+	         p.major, p.minor, p.multiProcessorCount,
+	         (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), cudnnGetVersion(),
+	         cu.fast ? "fast (TF32)" : "deterministic");
+}
+
+static void init_once(void)
+{
+	if (cu.tried)
+		return;
+	cu.tried = 1;
+	const char *f = getenv("WENO_CUDA_FAST");
+	cu.fast = f && !strcmp(f, "1");
+	if (init_device() < 0 || init_libraries() < 0 || init_buffers() < 0)
+		return;
+	cu.ok = 1;
+	describe();
+}
+
+extern "C" int nn_cuda_available(char *why, size_t n)
+{
+	init_once();
+	if (why && n)
+		snprintf(why, n, "%s", cu.ok ? "" : cu.why);
+	return cu.ok;
+}
+
+extern "C" const char *nn_cuda_describe(void)
+{
+	init_once();
+	return cu.ok ? cu.desc : "";
+}
+
+/* ---------------- scratch ---------------- */
+
+/* grows *buf to at least bytes (by half again, to avoid creeping) */
+static void *grow(void **buf, size_t *have, size_t bytes, const char *what)
+{
+	if (bytes <= *have)
+		return *buf;
+	size_t want = bytes + bytes / 2;
+	/* the old buffer may still be read by queued kernels */
+	if (cu_check(cudaStreamSynchronize(cu.stream), what) < 0)
+		return NULL;
+	if (*buf)
+		cudaFree(*buf);
+	*buf = NULL;
+	*have = 0;
+	if (cu_check(cudaMalloc(buf, want), what) < 0) {
+		*buf = NULL;
+		return NULL;
+	}
+	*have = want;
+	return *buf;
+}
+
+void *cu_tmp(size_t bytes)
+{
+	return grow(&cu.tmp, &cu.tmp_bytes, bytes ? bytes : 8, "reduction scratch");
+}
+
+static void *workspace(size_t bytes)
+{
+	return grow(&cu.ws, &cu.ws_bytes, bytes, "cuDNN workspace");
+}
+
+/* ---------------- memory ---------------- */
+
+static float *cuda_alloc(size_t n)
+{
+	init_once();
+	if (!cu_live())
+		return NULL;
+	void *p = NULL;
+	size_t bytes = (n ? n : 1) * sizeof(float);
+	if (cudaMalloc(&p, bytes) != cudaSuccess) {
+		cudaGetLastError(); /* out of memory is the caller's ERR_NOMEM, not a sticky error */
+		return NULL;
+	}
+	if (cu_check(cudaMemsetAsync(p, 0, bytes, cu.stream), "alloc: zero") < 0 ||
+	    cu_check(cudaStreamSynchronize(cu.stream), "alloc: zero") < 0) {
+		cudaFree(p);
+		return NULL;
+	}
+	return (float *)p;
+}
+
+static void cuda_free(float *p)
+{
+	if (!p || !cu.ok)
+		return;
+	/* queued kernels may still use p; cudaFree would wait too, but say so */
+	cudaStreamSynchronize(cu.stream);
+	cudaFree(p);
+}
+
+static void cuda_zero(float *p, size_t n)
+{
+	if (cu_live() && n)
+		cu_check(cudaMemsetAsync(p, 0, n * sizeof *p, cu.stream), "zero");
+}
+
+static void cuda_copy(float *dst, const float *src, size_t n)
+{
+	if (!cu_live() || !n || dst == src)
+		return;
+	size_t bytes = n * sizeof *dst;
+	int overlap = dst < src + n && src < dst + n;
+	if (!overlap) {
+		cu_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cu.stream),
+		         "copy");
+		return;
+	}
+	/* memmove semantics (nn_cpu uses memmove): through the scratch */
+	void *t = cu_tmp(bytes);
+	if (t && !cu_check(cudaMemcpyAsync(t, src, bytes, cudaMemcpyDeviceToDevice, cu.stream),
+	                   "copy"))
+		cu_check(cudaMemcpyAsync(dst, t, bytes, cudaMemcpyDeviceToDevice, cu.stream), "copy");
+}
+
+static void cuda_upload(float *dst, const float *host, size_t n)
+{
+	if (!cu_live() || !n)
+		return;
+	/* synchronous: the caller may reuse host at once */
+	if (cu_check(cudaMemcpyAsync(dst, host, n * sizeof *dst, cudaMemcpyHostToDevice, cu.stream),
+	             "upload") == 0)
+		cu_check(cudaStreamSynchronize(cu.stream), "upload");
+}
+
+static void fill_nan(float *host, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		host[i] = NAN;
+}
+
+static void cuda_download(float *host, const float *src, size_t n)
+{
+	if (!n)
+		return;
+	if (!cu_live()) {
+		fill_nan(host, n);
+		return;
+	}
+	if (cu_check(cudaMemcpyAsync(host, src, n * sizeof *host, cudaMemcpyDeviceToHost,
+	                             cu.stream), "download") < 0 ||
+	    cu_check(cudaStreamSynchronize(cu.stream), "download (or an earlier kernel)") < 0)
+		fill_nan(host, n);
+}
+
+/* ---------------- matrix products ---------------- */
+
+/* C [M,N] = alpha op(A) op(B) + beta C, row-major, as nn_cpu.c's gemm */
+static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, const char *what)
+{
+	if (M <= 0 || N <= 0 || !cu_live())
+		return;
+	cublasOperation_t oa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, ob = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	blas_check(cublasSgemm(cu.blas, oa, ob, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc),
+	           what);
+}
+
+static void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           int N, int C, int OC)
+{
+	gemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC, "linear_forward");
+	if (bias)
+		cu_bias_rows(out, bias, N, OC);
+}
+
+static void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int N, int C, int OC)
+{
+	if (dinp)
+		gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C, "linear_backward dinp");
+	if (dweight)
+		gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C,
+		     "linear_backward dweight");
+	if (dbias)
+		cu_colsum_add(dbias, dout, N, OC);
+}
+
+static void wsum_forward(float *out, const float *a, const float *h, int n, int K, int D)
+{
+	gemm(1, 0, K, D, n, 1.0f, a, K, h, D, 0.0f, out, D, "wsum_forward");
+}
+
+static void wsum_backward(float *da, float *dh, const float *dout, const float *a,
+                          const float *h, int n, int K, int D)
+{
+	if (da)
+		gemm(0, 1, n, K, D, 1.0f, h, D, dout, D, 1.0f, da, K, "wsum_backward da");
+	if (dh)
+		gemm(0, 0, n, D, K, 1.0f, a, K, dout, D, 1.0f, dh, D, "wsum_backward dh");
+}
+
+/* ---------------- convolution plans (cuDNN) ---------------- */
+
+#define PLANS 48                  /* shapes cached: a resnet18 at two batch sizes fits */
+#define WS_LIMIT ((size_t)1 << 30) /* no algorithm needing more than 1 GiB of workspace */
+
+struct conv_plan {
+	int used;
+	struct nn_conv_shape s;
+	cudnnTensorDescriptor_t x, y;
+	cudnnFilterDescriptor_t w;
+	cudnnConvolutionDescriptor_t cf, cd, cw;   /* forward, backward data, backward filter */
+	cudnnConvolutionFwdAlgo_t fwd;
+	cudnnConvolutionBwdDataAlgo_t bwd_data;
+	cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+	size_t ws_fwd, ws_data, ws_filter;         /* bytes */
+};
+
+static struct conv_plan plans[PLANS];
+static int plan_next;                         /* round-robin victim */
+
+static int same_shape(const struct nn_conv_shape *a, const struct nn_conv_shape *b)
+{
+	return a->N == b->N && a->C == b->C && a->H == b->H && a->W == b->W && a->OC == b->OC &&
+	       a->OH == b->OH && a->OW == b->OW && a->KH == b->KH && a->KW == b->KW &&
+	       a->SH == b->SH && a->SW == b->SW && a->PH == b->PH && a->PW == b->PW;
+}
+
+static void plan_destroy(struct conv_plan *p)
+{
+	if (!p->used)
+		return;
+	cudnnDestroyTensorDescriptor(p->x);
+	cudnnDestroyTensorDescriptor(p->y);
+	cudnnDestroyFilterDescriptor(p->w);
+	cudnnDestroyConvolutionDescriptor(p->cf);
+	cudnnDestroyConvolutionDescriptor(p->cd);
+	cudnnDestroyConvolutionDescriptor(p->cw);
+	memset(p, 0, sizeof *p);
+}
+
+static cudnnMathType_t want_math(void)
+{
+	/* CUDNN_DEFAULT_MATH lets float convolutions use TF32 on Ampere and
+	 * later; FMA math forbids it.  ALLOW_CONVERSION is not used: it may
+	 * convert float to half precision. */
+	return cu.fast ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
+static int math_ok(cudnnMathType_t m)
+{
+	return cu.fast || m == CUDNN_FMA_MATH;
+}
+
+static int conv_desc(cudnnConvolutionDescriptor_t *d, const struct nn_conv_shape *s)
+{
+	if (dnn_check(cudnnCreateConvolutionDescriptor(d), "conv: descriptor") < 0)
+		return -1;
+	if (dnn_check(cudnnSetConvolution2dDescriptor(*d, s->PH, s->PW, s->SH, s->SW, 1, 1,
+	                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+	              "conv: descriptor") < 0)
+		return -1;
+	return dnn_check(cudnnSetConvolutionMathType(*d, want_math()), "conv: math type");
+}
+
+static int plan_descriptors(struct conv_plan *p, const struct nn_conv_shape *s)
+{
+	if (dnn_check(cudnnCreateTensorDescriptor(&p->x), "conv: descriptor") < 0 ||
+	    dnn_check(cudnnCreateTensorDescriptor(&p->y), "conv: descriptor") < 0 ||
+	    dnn_check(cudnnCreateFilterDescriptor(&p->w), "conv: descriptor") < 0)
+		return -1;
+	if (dnn_check(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N,
+	                                         s->C, s->H, s->W), "conv: input shape") < 0 ||
+	    dnn_check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N,
+	                                         s->OC, s->OH, s->OW), "conv: output shape") < 0 ||
+	    dnn_check(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->OC,
+	                                         s->C, s->KH, s->KW), "conv: weight shape") < 0)
+		return -1;
+	if (conv_desc(&p->cf, s) < 0 || conv_desc(&p->cd, s) < 0 || conv_desc(&p->cw, s) < 0)
+		return -1;
+	int n, c, h, w;
+	if (dnn_check(cudnnGetConvolution2dForwardOutputDim(p->cf, p->x, p->w, &n, &c, &h, &w),
+	              "conv: output shape") < 0)
+		return -1;
+	if (n != s->N || c != s->OC || h != s->OH || w != s->OW) {
+		char why[160];
+		snprintf(why, sizeof why, "cuDNN gives output %dx%dx%dx%d, the shape says %dx%dx%dx%d",
+		         n, c, h, w, s->N, s->OC, s->OH, s->OW);
+		cu_fail("conv", why);
+		return -1;
+	}
+	return 0;
+}
+
+static int pick_fwd(struct conv_plan *p)
+{
+	cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+	int cnt = 0;
+	p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+	cudnnMathType_t math = want_math();
+	if (cudnnGetConvolutionForwardAlgorithm_v7(cu.dnn, p->x, p->w, p->cf, p->y,
+	                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &cnt,
+	                                           perf) == CUDNN_STATUS_SUCCESS) {
+		for (int i = 0; i < cnt; i++) {
+			if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+			    perf[i].determinism == CUDNN_DETERMINISTIC && math_ok(perf[i].mathType) &&
+			    perf[i].memory <= WS_LIMIT) {
+				p->fwd = perf[i].algo;
+				math = perf[i].mathType;
+				break;
+			}
+		}
+	}
+	if (dnn_check(cudnnSetConvolutionMathType(p->cf, math), "conv forward: math type") < 0)
+		return -1;
+	return dnn_check(cudnnGetConvolutionForwardWorkspaceSize(cu.dnn, p->x, p->w, p->cf, p->y,
+	                                                         p->fwd, &p->ws_fwd),
+	                 "conv forward: workspace size");
+}
+
+static int pick_bwd_data(struct conv_plan *p)
+{
+	cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+	int cnt = 0;
+	p->bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+	cudnnMathType_t math = want_math();
+	if (cudnnGetConvolutionBackwardDataAlgorithm_v7(cu.dnn, p->w, p->y, p->cd, p->x,
+	                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &cnt,
+	                                                perf) == CUDNN_STATUS_SUCCESS) {
+		for (int i = 0; i < cnt; i++) {
+			if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+			    perf[i].determinism == CUDNN_DETERMINISTIC && math_ok(perf[i].mathType) &&
+			    perf[i].memory <= WS_LIMIT) {
+				p->bwd_data = perf[i].algo;
+				math = perf[i].mathType;
+				break;
+			}
+		}
+	}
+	if (dnn_check(cudnnSetConvolutionMathType(p->cd, math), "conv backward data: math type") < 0)
+		return -1;
+	return dnn_check(cudnnGetConvolutionBackwardDataWorkspaceSize(cu.dnn, p->w, p->y, p->cd,
+	                                                              p->x, p->bwd_data,
+	                                                              &p->ws_data),
+	                 "conv backward data: workspace size");
+}
+
+static int pick_bwd_filter(struct conv_plan *p)
+{
+	cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+	int cnt = 0;
+	p->bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+	cudnnMathType_t math = want_math();
+	if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(cu.dnn, p->x, p->y, p->cw, p->w,
+	                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+	                                                  &cnt, perf) == CUDNN_STATUS_SUCCESS) {
+		for (int i = 0; i < cnt; i++) {
+			if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+			    perf[i].determinism == CUDNN_DETERMINISTIC && math_ok(perf[i].mathType) &&
+			    perf[i].memory <= WS_LIMIT) {
+				p->bwd_filter = perf[i].algo;
+				math = perf[i].mathType;
+				break;
+			}
+		}
+	}
+	if (dnn_check(cudnnSetConvolutionMathType(p->cw, math), "conv backward filter: math type") <
+	    0)
+		return -1;
+	return dnn_check(cudnnGetConvolutionBackwardFilterWorkspaceSize(cu.dnn, p->x, p->y, p->cw,
+	                                                                p->w, p->bwd_filter,
+	                                                                &p->ws_filter),
+	                 "conv backward filter: workspace size");
+}
+
+/* the plan of shape s, made on first use; NULL after a failure */
+static struct conv_plan *plan_get(const struct nn_conv_shape *s)
+{
+	for (int i = 0; i < PLANS; i++)
+		if (plans[i].used && same_shape(&plans[i].s, s))
+			return &plans[i];
+	struct conv_plan *p = &plans[plan_next];
+	plan_next = (plan_next + 1) % PLANS;
+	plan_destroy(p);
+	p->used = 1;
+	p->s = *s;
+	if (plan_descriptors(p, s) < 0 || pick_fwd(p) < 0 || pick_bwd_data(p) < 0 ||
+	    pick_bwd_filter(p) < 0) {
+		plan_destroy(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* workspace of bytes: the caller's conv scratch when it is large enough */
+static void *conv_ws(size_t bytes, float *scratch, const struct nn_conv_shape *s)
+{
+	if (!bytes)
+		return NULL;
+	if (scratch && bytes <= nn_conv2d_scratch_floats(s) * sizeof(float))
+		return scratch;
+	return workspace(bytes);
+}
+
+static void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
+                           const float *bias, const struct nn_conv_shape *s)
+{
+	if (!cu_live())
+		return;
+	struct conv_plan *p = plan_get(s);
+	if (!p)
+		return;
+	void *ws = conv_ws(p->ws_fwd, scratch, s);
+	if (p->ws_fwd && !ws)
+		return;
+	const float one = 1.0f, zero = 0.0f;
+	if (dnn_check(cudnnConvolutionForward(cu.dnn, &one, p->x, inp, p->w, weight, p->cf, p->fwd,
+	                                      ws, p->ws_fwd, &zero, p->y, out),
+	              "conv2d_forward") < 0)
+		return;
+	if (bias)
+		cu_bias_planes(out, bias, s->N, s->OC, s->OH * s->OW);
+}
+
+static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
+                            const float *dout, const float *inp, const float *weight,
+                            const struct nn_conv_shape *s)
+{
+	if (!cu_live())
+		return;
+	if (dbias)
+		cu_chansum_add(dbias, dout, s->N, s->OC, s->OH * s->OW);
+	if (!dweight && !dinp)
+		return;
+	struct conv_plan *p = plan_get(s);
+	if (!p)
+		return;
+	const float one = 1.0f; /* beta = 1: backward passes accumulate */
+	if (dweight) {
+		void *ws = conv_ws(p->ws_filter, scratch, s);
+		if (p->ws_filter && !ws)
+			return;
+		if (dnn_check(cudnnConvolutionBackwardFilter(cu.dnn, &one, p->x, inp, p->y, dout, p->cw,
+		                                             p->bwd_filter, ws, p->ws_filter, &one,
+		                                             p->w, dweight),
+		              "conv2d_backward dweight") < 0)
+			return;
+	}
+	if (dinp) {
+		void *ws = conv_ws(p->ws_data, scratch, s);
+		if (p->ws_data && !ws)
+			return;
+		dnn_check(cudnnConvolutionBackwardData(cu.dnn, &one, p->w, weight, p->y, dout, p->cd,
+		                                       p->bwd_data, ws, p->ws_data, &one, p->x, dinp),
+		          "conv2d_backward dinp");
+	}
+}
+
+/* ---------------- the table ---------------- */
+
+extern "C" {
+extern const struct nn_backend nn_cuda;
+}
+
+/* positional, in nn.h's member order (C++17 has no designated initialisers) */
+const struct nn_backend nn_cuda = {
+	"cuda",
+	cuda_alloc,
+	cuda_free,
+	cuda_zero,
+	cuda_copy,
+	cuda_upload,
+	cuda_download,
+	linear_forward,
+	linear_backward,
+	conv2d_forward,
+	conv2d_backward,
+	cu_batchnorm_forward,
+	cu_batchnorm_backward,
+	cu_relu_forward,
+	cu_relu_backward,
+	cu_tanh_forward,
+	cu_tanh_backward,
+	cu_add_forward,
+	cu_add_backward,
+	cu_scale,
+	cu_dropout_forward,
+	cu_dropout_backward,
+	cu_maxpool_forward,
+	cu_maxpool_backward,
+	cu_avgpool_forward,
+	cu_avgpool_backward,
+	cu_softmax_forward,
+	cu_softmax_backward,
+	wsum_forward,
+	wsum_backward,
+	cu_loss_bce2,
+	cu_loss_ce,
+	cu_loss_soft2,
+	cu_sgd_step,
+	cu_adam_step,
+};
