@@ -7,6 +7,7 @@
 
 #include "../lib/dataset.h"
 #include "../lib/nn/nn.h"
+#include "../lib/nn/nn_cuda.h"
 #include "../lib/weno.h"
 #include "cli.h"
 
@@ -112,13 +113,17 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--accum, --batch, --hpm-k and --cache-mb must be positive");
 	if (!(opt_lr > 0) || !(opt_w >= 0 && opt_w <= 1) || !(opt_tau >= 0 && opt_tau <= 1))
 		return cli_usage_error(&CLI, "--lr must be > 0, --w and --hpm-tau in [0,1]");
-	const struct nn_backend *be = nn_backend_get("cpu");
-	if (!strcmp(opt_device, "cuda")) {
-		cli_error(CLI.prog, "--device cuda: this build has no CUDA backend yet\nhint: --device cpu");
+	const struct nn_backend *be = nn_backend_get(opt_device);
+	char why[256] = "";
+	int gpu = strcmp(opt_device, "cpu") && nn_cuda_available(why, sizeof why);
+	if (!be) {
+		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
 		return 1;
 	}
-	if (!strcmp(opt_device, "auto") && !cli_quiet)
-		fprintf(stderr, "weno-fit: no GPU backend in this build; training on the CPU\n");
+	if (!strcmp(opt_device, "auto") && !gpu && !cli_quiet)
+		fprintf(stderr, "weno-fit: no usable GPU (%s); training on the CPU\n", why);
+	if (gpu && !cli_quiet)
+		fprintf(stderr, "weno-fit: training on %s\n", nn_cuda_describe());
 	if (opt_threads > 0)
 		nn_set_threads(opt_threads);
 

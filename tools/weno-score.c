@@ -7,6 +7,7 @@
 #include "../lib/afile.h"
 #include "../lib/dataset.h"
 #include "../lib/nn/nn.h"
+#include "../lib/nn/nn_cuda.h"
 #include "../lib/progress.h"
 #include "../lib/version.h"
 #include "../lib/weno.h"
@@ -83,15 +84,18 @@ int main(int argc, char **argv)
 			want[s] = 1;
 		}
 	}
-	if (!strcmp(opt_device, "cuda")) {
-		cli_error(CLI.prog, "--device cuda: this build has no CUDA backend yet\nhint: --device cpu");
+	const struct nn_backend *be = nn_backend_get(opt_device);
+	if (!be) {
+		char why[256];
+		nn_cuda_available(why, sizeof why);
+		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
 		return 1;
 	}
 	if (opt_threads > 0)
 		nn_set_threads(opt_threads);
 	struct err e = {0};
 	struct weno_model m;
-	if (weno_model_load(&m, pos[0], nn_backend_get("cpu"), &e)) {
+	if (weno_model_load(&m, pos[0], be, &e)) {
 		cli_error(CLI.prog, "%s", e.msg);
 		return 1;
 	}
