@@ -46,11 +46,13 @@ struct nn_conv_shape {
 /* Fills OH, OW from the rest: OH = (H + 2PH - KH)/SH + 1. */
 void nn_conv_shape_finish(struct nn_conv_shape *s);
 
-/* Floats of scratch conv2d_forward/backward need.  Small batches: the
- * batched im2col matrix C*KH*KW*N*OH*OW + OC*N*OH*OW (output in [OC,
- * N*OH*OW] order).  Larger ones (nn_cpu.c, "convolution"): per lane of
- * images a cache-sized im2col block, its output and a weight-gradient
- * partial.  Never decreases as N grows, but is not proportional to N. */
+/* Floats of scratch conv2d_forward/backward need.  3x3 stride 1 padding 1
+ * (Winograd F(2x2,3x3), nn_cpu.c): the transformed filters and, per lane of
+ * images, a cache-sized block of transformed tiles.  Other shapes, small
+ * batches: the batched im2col matrix C*KH*KW*N*OH*OW + OC*N*OH*OW; larger
+ * ones (nn_cpu.c, "convolution"): per lane of images a cache-sized im2col
+ * block, its output and a weight-gradient partial.  Never decreases as N
+ * grows, but is not proportional to N. */
 size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s);
 
 enum nn_optim_kind { NN_OPTIM_SGD = 0, NN_OPTIM_ADAM = 1 };
@@ -85,7 +87,7 @@ struct nn_backend {
 	void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
 	                        const float *inp, const float *weight, int N, int C, int OC);
 
-	/* ---- 2-D convolution: im2col + sgemm, by blocks of images ---- */
+	/* ---- 2-D convolution (CPU: Winograd or im2col, sgemm, by blocks of images) ---- */
 	/* out [N,OC,OH,OW], inp [N,C,H,W], weight [OC,C,KH,KW], bias [OC] or NULL,
 	 * scratch nn_conv2d_scratch_floats(s) */
 	void (*conv2d_forward)(float *out, float *scratch, const float *inp, const float *weight,

@@ -232,8 +232,13 @@ static struct conv_plan conv_plan(const struct nn_conv_shape *s)
 	return p;
 }
 
+static int wino_applies(const struct nn_conv_shape *s);
+static size_t wino_scratch_floats(const struct nn_conv_shape *s);
+
 size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s)
 {
+	if (wino_applies(s))
+		return wino_scratch_floats(s);
 	struct conv_plan p = conv_plan(s);
 	if (!p.blocked) /* col [K, N*P] + outT [OC, N*P] */
 		return (size_t)s->N * p.P * ((size_t)p.K + (size_t)s->OC);
@@ -346,9 +351,398 @@ static void col2im_image_add(float *restrict dinp, const float *restrict dcol, s
 	}
 }
 
+/* ---------------- Winograd F(2x2, 3x3) ----------------
+ *
+ * 3x3 convolutions with stride 1 and padding 1 (the fmnist encoder's
+ * second to fourth layers, ResNet-18's basic blocks) cost 2.25x fewer
+ * multiplications this way (Lavin and Gray, 2016).  The output is cut into
+ * 2x2 tiles; each tile's 4x4 input patch d and each 3x3 filter g are
+ * transformed, V = Bᵀ d B and U = G g Gᵀ; for each of the 16 positions xi
+ * of the transformed tile the channel sum is one sgemm, M_xi [OC,T] = U_xi
+ * [OC,C] x V_xi [C,T]; and the output tile is Aᵀ M A.  The backward pass is
+ * the exact adjoint of these steps: dM = A dY Aᵀ, dU_xi = dM_xi V_xiᵀ,
+ * dV_xi = U_xiᵀ dM_xi, dd = B dV Bᵀ added into the input over the
+ * overlapping patches, dg = Gᵀ dU G.  Images go in lanes and blocks as in
+ * the im2col path (shape-only, so results do not depend on the number of
+ * threads); the weight gradient of the lanes is summed in lane order.
+ *
+ *   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G  = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   Aᵀ = [1 1 1 0; 0 1 -1 -1]
+ */
+#define WINO_BLOCK_FLOATS 393216 /* V + M of one block (1.5 MiB, inside a 2 MiB L2) */
+
+struct wino_plan {
+	int lanes, G;       /* lanes of images, most images in a block */
+	int TH, TW, tpi;    /* tiles per column, row, image */
+	int PH, PW;         /* the padded plane: (2 TH + 2) x (2 TW + 2) */
+	size_t lane_floats; /* V [16,C,G*tpi], M [16,OC,G*tpi], dU [16,OC,C], plane, 4 rows */
+	size_t u_floats;    /* U [16,OC,C], ahead of the lanes */
+};
+
+static int wino_applies(const struct nn_conv_shape *s)
+{
+	return s->KH == 3 && s->KW == 3 && s->SH == 1 && s->SW == 1 && s->PH == 1 &&
+	       s->PW == 1 && s->OH == s->H && s->OW == s->W;
+}
+
+static struct wino_plan wino_plan(const struct nn_conv_shape *s)
+{
+	struct wino_plan p;
+	p.TH = (s->OH + 1) / 2;
+	p.TW = (s->OW + 1) / 2;
+	p.tpi = p.TH * p.TW;
+	p.PH = 2 * p.TH + 2;
+	p.PW = 2 * p.TW + 2;
+	p.lanes = s->N < CONV_LANES ? s->N : CONV_LANES;
+	if (p.lanes < 1)
+		p.lanes = 1;
+	int per = (s->N + p.lanes - 1) / p.lanes;
+	size_t img = (size_t)16 * ((size_t)s->C + s->OC) * p.tpi;
+	size_t g = WINO_BLOCK_FLOATS / img;
+	if (g < 1)
+		g = 1;
+	p.G = (size_t)per < g ? per : (int)g;
+	if (p.G < 1)
+		p.G = 1;
+	p.u_floats = (size_t)16 * s->OC * s->C;
+	p.lane_floats = (size_t)p.G * img + p.u_floats + (size_t)(p.PH + 4) * p.PW;
+	return p;
+}
+
+/* U [16,OC,C] = G g Gᵀ for every filter g of weight [OC,C,3,3] */
+static size_t wino_scratch_floats(const struct nn_conv_shape *s)
+{
+	struct wino_plan p = wino_plan(s);
+	return p.u_floats + (size_t)p.lanes * p.lane_floats;
+}
+
+static void wino_weights(float *U, const float *weight, int OC, int C)
+{
+	size_t plane = (size_t)OC * C;
+#pragma omp parallel for schedule(static)
+	for (int oc = 0; oc < OC; oc++) {
+		for (int c = 0; c < C; c++) {
+			const float *g = weight + ((size_t)oc * C + c) * 9;
+			float t[4][3], u[4][4];
+			for (int j = 0; j < 3; j++) {
+				t[0][j] = g[j];
+				t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+				t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+				t[3][j] = g[6 + j];
+			}
+			for (int i = 0; i < 4; i++) {
+				u[i][0] = t[i][0];
+				u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+				u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+				u[i][3] = t[i][2];
+			}
+			for (int x = 0; x < 16; x++)
+				U[(size_t)x * plane + (size_t)oc * C + c] = u[x / 4][x % 4];
+		}
+	}
+}
+
+/* dweight [OC,C,3,3] += Gᵀ dU G */
+static void wino_weights_adjoint(float *dweight, const float *dU, int OC, int C)
+{
+	size_t plane = (size_t)OC * C;
+#pragma omp parallel for schedule(static)
+	for (int oc = 0; oc < OC; oc++) {
+		for (int c = 0; c < C; c++) {
+			float d[4][4], t[3][4];
+			for (int x = 0; x < 16; x++)
+				d[x / 4][x % 4] = dU[(size_t)x * plane + (size_t)oc * C + c];
+			for (int j = 0; j < 4; j++) {
+				t[0][j] = d[0][j] + 0.5f * (d[1][j] + d[2][j]);
+				t[1][j] = 0.5f * (d[1][j] - d[2][j]);
+				t[2][j] = 0.5f * (d[1][j] + d[2][j]) + d[3][j];
+			}
+			float *g = dweight + ((size_t)oc * C + c) * 9;
+			for (int k = 0; k < 3; k++) {
+				g[k * 3 + 0] += t[k][0] + 0.5f * (t[k][1] + t[k][2]);
+				g[k * 3 + 1] += 0.5f * (t[k][1] - t[k][2]);
+				g[k * 3 + 2] += 0.5f * (t[k][1] + t[k][2]) + t[k][3];
+			}
+		}
+	}
+}
+
+/* the plane of image n, channel c into pad [PH,PW] with a zero border of
+ * one (and zeros past the end when H or W is odd) */
+static void wino_pad(float *pad, const float *plane, const struct nn_conv_shape *s,
+                     const struct wino_plan *p)
+{
+	memset(pad, 0, (size_t)p->PH * p->PW * sizeof *pad);
+	for (int y = 0; y < s->H; y++)
+		memcpy(pad + (size_t)(y + 1) * p->PW + 1, plane + (size_t)y * s->W,
+		       (size_t)s->W * sizeof *pad);
+}
+
+/* The transforms work a row of tiles at a time so that every loop runs over
+ * contiguous memory: first the column transform of the tile row's four
+ * input rows (whole rows at once), then the row transform of each of those,
+ * which writes the 16 planes of V each as a contiguous run of tiles. */
+
+/* V [16,C,T] of the g images from n0: V = Bᵀ d B per tile and channel */
+static void wino_input(float *V, float *pad, float *rows, const float *inp,
+                       const struct nn_conv_shape *s, const struct wino_plan *p, int n0, int g)
+{
+	int C = s->C, PW = p->PW, TW = p->TW;
+	size_t T = (size_t)g * p->tpi, plane = (size_t)C * T;
+	float *r0 = rows, *r1 = rows + PW, *r2 = rows + 2 * PW, *r3 = rows + 3 * PW;
+	for (int i = 0; i < g; i++) {
+		for (int c = 0; c < C; c++) {
+			wino_pad(pad, inp + ((size_t)(n0 + i) * C + c) * s->H * s->W, s, p);
+			float *v = V + (size_t)c * T + (size_t)i * p->tpi;
+			for (int ty = 0; ty < p->TH; ty++) {
+				const float *a0 = pad + (size_t)(2 * ty) * PW, *a1 = a0 + PW,
+				            *a2 = a1 + PW, *a3 = a2 + PW;
+				for (int x = 0; x < PW; x++) {
+					r0[x] = a0[x] - a2[x];
+					r1[x] = a1[x] + a2[x];
+					r2[x] = a2[x] - a1[x];
+					r3[x] = a1[x] - a3[x];
+				}
+				for (int r = 0; r < 4; r++) {
+					const float *q = rows + (size_t)r * PW;
+					float *o0 = v + (size_t)(4 * r) * plane + (size_t)ty * TW;
+					float *o1 = o0 + plane, *o2 = o1 + plane, *o3 = o2 + plane;
+					for (int tx = 0; tx < TW; tx++) {
+						o0[tx] = q[2 * tx] - q[2 * tx + 2];
+						o1[tx] = q[2 * tx + 1] + q[2 * tx + 2];
+						o2[tx] = q[2 * tx + 2] - q[2 * tx + 1];
+						o3[tx] = q[2 * tx + 1] - q[2 * tx + 3];
+					}
+				}
+			}
+		}
+	}
+}
+
+/* out images n0.. [OC,OH,OW] = Aᵀ M A per tile (+ bias); M [16,OC,T] */
+static void wino_output(float *out, float *rows, const float *M, const float *bias,
+                        const struct nn_conv_shape *s, const struct wino_plan *p, int n0, int g)
+{
+	int OC = s->OC, OH = s->OH, OW = s->OW, TW = p->TW;
+	size_t T = (size_t)g * p->tpi, plane = (size_t)OC * T;
+	float *y0 = rows, *y1 = rows + 2 * TW; /* the tile row's two output rows */
+	for (int i = 0; i < g; i++) {
+		for (int oc = 0; oc < OC; oc++) {
+			float *o = out + ((size_t)(n0 + i) * OC + oc) * OH * OW;
+			const float *m = M + (size_t)oc * T + (size_t)i * p->tpi;
+			float b = bias ? bias[oc] : 0.0f;
+			for (int ty = 0; ty < p->TH; ty++) {
+				const float *m0 = m + (size_t)ty * TW;
+#define MQ(a, j) m0[(size_t)(4 * (a) + (j)) * plane + tx]
+				for (int tx = 0; tx < TW; tx++) {
+					float s0[4], s1[4];
+					for (int j = 0; j < 4; j++) {
+						s0[j] = MQ(0, j) + MQ(1, j) + MQ(2, j);
+						s1[j] = MQ(1, j) - MQ(2, j) - MQ(3, j);
+					}
+					y0[2 * tx] = s0[0] + s0[1] + s0[2] + b;
+					y0[2 * tx + 1] = s0[1] - s0[2] - s0[3] + b;
+					y1[2 * tx] = s1[0] + s1[1] + s1[2] + b;
+					y1[2 * tx + 1] = s1[1] - s1[2] - s1[3] + b;
+				}
+#undef MQ
+				int y = 2 * ty;
+				memcpy(o + (size_t)y * OW, y0, (size_t)OW * sizeof *o);
+				if (y + 1 < OH)
+					memcpy(o + (size_t)(y + 1) * OW, y1, (size_t)OW * sizeof *o);
+			}
+		}
+	}
+}
+
+/* dM [16,OC,T] = A dY Aᵀ per tile, from dout images n0.. (zero past the edge) */
+static void wino_output_adjoint(float *dM, float *rows, const float *dout,
+                                const struct nn_conv_shape *s, const struct wino_plan *p, int n0,
+                                int g)
+{
+	int OC = s->OC, OH = s->OH, OW = s->OW, TW = p->TW, W2 = 2 * TW;
+	size_t T = (size_t)g * p->tpi, plane = (size_t)OC * T;
+	float *s0 = rows, *s1 = s0 + W2, *s2 = s1 + W2, *s3 = s2 + W2;
+	for (int i = 0; i < g; i++) {
+		for (int oc = 0; oc < OC; oc++) {
+			const float *d = dout + ((size_t)(n0 + i) * OC + oc) * OH * OW;
+			float *m = dM + (size_t)oc * T + (size_t)i * p->tpi;
+			for (int ty = 0; ty < p->TH; ty++) {
+				int y = 2 * ty;
+				const float *d0 = d + (size_t)y * OW, *d1 = d0 + OW;
+				int has1 = y + 1 < OH;
+				/* s_a = (A dY)_a over whole rows: dY0, dY0+dY1, dY0-dY1, -dY1 */
+				for (int x = 0; x < W2; x++) {
+					float a = x < OW ? d0[x] : 0.0f, c = x < OW && has1 ? d1[x] : 0.0f;
+					s0[x] = a;
+					s1[x] = a + c;
+					s2[x] = a - c;
+					s3[x] = -c;
+				}
+				for (int r = 0; r < 4; r++) {
+					const float *q = rows + (size_t)r * W2;
+					float *o0 = m + (size_t)(4 * r) * plane + (size_t)ty * TW;
+					float *o1 = o0 + plane, *o2 = o1 + plane, *o3 = o2 + plane;
+					for (int tx = 0; tx < TW; tx++) {
+						o0[tx] = q[2 * tx];
+						o1[tx] = q[2 * tx] + q[2 * tx + 1];
+						o2[tx] = q[2 * tx] - q[2 * tx + 1];
+						o3[tx] = -q[2 * tx + 1];
+					}
+				}
+			}
+		}
+	}
+}
+
+/* dinp images n0.. += B dV Bᵀ over the overlapping patches: per tile row,
+ * the row adjoint into four rows (tiles overlap by two columns: even and
+ * odd columns gather from two tiles each), then the column adjoint into the
+ * padded plane (tile rows overlap by two rows, added in order) */
+static void wino_input_adjoint(float *dinp, float *pad, float *rows, const float *dV,
+                               const struct nn_conv_shape *s, const struct wino_plan *p,
+                               int n0, int g)
+{
+	int C = s->C, PW = p->PW, TW = p->TW;
+	size_t T = (size_t)g * p->tpi, plane = (size_t)C * T;
+	for (int i = 0; i < g; i++) {
+		for (int c = 0; c < C; c++) {
+			memset(pad, 0, (size_t)p->PH * PW * sizeof *pad);
+			const float *v = dV + (size_t)c * T + (size_t)i * p->tpi;
+			for (int ty = 0; ty < p->TH; ty++) {
+				for (int r = 0; r < 4; r++) {
+					const float *q0 = v + (size_t)(4 * r) * plane + (size_t)ty * TW;
+					const float *q1 = q0 + plane, *q2 = q1 + plane, *q3 = q2 + plane;
+					float *u = rows + (size_t)r * PW;
+					/* column 2x takes tile x's first and tile x-1's third;
+					 * 2x+1 tile x's second and tile x-1's fourth */
+					for (int x = 0; x <= TW; x++) {
+						float e = 0.0f, o = 0.0f;
+						if (x < TW) {
+							e = q0[x];
+							o = q1[x] - q2[x] + q3[x];
+						}
+						if (x > 0) {
+							e += q1[x - 1] + q2[x - 1] - q0[x - 1];
+							o += -q3[x - 1];
+						}
+						u[2 * x] = e;
+						u[2 * x + 1] = o;
+					}
+				}
+				const float *u0 = rows, *u1 = rows + PW, *u2 = rows + 2 * PW,
+				            *u3 = rows + 3 * PW;
+				float *a0 = pad + (size_t)(2 * ty) * PW, *a1 = a0 + PW, *a2 = a1 + PW,
+				      *a3 = a2 + PW;
+				for (int x = 0; x < PW; x++) {
+					a0[x] += u0[x];
+					a1[x] += u1[x] - u2[x] + u3[x];
+					a2[x] += u1[x] + u2[x] - u0[x];
+					a3[x] += -u3[x];
+				}
+			}
+			float *dst = dinp + ((size_t)(n0 + i) * C + c) * s->H * s->W;
+			for (int y = 0; y < s->H; y++) {
+				const float *src = pad + (size_t)(y + 1) * PW + 1;
+				float *drow = dst + (size_t)y * s->W;
+				for (int x = 0; x < s->W; x++)
+					drow[x] += src[x];
+			}
+		}
+	}
+}
+
+static void wino_forward(float *out, float *scratch, const float *inp, const float *weight,
+                         const float *bias, const struct nn_conv_shape *s)
+{
+	struct wino_plan p = wino_plan(s);
+	int C = s->C, OC = s->OC, N = s->N;
+	float *U = scratch;
+	wino_weights(U, weight, OC, C);
+	struct conv_plan cp = {.lanes = p.lanes, .G = p.G};
+	blas_single_thread();
+#pragma omp parallel for schedule(static, 1)
+	for (int l = 0; l < p.lanes; l++) {
+		float *V = scratch + p.u_floats + (size_t)l * p.lane_floats;
+		float *M = V + (size_t)16 * C * p.G * p.tpi;
+		float *pad = M + (size_t)16 * OC * p.G * p.tpi + p.u_floats;
+		float *rows = pad + (size_t)p.PH * p.PW;
+		int n0, n1, bs;
+		conv_lane(&cp, N, l, &n0, &n1, &bs);
+		for (int b0 = n0; b0 < n1; b0 += bs) {
+			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
+			wino_input(V, pad, rows, inp, s, &p, b0, g);
+			for (int x = 0; x < 16; x++)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, T, C, 1.0f,
+				            U + (size_t)x * OC * C, C, V + (size_t)x * C * T, T, 0.0f,
+				            M + (size_t)x * OC * T, T);
+			wino_output(out, rows, M, bias, s, &p, b0, g);
+		}
+	}
+}
+
+static void wino_backward(float *dinp, float *dweight, float *scratch, const float *dout,
+                          const float *inp, const float *weight, const struct nn_conv_shape *s)
+{
+	struct wino_plan p = wino_plan(s);
+	int C = s->C, OC = s->OC, N = s->N;
+	float *U = scratch;
+	if (dinp)
+		wino_weights(U, weight, OC, C);
+	struct conv_plan cp = {.lanes = p.lanes, .G = p.G};
+	blas_single_thread();
+#pragma omp parallel for schedule(static, 1)
+	for (int l = 0; l < p.lanes; l++) {
+		float *V = scratch + p.u_floats + (size_t)l * p.lane_floats;
+		float *dM = V + (size_t)16 * C * p.G * p.tpi;
+		float *dU = dM + (size_t)16 * OC * p.G * p.tpi;
+		float *pad = dU + p.u_floats;
+		float *rows = pad + (size_t)p.PH * p.PW;
+		int n0, n1, bs;
+		conv_lane(&cp, N, l, &n0, &n1, &bs);
+		for (int b0 = n0; b0 < n1; b0 += bs) {
+			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
+			wino_output_adjoint(dM, rows, dout, s, &p, b0, g);
+			if (dweight) {
+				wino_input(V, pad, rows, inp, s, &p, b0, g);
+				/* dU_xi [OC,C] (+)= dM_xi [OC,T] x V_xiᵀ [T,C] */
+				for (int x = 0; x < 16; x++)
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, T, 1.0f,
+					            dM + (size_t)x * OC * T, T, V + (size_t)x * C * T, T,
+					            b0 == n0 ? 0.0f : 1.0f, dU + (size_t)x * OC * C, C);
+			}
+			if (dinp) {
+				/* dV_xi [C,T] = U_xiᵀ [C,OC] x dM_xi [OC,T], over V */
+				for (int x = 0; x < 16; x++)
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, OC, 1.0f,
+					            U + (size_t)x * OC * C, C, dM + (size_t)x * OC * T, T, 0.0f,
+					            V + (size_t)x * C * T, T);
+				wino_input_adjoint(dinp, pad, rows, V, s, &p, b0, g);
+			}
+		}
+	}
+	if (dweight) {
+		/* the lanes' dU in lane order, into lane 0's */
+		float *dU0 = scratch + p.u_floats + (size_t)16 * ((size_t)C + OC) * p.G * p.tpi;
+#pragma omp parallel for schedule(static) if (p.u_floats > 65536)
+		for (size_t j = 0; j < p.u_floats; j++) {
+			float acc = dU0[j];
+			for (int l = 1; l < p.lanes; l++)
+				acc += dU0[(size_t)l * p.lane_floats + j];
+			dU0[j] = acc;
+		}
+		wino_weights_adjoint(dweight, dU0, OC, C);
+	}
+}
+
 static void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                            const float *bias, const struct nn_conv_shape *s)
 {
+	if (wino_applies(s)) {
+		wino_forward(out, scratch, inp, weight, bias, s);
+		return;
+	}
 	struct conv_plan pl = conv_plan(s);
 	int OC = s->OC, K = pl.K, P = pl.P, N = s->N;
 	size_t img_in = (size_t)s->C * s->H * s->W, img_out = (size_t)OC * P;
@@ -435,6 +829,10 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
 	}
 	if (!dweight && !dinp)
 		return;
+	if (wino_applies(s)) {
+		wino_backward(dinp, dweight, scratch, dout, inp, weight, s);
+		return;
+	}
 	if (!pl.blocked) {
 		int NP = N * P;
 		float *col = scratch, *doutT = scratch + (size_t)K * NP;
