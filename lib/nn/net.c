@@ -586,9 +586,11 @@ void nn_module_init_state(struct nn_module *m)
 		const struct nn_tensor *t = &m->state_tensors[i];
 		m->be->zero(m->state + t->off, t->n);
 		if (t->init == NN_INIT_ONE) {
-			float one = 1.0f;
-			for (size_t j = 0; j < t->n; j++)
-				m->be->upload(m->state + t->off + j, &one, 1);
+			float ones[256];
+			for (int j = 0; j < 256; j++)
+				ones[j] = 1.0f;
+			for (size_t j = 0; j < t->n; j += 256)
+				m->be->upload(m->state + t->off + j, ones, t->n - j < 256 ? t->n - j : 256);
 		}
 	}
 }
@@ -908,17 +910,21 @@ static int head_check(struct nn_module *m, const float *h, int n, struct err *e)
 
 static void dsmil_critical(struct nn_module *m, const float *c, int n)
 {
-	/* argmax over instances per class, first maximum wins; on the host */
-	float buf[2];
+	/* argmax over instances per class, first maximum wins; on the host,
+	 * fetched in chunks (one transfer each on a GPU) */
+	enum { CH = 256 };
+	float buf[2 * CH];
 	float best[2] = {0, 0};
 	m->crit[0] = m->crit[1] = 0;
-	for (int i = 0; i < n; i++) {
-		m->be->download(buf, c + 2 * (size_t)i, 2);
-		for (int k = 0; k < 2; k++)
-			if (i == 0 || buf[k] > best[k]) {
-				best[k] = buf[k];
-				m->crit[k] = i;
-			}
+	for (int i0 = 0; i0 < n; i0 += CH) {
+		int cnt = n - i0 < CH ? n - i0 : CH;
+		m->be->download(buf, c + 2 * (size_t)i0, 2 * (size_t)cnt);
+		for (int j = 0; j < cnt; j++)
+			for (int k = 0; k < 2; k++)
+				if (i0 + j == 0 || buf[2 * j + k] > best[k]) {
+					best[k] = buf[2 * j + k];
+					m->crit[k] = i0 + j;
+				}
 	}
 }
 
@@ -1049,15 +1055,20 @@ int nn_head_scores(struct nn_module *m, float *scores, const float *h, int n, st
 	float *buf = m->kind == NN_HEAD_DSMIL ? dsmil_view(m, m->hw).c : hh;
 	if (m->kind == NN_HEAD_DSMIL)
 		be->linear_forward(buf, hh, tw(m, t0), tw(m, t0 + 1), n, H, 2);
-	for (int i = 0; i < n; i++) {
-		float z[2];
-		be->download(z, buf + 2 * (size_t)i, 2);
-		if (m->kind == NN_HEAD_DSMIL) {
-			scores[i] = z[1];
-		} else {
-			double mx = z[0] > z[1] ? z[0] : z[1];
-			double e0 = exp(z[0] - mx), e1 = exp(z[1] - mx);
-			scores[i] = (float)(e1 / (e0 + e1));
+	enum { CH = 256 }; /* logits fetched in chunks: one transfer each on a GPU */
+	float zb[2 * CH];
+	for (int i0 = 0; i0 < n; i0 += CH) {
+		int cnt = n - i0 < CH ? n - i0 : CH;
+		be->download(zb, buf + 2 * (size_t)i0, 2 * (size_t)cnt);
+		for (int j = 0; j < cnt; j++) {
+			const float *z = zb + 2 * j;
+			if (m->kind == NN_HEAD_DSMIL) {
+				scores[i0 + j] = z[1];
+			} else {
+				double mx = z[0] > z[1] ? z[0] : z[1];
+				double e0 = exp(z[0] - mx), e1 = exp(z[1] - mx);
+				scores[i0 + j] = (float)(e1 / (e0 + e1));
+			}
 		}
 	}
 	return 0;

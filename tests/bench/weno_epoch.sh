@@ -52,7 +52,7 @@ echo "bags (train/val/test): $(awk -F'\t' 'NR > 1 {n[$3]++} END {printf "%d/%d/%
 echo "threads: $T, epochs: $EP, cores: $(nproc), load average before: $(load)"
 
 # ---- ours ----
-$TIME -v "$BIN/weno-fit" -q -m "$DATA/manifest.tsv" --epochs "$EP" --eval-test --threads "$T" \
+$TIME -v "$BIN/weno-fit" -q -m "$DATA/manifest.tsv" --epochs "$EP" --eval-test --device cpu --threads "$T" \
 	-o "$D/m.model" >"$D/fit.out" 2>"$D/fit.time" || { cat "$D/fit.out" "$D/fit.time"; echo "weno-fit failed"; exit 1; }
 ws=$(awk -F'\t' 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "seconds") c = i; next}
 	c {s += $c; n++} END {if (n) printf "%.2f", s / n}' "$D/m.model.log.tsv")

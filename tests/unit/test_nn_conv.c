@@ -1,7 +1,8 @@
 /* test_nn_conv.c - the CPU convolution against a plain double-precision
  * convolution, on shapes that take each of its paths: Winograd F(2x2,3x3)
- * for 3x3 stride 1 padding 1 (odd and even sizes, one image, several lanes
- * and blocks), im2col for the rest (strided, unpadded, 1x1).  Forward,
+ * for 3x3 stride 1 padding 1 (odd and even sizes, several lanes and
+ * blocks), im2col for the rest (strided, unpadded, 1x1, maps under 4x4 and
+ * batches with under 32 tiles).  Forward,
  * input gradient and weight gradient; the gradients are checked to ADD to
  * what the buffers held (the operation table's contract).
  *
@@ -110,9 +111,10 @@ static int check_shape(int N, int C, int H, int W, int OC, int K, int S, int P)
 
 static void test_conv_winograd(void)
 {
-	int bad = check_shape(1, 1, 4, 4, 1, 3, 1, 1) + /* one tile row */
-	          check_shape(2, 3, 7, 6, 4, 3, 1, 1) + /* odd height */
-	          check_shape(3, 2, 5, 9, 3, 3, 1, 1) + /* odd both */
+	int bad = check_shape(8, 16, 4, 4, 1, 3, 1, 1) + /* 2x2 tiles per image */
+	          check_shape(9, 3, 8, 8, 8, 3, 1, 1) +  /* RGB */
+	          check_shape(6, 17, 7, 6, 4, 3, 1, 1) + /* odd height */
+	          check_shape(5, 16, 5, 9, 3, 3, 1, 1) + /* odd both */
 	          check_shape(9, 32, 14, 14, 64, 3, 1, 1) + /* fmnist conv2, lanes of 2-3 images */
 	          check_shape(13, 64, 6, 6, 128, 3, 1, 1) + /* fmnist conv3 */
 	          check_shape(40, 16, 6, 6, 16, 3, 1, 1); /* several blocks per lane */
@@ -125,7 +127,10 @@ static void test_conv_im2col(void)
 	          check_shape(9, 3, 15, 15, 4, 7, 2, 3) + /* resnet stem, blocked path */
 	          check_shape(10, 4, 7, 7, 6, 1, 2, 0) +  /* 1x1 stride 2 shortcut */
 	          check_shape(9, 3, 6, 6, 5, 3, 1, 0) +   /* 3x3 without padding */
-	          check_shape(2, 5, 6, 6, 4, 3, 2, 1);    /* 3x3 stride 2 */
+	          check_shape(2, 5, 6, 6, 4, 3, 2, 1) +   /* 3x3 stride 2 */
+	          check_shape(3, 8, 2, 2, 8, 3, 1, 1) +   /* 3x3 padded on a 2x2 map: im2col */
+	          check_shape(2, 16, 6, 6, 4, 3, 1, 1) +  /* too few tiles for Winograd */
+	          check_shape(1, 3, 8, 8, 8, 3, 1, 1);    /* one RGB image: 16 tiles */
 	CHECK(bad == 0, "%d elements off", bad);
 }
 
