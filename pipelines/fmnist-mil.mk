@@ -78,7 +78,7 @@ fmnist-mil-data: $(FMNIST_DATA)
 
 fmnist-mil: $(FMNIST_AUCS)
 	bash pipelines/fmnist-table.sh $(FMNIST_OUT)/table $(FMNIST_AUCS) \
-		$(wildcard $(FMNIST_AUCS:.auc.tsv=.last.auc.tsv))
+		$(FMNIST_AUCS:.auc.tsv=.last.auc.tsv)
 	@echo "== $(FMNIST_OUT)/table.md (epochs $(FMNIST_EPOCHS), seeds $(FMNIST_SEEDS), max bags $(FMNIST_MAX_BAGS))"
 	@cat $(FMNIST_OUT)/table.md
 

@@ -10,6 +10,12 @@
 # Writes OUT_PREFIX.md and OUT_PREFIX.tsv.
 set -euo pipefail
 out=$1; shift
+# runs made before the last-epoch scores existed have no .last.auc.tsv
+files=()
+for f in "$@"; do
+	if [ -e "$f" ]; then files+=("$f"); elif [[ $f != *.last.auc.tsv ]]; then echo "$f: not found" >&2; exit 1; fi
+done
+set -- "${files[@]}"
 awk -F'\t' -v OFS='\t' '
 FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d = p[np - 1];
            e = "best"; if (m ~ /\.last$/) { e = "last"; sub(/\.last$/, "", m) }

@@ -41,4 +41,8 @@ ok "table: no temporaries left" '[ -z "$(ls $T | grep tmp)" ]'
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/u $D/data-r0.1-s0/*.auc.tsv
 ok "table: last-epoch columns beside the chosen epoch" '[ $status = 0 ] && grep -q "last epoch" $T/u.md && grep -q "^| 0.1 | abmil | 0.7000 ± 0.0000 | 0.8000 ± 0.0000 | 0.6000 ± 0.0000 | 0.7000 ± 0.0000 | 1 |$" $T/u.md'
 ok "table: last-epoch deltas" 'grep -q "^| 0.1 | WENO − ABMIL | +0.2000 | +0.0500 | +0.0500 | +0.0500 | |$" $T/u.md'
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/v $D/data-r0.1-s1/abmil.auc.tsv $D/data-r0.1-s1/abmil.last.auc.tsv
+ok "table: a missing last-epoch file is skipped" '[ $status = 0 ] && ! grep -q "last epoch" $T/v.md && grep -q "^| 0.1 | abmil | 0.8000" $T/v.md'
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/w $D/data-r0.1-s1/nothing.auc.tsv
+ok "table: a missing results file is an error" '[ $status = 1 ] && has_err "nothing.auc.tsv: not found" && [ ! -e $T/w.md ]'
 rm -rf "$T"
