@@ -1135,33 +1135,11 @@ static int pool_argmax(const float *x, const struct nn_conv_shape *s, int oh, in
 	return best;
 }
 
-/* argmax of a window that lies wholly inside the plane (no padding):
- * KH x KW known to the compiler in the 3x3 case, the same first-maximum and
- * NaN rules as pool_argmax */
-static inline int window_argmax(const float *x, int W, int base, int KH, int KW)
-{
-	int best = base;
-	float m = x[base];
-	int nan = m != m;
-	for (int kh = 0; kh < KH; kh++) {
-		const int row = base + kh * W;
-		for (int kw = 0; kw < KW; kw++) {
-			float v = x[row + kw];
-			int take = (nan == 0) & ((v > m) | (v != v));
-			best = take ? row + kw : best;
-			m = take ? v : m;
-			nan |= v != v;
-		}
-	}
-	return best;
-}
-
 static void maxpool_forward(float *out, int32_t *idx, const float *inp,
                             const struct nn_conv_shape *s)
 {
 	int planes = s->N * s->C, HWi = s->H * s->W, P = s->OH * s->OW;
-	int inside = s->PH == 0 && s->PW == 0;
-	int k33 = inside && s->KH == 3 && s->KW == 3;
+	int k33 = s->PH == 0 && s->PW == 0 && s->KH == 3 && s->KW == 3;
 #pragma omp parallel for schedule(static)
 	for (int pl = 0; pl < planes; pl++) {
 		const float *x = inp + (size_t)pl * HWi;
@@ -1200,11 +1178,7 @@ static void maxpool_forward(float *out, int32_t *idx, const float *inp,
 		}
 		for (int oh = 0; oh < s->OH; oh++)
 			for (int ow = 0; ow < s->OW; ow++) {
-				int base = oh * s->SH * s->W + ow * s->SW, i;
-				if (inside)
-					i = window_argmax(x, s->W, base, s->KH, s->KW);
-				else
-					i = pool_argmax(x, s, oh, ow);
+				int i = pool_argmax(x, s, oh, ow);
 				o[oh * s->OW + ow] = i < 0 ? -INFINITY : x[i];
 				ix[oh * s->OW + ow] = i;
 			}
