@@ -28,3 +28,28 @@ ok() {
 has_err() { grep -q -- "$1" "$T/err"; }
 has_out() { grep -q -- "$1" "$T/out"; }
 no_file() { [ ! -e "$1" ] && [ -z "$(ls -A "$(dirname "$1")" 2>/dev/null | grep -F ".$(basename "$1").tmp-")" ]; }
+
+# fake_idx DIR SEED NTRAIN NTEST: gzipped IDX files shaped like Fashion-MNIST
+# in DIR (train-* and t10k-*); image i is class i % 10, a bright 7x7 square
+# at a class-dependent place plus noise drawn from random.Random(SEED)
+fake_idx() {
+	python3 - "$@" <<'PY'
+import gzip, struct, sys, random
+d, seed, ntrain, ntest = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(seed)
+def imgs(n):
+    labels = bytes(i % 10 for i in range(n))
+    pix = bytearray()
+    for i in range(n):
+        k = i % 10
+        for r in range(28):
+            for c in range(28):
+                on = (r // 7) == (k % 4) and (c // 7) == (k // 4 % 4)
+                pix.append(min(255, (200 if on else 0) + rnd.randrange(40)))
+    return labels, bytes(pix)
+for name, n in [("train", ntrain), ("t10k", ntest)]:
+    labels, pix = imgs(n)
+    with gzip.open(f"{d}/{name}-images-idx3-ubyte.gz", "wb") as f: f.write(struct.pack(">IIII", 0x803, n, 28, 28) + pix)
+    with gzip.open(f"{d}/{name}-labels-idx1-ubyte.gz", "wb") as f: f.write(struct.pack(">II", 0x801, n) + labels)
+PY
+}
