@@ -659,6 +659,23 @@ static void wino_input_adjoint(float *dinp, float *pad, float *rows, const float
 	}
 }
 
+/* lane l's part of scratch: V (dV), M (dM), dU, the padded plane, 4 rows */
+struct wino_lane {
+	float *V, *M, *dU, *pad, *rows;
+};
+
+static struct wino_lane wino_lane(const struct wino_plan *p, float *scratch,
+                                  const struct nn_conv_shape *s, int l)
+{
+	struct wino_lane w;
+	w.V = scratch + p->u_floats + (size_t)l * p->lane_floats;
+	w.M = w.V + (size_t)16 * s->C * p->G * p->tpi;
+	w.dU = w.M + (size_t)16 * s->OC * p->G * p->tpi;
+	w.pad = w.dU + p->u_floats;
+	w.rows = w.pad + (size_t)p->PH * p->PW;
+	return w;
+}
+
 static void wino_forward(float *out, float *scratch, const float *inp, const float *weight,
                          const float *bias, const struct nn_conv_shape *s)
 {
@@ -670,10 +687,8 @@ static void wino_forward(float *out, float *scratch, const float *inp, const flo
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
-		float *V = scratch + p.u_floats + (size_t)l * p.lane_floats;
-		float *M = V + (size_t)16 * C * p.G * p.tpi;
-		float *pad = M + (size_t)16 * OC * p.G * p.tpi + p.u_floats;
-		float *rows = pad + (size_t)p.PH * p.PW;
+		struct wino_lane w = wino_lane(&p, scratch, s, l);
+		float *V = w.V, *M = w.M, *pad = w.pad, *rows = w.rows;
 		int n0, n1, bs;
 		conv_lane(&cp, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
@@ -700,11 +715,8 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
-		float *V = scratch + p.u_floats + (size_t)l * p.lane_floats;
-		float *dM = V + (size_t)16 * C * p.G * p.tpi;
-		float *dU = dM + (size_t)16 * OC * p.G * p.tpi;
-		float *pad = dU + p.u_floats;
-		float *rows = pad + (size_t)p.PH * p.PW;
+		struct wino_lane w = wino_lane(&p, scratch, s, l);
+		float *V = w.V, *dM = w.M, *dU = w.dU, *pad = w.pad, *rows = w.rows;
 		int n0, n1, bs;
 		conv_lane(&cp, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
@@ -730,7 +742,7 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 	}
 	if (dweight) {
 		/* the lanes' dU in lane order, into lane 0's */
-		float *dU0 = scratch + p.u_floats + (size_t)16 * ((size_t)C + OC) * p.G * p.tpi;
+		float *dU0 = wino_lane(&p, scratch, s, 0).dU;
 #pragma omp parallel for schedule(static) if (p.u_floats > 65536)
 		for (size_t j = 0; j < p.u_floats; j++) {
 			float acc = dU0[j];
