@@ -84,7 +84,7 @@ endif
 endif
 LIBA := $(BUILD)/libweno.a
 
-TOOL_COMMON := tools/cli.c tools/jsonout.c
+TOOL_COMMON := tools/cli.c
 TOOL_SRC := $(filter-out $(TOOL_COMMON),$(sort $(wildcard tools/*.c)))
 TOOLS := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_OBJ := $(TOOL_COMMON:%.c=$(BUILD)/obj/%.o)

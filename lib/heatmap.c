@@ -9,6 +9,7 @@
 
 #include "afile.h"
 #include "imgset.h"
+#include "jsonout.h"
 #include "slide.h"
 
 /* ---- the scores table ---- */
@@ -465,19 +466,6 @@ done:
 
 /* ---- GeoJSON ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
 
 int heatmap_write_geojson(const char *path, const struct heatmap_scores *s, double patch0, double threshold,
                           const char *bag_id, const char *score_col, struct err *e)
@@ -488,9 +476,9 @@ int heatmap_write_geojson(const char *path, const struct heatmap_scores *s, doub
 		return rc;
 	FILE *f = af.fp;
 	fputs("{\"type\":\"FeatureCollection\",\"name\":", f);
-	json_str(f, bag_id);
+	json_string(f, bag_id);
 	fputs(",\"properties\":{\"score_column\":", f);
-	json_str(f, score_col);
+	json_string(f, score_col);
 	fprintf(f, ",\"raw_min\":%.9g,\"raw_max\":%.9g,\"patch_level0\":%.9g},\"features\":[", s->raw_min, s->raw_max,
 	        patch0);
 	for (size_t i = 0; i < s->n; i++) {

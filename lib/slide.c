@@ -16,6 +16,8 @@
 #include <openslide.h>
 #include <tiffio.h>
 
+#include "tiffmsg.h"
+
 #define TILE_BYTES_MAX (64u << 20)
 #define REGION_PIXELS_MAX (1u << 26)
 
@@ -73,26 +75,6 @@ static int grow(void **p, size_t *cap, size_t need, struct err *e)
 	return 0;
 }
 
-struct tmsg {
-	char msg[256];
-};
-
-/* libtiff hands us its format string */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static int tiff_quiet(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-	(void)tif;
-	struct tmsg *m = user;
-	if (m && !m->msg[0]) {
-		char b[200];
-		vsnprintf(b, sizeof b, fmt, ap);
-		snprintf(m->msg, sizeof m->msg, "%s: %s", module ? module : "libtiff", b);
-	}
-	return 1;
-}
-#pragma GCC diagnostic pop
-
 static void jerr_exit(j_common_ptr c)
 {
 	struct jerr *j = (struct jerr *)c->err;
@@ -132,12 +114,12 @@ static int cmp_tdir(const void *a, const void *b)
  * is simply not used. */
 static void tiff_scan(struct slide *s)
 {
-	struct tmsg tm = {{0}};
+	struct tiff_msg tm = {{0}};
 	TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
 	if (!o)
 		return;
-	TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_quiet, &tm);
-	TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_quiet, NULL);
+	TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_msg_keep, &tm);
+	TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_msg_keep, NULL);
 	TIFF *t = TIFFOpenExt(s->path, "r", o);
 	TIFFOpenOptionsFree(o);
 	if (!t)

@@ -11,6 +11,7 @@
 #include "afile.h"
 #include "imgset.h"
 #include "rng.h"
+#include "tiffmsg.h"
 #include "version.h"
 
 #ifdef _OPENMP
@@ -355,36 +356,6 @@ static void render_row(const struct slidegen *g, double y, double s, uint32_t w,
 
 /* ---- TIFF ---- */
 
-struct tiffmsg {
-	char msg[512];
-};
-
-/* libtiff hands us its format string */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static int tiff_err_handler(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-	(void)tif;
-	struct tiffmsg *m = user;
-	if (m && !m->msg[0]) {
-		char buf[400];
-		vsnprintf(buf, sizeof buf, fmt, ap);
-		snprintf(m->msg, sizeof m->msg, "%s: %s", module ? module : "libtiff", buf);
-	}
-	return 1;
-}
-#pragma GCC diagnostic pop
-
-static int tiff_warn_handler(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-	(void)tif;
-	(void)user;
-	(void)module;
-	(void)fmt;
-	(void)ap;
-	return 1;
-}
-
 int slidegen_write_tiff(const struct slidegen *g, const char *path, struct err *e)
 {
 	const struct slidegen_params *p = &g->p;
@@ -396,14 +367,14 @@ int slidegen_write_tiff(const struct slidegen *g, const char *path, struct err *
 		afile_abort(&af);
 		return err_set(e, ERR_USAGE, "cannot write a tiff to standard output");
 	}
-	struct tiffmsg tm = {{0}};
+	struct tiff_msg tm = {{0}};
 	TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
 	if (!opts) {
 		afile_abort(&af);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
-	TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_err_handler, &tm);
-	TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_warn_handler, NULL);
+	TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_msg_keep, &tm);
+	TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_msg_keep, NULL);
 	int big = (double)p->width * p->height * 3 > 3.0e9;
 	TIFF *tif = TIFFFdOpenExt(fileno(af.fp), af.tmp, big ? "w8" : "w", opts);
 	TIFFOpenOptionsFree(opts);

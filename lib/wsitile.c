@@ -14,6 +14,7 @@
 #include "annot.h"
 #include "bag.h"
 #include "imgset.h"
+#include "jsonout.h"
 #include "progress.h"
 #include "rng.h"
 #include "slide.h"
@@ -444,19 +445,6 @@ out:
 	return rc;
 }
 
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
 
 int wsitile_write_summary(const char *path, const char *slide, const struct wsitile_result *r, const char *version,
                           struct err *e)
@@ -467,9 +455,9 @@ int wsitile_write_summary(const char *path, const char *slide, const struct wsit
 		return rc;
 	FILE *f = af.fp;
 	fprintf(f, "{\"tool\":\"wsi-tile\",\"version\":");
-	jstr(f, version ? version : "?");
+	json_string(f, version ? version : "?");
 	fprintf(f, ",\"slide\":");
-	jstr(f, slide);
+	json_string(f, slide);
 	fprintf(f,
 	        ",\"patches\":%llu,\"candidates\":%llu,\"kept\":%llu,\"skipped\":%llu,\"bad_tiles\":%llu,"
 	        "\"tissue_mm2\":%.6g,\"mpp\":%.17g,\"slide_mpp\":%.17g,\"mpp_source\":\"%s\",\"level\":%d,"

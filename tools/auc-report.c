@@ -12,7 +12,7 @@
 #include "../lib/scoretab.h"
 #include "../lib/version.h"
 #include "cli.h"
-#include "jsonout.h"
+#include "../lib/jsonout.h"
 
 static const char *opt_split = "test", *opt_val = "val", *opt_label = "label", *opt_scores, *opt_tsv,
 		  *opt_roc_tsv, *opt_roc_svg;

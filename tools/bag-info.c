@@ -7,7 +7,7 @@
 
 #include "../lib/bag.h"
 #include "cli.h"
-#include "jsonout.h"
+#include "../lib/jsonout.h"
 
 static int opt_check, opt_json, opt_instances;
 

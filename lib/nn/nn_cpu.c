@@ -246,12 +246,12 @@ size_t nn_conv2d_scratch_floats(const struct nn_conv_shape *s)
 }
 
 /* images [n0, n1) of lane l and its block size */
-static void conv_lane(const struct conv_plan *p, int N, int l, int *n0, int *n1, int *bs)
+static void conv_lane(int lanes, int G, int N, int l, int *n0, int *n1, int *bs)
 {
-	*n0 = (int)((long)l * N / p->lanes);
-	*n1 = (int)((long)(l + 1) * N / p->lanes);
+	*n0 = (int)((long)l * N / lanes);
+	*n1 = (int)((long)(l + 1) * N / lanes);
 	int cnt = *n1 - *n0;
-	int nb = (cnt + p->G - 1) / p->G;
+	int nb = (cnt + G - 1) / G;
 	*bs = nb > 0 ? (cnt + nb - 1) / nb : 1;
 }
 
@@ -683,14 +683,13 @@ static void wino_forward(float *out, float *scratch, const float *inp, const flo
 	int C = s->C, OC = s->OC, N = s->N;
 	float *U = scratch;
 	wino_weights(U, weight, OC, C);
-	struct conv_plan cp = {.lanes = p.lanes, .G = p.G};
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
 		struct wino_lane w = wino_lane(&p, scratch, s, l);
 		float *V = w.V, *M = w.M, *pad = w.pad, *rows = w.rows;
 		int n0, n1, bs;
-		conv_lane(&cp, N, l, &n0, &n1, &bs);
+		conv_lane(p.lanes, p.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
 			wino_input(V, pad, rows, inp, s, &p, b0, g);
@@ -711,14 +710,13 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 	float *U = scratch;
 	if (dinp)
 		wino_weights(U, weight, OC, C);
-	struct conv_plan cp = {.lanes = p.lanes, .G = p.G};
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
 		struct wino_lane w = wino_lane(&p, scratch, s, l);
 		float *V = w.V, *dM = w.M, *dU = w.dU, *pad = w.pad, *rows = w.rows;
 		int n0, n1, bs;
-		conv_lane(&cp, N, l, &n0, &n1, &bs);
+		conv_lane(p.lanes, p.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
 			wino_output_adjoint(dM, rows, dout, s, &p, b0, g);
@@ -795,7 +793,7 @@ static void conv2d_forward(float *out, float *scratch, const float *inp, const f
 		float *col = scratch + (size_t)l * pl.lane_floats;
 		float *outT = col + (size_t)pl.G * P * K;
 		int n0, n1, bs;
-		conv_lane(&pl, N, l, &n0, &n1, &bs);
+		conv_lane(pl.lanes, pl.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, GP = g * P;
 			const float *B = col;
@@ -882,7 +880,7 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
 		float *doutT = col + (size_t)pl.G * P * K;
 		float *dw = doutT + (size_t)pl.G * P * OC;
 		int n0, n1, bs;
-		conv_lane(&pl, N, l, &n0, &n1, &bs);
+		conv_lane(pl.lanes, pl.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, GP = g * P;
 			/* D [OC, g*P]: one image's dout is that already */

@@ -1,4 +1,4 @@
-/* jsonout.h - tiny helpers for the tools' JSON output. */
+/* jsonout.h - JSON output helpers shared by the library and the tools. */
 #ifndef WENO_JSONOUT_H
 #define WENO_JSONOUT_H
 
