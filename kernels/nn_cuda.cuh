@@ -93,10 +93,11 @@ void cu_chansum_add(float *dbias, const float *dout, int N, int C, int HW);
 void cu_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
                           float *run_var, const float *inp, const float *gamma,
                           const float *beta, int N, int C, int HW, int train, float momentum,
-                          float eps);
+                          float eps, int relu);
 void cu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                           const float *inp, const float *mean, const float *rstd,
-                           const float *gamma, int N, int C, int HW, int train);
+                           const float *out, const float *inp, const float *mean,
+                           const float *rstd, const float *gamma, int N, int C, int HW,
+                           int train);
 void cu_relu_forward(float *out, const float *inp, size_t n);
 void cu_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 void cu_tanh_forward(float *out, const float *inp, size_t n);

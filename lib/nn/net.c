@@ -165,7 +165,8 @@ static int linear(struct builder *b, const char *name, int in, int OC, int head)
 	return finish_layer(b, li);
 }
 
-static int bn(struct builder *b, const char *name, int in)
+/* BatchNorm; relu = 1 fuses the ReLU that follows it into the same layer */
+static int bn(struct builder *b, const char *name, int in, int relu)
 {
 	int li = add_layer(b, L_BN, in);
 	if (li < 0)
@@ -180,6 +181,7 @@ static int bn(struct builder *b, const char *name, int in)
 	l->bt = bt;
 	l->rm = rm;
 	l->rv = rv;
+	l->relu = relu;
 	return finish_layer(b, li);
 }
 
@@ -230,13 +232,12 @@ static int add2(struct builder *b, int x, int y)
 	return finish_layer(b, li);
 }
 
-/* conv, BN, ReLU: returns the ReLU layer */
+/* conv, then BN with the ReLU fused: returns the BN layer */
 static int cbr(struct builder *b, const char *cname, const char *bname, int in, int OC, int K,
                int S, int P)
 {
 	int x = conv(b, cname, in, OC, K, S, P, 1);
-	x = bn(b, bname, x);
-	return simple(b, L_RELU, x);
+	return bn(b, bname, x, 1);
 }
 
 static int basic_block(struct builder *b, const char *pre, int in, int planes, int stride)
@@ -246,18 +247,17 @@ static int basic_block(struct builder *b, const char *pre, int in, int planes, i
 	snprintf(n1, sizeof n1, "%s.conv1", pre);
 	snprintf(n2, sizeof n2, "%s.bn1", pre);
 	int x = conv(b, n1, in, planes, 3, stride, 1, 0);
-	x = bn(b, n2, x);
-	x = simple(b, L_RELU, x);
+	x = bn(b, n2, x, 1);
 	snprintf(n1, sizeof n1, "%s.conv2", pre);
 	snprintf(n2, sizeof n2, "%s.bn2", pre);
 	x = conv(b, n1, x, planes, 3, 1, 1, 0);
-	x = bn(b, n2, x);
+	x = bn(b, n2, x, 0);
 	int sc = in;
 	if (stride != 1 || inC != planes) {
 		snprintf(n1, sizeof n1, "%s.downsample.0", pre);
 		snprintf(n2, sizeof n2, "%s.downsample.1", pre);
 		sc = conv(b, n1, in, planes, 1, stride, 0, 0);
-		sc = bn(b, n2, sc);
+		sc = bn(b, n2, sc, 0);
 	}
 	x = add2(b, x, sc);
 	return simple(b, L_RELU, x);
@@ -341,8 +341,7 @@ static int build_encoder(struct nn_module *m, const struct nn_backend *be, int k
 			               "not %dx%dx%d", c, h, w);
 		m->in_c = c, m->in_h = h, m->in_w = w;
 		x = conv(&b, "conv1", x, 64, 7, 2, 3, 0);
-		x = bn(&b, "bn1", x);
-		x = simple(&b, L_RELU, x);
+		x = bn(&b, "bn1", x, 1);
 		x = maxpool(&b, x, 3, 2, 1);
 		static const int planes[4] = {64, 128, 256, 512};
 		for (int s = 0; s < 4; s++)
@@ -360,7 +359,7 @@ static int build_encoder(struct nn_module *m, const struct nn_backend *be, int k
 			               c, h, w);
 		m->in_c = c;
 		x = linear(&b, "fc", x, 512, 0);
-		x = bn(&b, "bn", x);
+		x = bn(&b, "bn", x, 0);
 		break;
 	default:
 		return err_set(e, ERR_USAGE, "unknown encoder kind %d", kind);
@@ -710,7 +709,7 @@ static void graph_forward(struct nn_module *m, const float *inp, int n, struct r
 			float *mean = m->aux + l->aux_off, *rstd = mean + l->C;
 			be->batchnorm_forward(out, mean, rstd, ts(m, l->rm), ts(m, l->rv), in,
 			                      tw(m, l->wt), tw(m, l->bt), n, l->C, l->H * l->W,
-			                      m->train, m->bn_momentum, m->bn_eps);
+			                      m->train, m->bn_momentum, m->bn_eps, l->relu);
 			break;
 		}
 		case L_RELU:
@@ -787,7 +786,8 @@ static void graph_backward(struct nn_module *m, float *dinp)
 		}
 		case L_BN: {
 			float *mean = m->aux + l->aux_off, *rstd = mean + l->C;
-			be->batchnorm_backward(din, tg(m, l->wt), tg(m, l->bt), d, in, mean, rstd,
+			be->batchnorm_backward(din, tg(m, l->wt), tg(m, l->bt), d,
+			                       l->relu ? act_of(m, li) : NULL, in, mean, rstd,
 			                       tw(m, l->wt), n, l->C, l->H * l->W, m->fwd_train);
 			break;
 		}

@@ -62,6 +62,7 @@ struct nn_layer {
 	int K, S, P;                 /* conv/pool kernel, stride, padding */
 	int wt, bt;                  /* weight/bias (BN: gamma/beta) tensor, -1 none */
 	int rm, rv;                  /* BN running mean/var state tensors */
+	int relu;                    /* BN: the ReLU that follows is fused in */
 	float p;                     /* dropout probability */
 	size_t out_off, aux_off;     /* per-instance offsets in the arenas */
 };

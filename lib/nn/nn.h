@@ -102,18 +102,23 @@ struct nn_backend {
 	 * train: normalise with the batch mean and biased variance, save mean and
 	 * rstd = 1/sqrt(var+eps), and update run_mean/run_var as PyTorch does:
 	 * r = (1-momentum) r + momentum x, with the unbiased variance for run_var.
-	 * eval: normalise with run_mean/run_var (mean, rstd still written). */
+	 * eval: normalise with run_mean/run_var (mean, rstd still written).
+	 * relu = 1 fuses the ReLU that follows (out = relu(BN(inp)), as
+	 * relu_forward would compute it) and saves a pass over the activations. */
 	/* out [N,C,HW], mean [C], rstd [C], run_mean [C], run_var [C], inp [N,C,HW],
 	 * gamma [C], beta [C] */
 	void (*batchnorm_forward)(float *out, float *mean, float *rstd, float *run_mean,
 	                          float *run_var, const float *inp, const float *gamma,
 	                          const float *beta, int N, int C, int HW, int train,
-	                          float momentum, float eps);
-	/* dinp [N,C,HW], dgamma [C], dbeta [C]; dout [N,C,HW]; inp, mean, rstd, gamma
-	 * as saved by forward; train as in forward (eval: mean/rstd are constants) */
+	                          float momentum, float eps, int relu);
+	/* dinp [N,C,HW], dgamma [C], dbeta [C]; dout [N,C,HW]; out: forward's output
+	 * when it fused the ReLU (dout then counts only where out > 0), else NULL;
+	 * inp, mean, rstd, gamma as saved by forward; train as in forward (eval:
+	 * mean/rstd are constants) */
 	void (*batchnorm_backward)(float *dinp, float *dgamma, float *dbeta, const float *dout,
-	                           const float *inp, const float *mean, const float *rstd,
-	                           const float *gamma, int N, int C, int HW, int train);
+	                           const float *out, const float *inp, const float *mean,
+	                           const float *rstd, const float *gamma, int N, int C, int HW,
+	                           int train);
 
 	/* ---- elementwise ---- */
 	void (*relu_forward)(float *out, const float *inp, size_t n);                  /* [n] */

@@ -358,25 +358,63 @@ static void col2im_image_add(float *restrict dinp, const float *restrict dcol, s
  * multiplications this way (Lavin and Gray, 2016).  The output is cut into
  * 2x2 tiles; each tile's 4x4 input patch d and each 3x3 filter g are
  * transformed, V = Bᵀ d B and U = G g Gᵀ; for each of the 16 positions xi
- * of the transformed tile the channel sum is one sgemm, M_xi [OC,T] = U_xi
- * [OC,C] x V_xi [C,T]; and the output tile is Aᵀ M A.  The backward pass is
- * the exact adjoint of these steps: dM = A dY Aᵀ, dU_xi = dM_xi V_xiᵀ,
- * dV_xi = U_xiᵀ dM_xi, dd = B dV Bᵀ added into the input over the
+ * of the transformed tile the channel sum is one sgemm, M_xi [T,OC] = V_xi
+ * [T,C] x U_xiᵀ [C,OC]; and the output tile is Aᵀ M A.  The backward pass is
+ * the exact adjoint of these steps: dM = A dY Aᵀ, dU_xi = dM_xiᵀ V_xi,
+ * dV_xi = dM_xi U_xi, dd = B dV Bᵀ added into the input over the
  * overlapping patches, dg = Gᵀ dU G.  Images go in lanes and blocks as in
  * the im2col path (shape-only, so results do not depend on the number of
  * threads); the weight gradient of the lanes is summed in lane order.
+ *
+ * The transforms run on WV channels at once: a plane group of WV channels
+ * of one image is first packed channel-last ([y][x][WV], zero border), so
+ * that every value a transform touches is one vector of WV channels and a
+ * tile's 16 transformed vectors store contiguously into V [16][T][Cp] (a
+ * tile's channels contiguous, Cp = C rounded up to WV; the lanes past C
+ * hold leftovers that the sgemms, whose leading dimension is Cp but whose
+ * width is C, never read).  M and dM are [16][T][OCp] alike; outputs are
+ * unpacked from channel-last tiles back to NCHW.  Every element is computed
+ * by the same sequence of operations as one channel at a time would.
  *
  *   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *   G  = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *   Aᵀ = [1 1 1 0; 0 1 -1 -1]
  */
 #define WINO_BLOCK_FLOATS 393216 /* V + M of one block (1.5 MiB, inside a 2 MiB L2) */
+#define WV 8                     /* channels per vector */
+
+typedef float wvec __attribute__((vector_size(WV * sizeof(float))));
+#if defined(__GNUC__) && !defined(__clang__)
+/* wvec crosses no ABI boundary (static inline helpers only) */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+/* The transforms are built for AVX2 as well as the baseline and picked at
+ * load time; -std=c11 contracts no a*b+c into an FMA, so both clones give
+ * the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+static inline wvec wld(const float *p)
+{
+	wvec v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline void wst(float *p, wvec v)
+{
+	memcpy(p, &v, sizeof v);
+}
 
 struct wino_plan {
 	int lanes, G;       /* lanes of images, most images in a block */
 	int TH, TW, tpi;    /* tiles per column, row, image */
 	int PH, PW;         /* the padded plane: (2 TH + 2) x (2 TW + 2) */
-	size_t lane_floats; /* V [16,C,G*tpi], M [16,OC,G*tpi], dU [16,OC,C], plane, 4 rows */
+	int Cp, OCp;        /* C and OC rounded up to WV: the row strides of V and M */
+	size_t lane_floats; /* V [16,G*tpi,Cp], M [16,G*tpi,OCp], dU [16,OC,C], pack [PH,PW,WV] */
 	size_t u_floats;    /* U [16,OC,C], ahead of the lanes */
 };
 
@@ -400,11 +438,13 @@ static struct wino_plan wino_plan(const struct nn_conv_shape *s)
 	p.tpi = p.TH * p.TW;
 	p.PH = 2 * p.TH + 2;
 	p.PW = 2 * p.TW + 2;
+	p.Cp = (s->C + WV - 1) / WV * WV;
+	p.OCp = (s->OC + WV - 1) / WV * WV;
 	p.lanes = s->N < CONV_LANES ? s->N : CONV_LANES;
 	if (p.lanes < 1)
 		p.lanes = 1;
 	int per = (s->N + p.lanes - 1) / p.lanes;
-	size_t img = (size_t)16 * ((size_t)s->C + s->OC) * p.tpi;
+	size_t img = (size_t)16 * ((size_t)p.Cp + p.OCp) * p.tpi;
 	size_t g = WINO_BLOCK_FLOATS / img;
 	if (g < 1)
 		g = 1;
@@ -412,17 +452,17 @@ static struct wino_plan wino_plan(const struct nn_conv_shape *s)
 	if (p.G < 1)
 		p.G = 1;
 	p.u_floats = (size_t)16 * s->OC * s->C;
-	p.lane_floats = (size_t)p.G * img + p.u_floats + (size_t)(p.PH + 4) * p.PW;
+	p.lane_floats = (size_t)p.G * img + p.u_floats + (size_t)p.PH * p.PW * WV;
 	return p;
 }
 
-/* U [16,OC,C] = G g Gᵀ for every filter g of weight [OC,C,3,3] */
 static size_t wino_scratch_floats(const struct nn_conv_shape *s)
 {
 	struct wino_plan p = wino_plan(s);
 	return p.u_floats + (size_t)p.lanes * p.lane_floats;
 }
 
+/* U [16,OC,C] = G g Gᵀ for every filter g of weight [OC,C,3,3] */
 static void wino_weights(float *U, const float *weight, int OC, int C)
 {
 	size_t plane = (size_t)OC * C;
@@ -474,51 +514,49 @@ static void wino_weights_adjoint(float *dweight, const float *dU, int OC, int C)
 	}
 }
 
-/* the plane of image n, channel c into pad [PH,PW] with a zero border of
- * one (and zeros past the end when H or W is odd) */
-static void wino_pad(float *pad, const float *plane, const struct nn_conv_shape *s,
-                     const struct wino_plan *p)
+/* V [16,T,Cp] of the g images from n0: V = Bᵀ d B per tile and channel.
+ * pk: [PH,PW,WV], the plane group being transformed, channel-last, with the
+ * zero border (zeroed once: only the inside is ever written). */
+SIMD_CLONES
+static void wino_input(float *V, float *pk, const float *inp, const struct nn_conv_shape *s,
+                       const struct wino_plan *p, int n0, int g)
 {
-	memset(pad, 0, (size_t)p->PH * p->PW * sizeof *pad);
-	for (int y = 0; y < s->H; y++)
-		memcpy(pad + (size_t)(y + 1) * p->PW + 1, plane + (size_t)y * s->W,
-		       (size_t)s->W * sizeof *pad);
-}
-
-/* The transforms work a row of tiles at a time so that every loop runs over
- * contiguous memory: first the column transform of the tile row's four
- * input rows (whole rows at once), then the row transform of each of those,
- * which writes the 16 planes of V each as a contiguous run of tiles. */
-
-/* V [16,C,T] of the g images from n0: V = Bᵀ d B per tile and channel */
-static void wino_input(float *V, float *pad, float *rows, const float *inp,
-                       const struct nn_conv_shape *s, const struct wino_plan *p, int n0, int g)
-{
-	int C = s->C, PW = p->PW, TW = p->TW;
-	size_t T = (size_t)g * p->tpi, plane = (size_t)C * T;
-	float *r0 = rows, *r1 = rows + PW, *r2 = rows + 2 * PW, *r3 = rows + 3 * PW;
+	int C = s->C, H = s->H, W = s->W, PW = p->PW, TW = p->TW, Cp = p->Cp;
+	size_t plane = (size_t)g * p->tpi * Cp;
+	memset(pk, 0, (size_t)p->PH * PW * WV * sizeof *pk);
 	for (int i = 0; i < g; i++) {
-		for (int c = 0; c < C; c++) {
-			wino_pad(pad, inp + ((size_t)(n0 + i) * C + c) * s->H * s->W, s, p);
-			float *v = V + (size_t)c * T + (size_t)i * p->tpi;
-			for (int ty = 0; ty < p->TH; ty++) {
-				const float *a0 = pad + (size_t)(2 * ty) * PW, *a1 = a0 + PW,
-				            *a2 = a1 + PW, *a3 = a2 + PW;
-				for (int x = 0; x < PW; x++) {
-					r0[x] = a0[x] - a2[x];
-					r1[x] = a1[x] + a2[x];
-					r2[x] = a2[x] - a1[x];
-					r3[x] = a1[x] - a3[x];
+		for (int c0 = 0; c0 < C; c0 += WV) {
+			int nc = C - c0 < WV ? C - c0 : WV;
+			for (int cc = 0; cc < nc; cc++) {
+				const float *src = inp + ((size_t)(n0 + i) * C + c0 + cc) * H * W;
+				for (int y = 0; y < H; y++) {
+					float *d = pk + ((size_t)(y + 1) * PW + 1) * WV + cc;
+					const float *sr = src + (size_t)y * W;
+					for (int x = 0; x < W; x++)
+						d[(size_t)x * WV] = sr[x];
 				}
-				for (int r = 0; r < 4; r++) {
-					const float *q = rows + (size_t)r * PW;
-					float *o0 = v + (size_t)(4 * r) * plane + (size_t)ty * TW;
-					float *o1 = o0 + plane, *o2 = o1 + plane, *o3 = o2 + plane;
-					for (int tx = 0; tx < TW; tx++) {
-						o0[tx] = q[2 * tx] - q[2 * tx + 2];
-						o1[tx] = q[2 * tx + 1] + q[2 * tx + 2];
-						o2[tx] = q[2 * tx + 2] - q[2 * tx + 1];
-						o3[tx] = q[2 * tx + 1] - q[2 * tx + 3];
+			}
+			float *v = V + (size_t)i * p->tpi * Cp + c0;
+			for (int ty = 0; ty < p->TH; ty++) {
+				for (int tx = 0; tx < TW; tx++) {
+					const float *a = pk + ((size_t)(2 * ty) * PW + 2 * tx) * WV;
+					float *o = v + (size_t)(ty * TW + tx) * Cp;
+					/* row r of Bᵀ d (d0 - d2, d1 + d2, d2 - d1, d1 - d3),
+					 * then its row transform: four stores */
+					for (int r = 0; r < 4; r++) {
+						static const int ia[4] = {0, 1, 2, 1}, ib[4] = {2, 2, 1, 3};
+						const float *ra = a + (size_t)ia[r] * PW * WV;
+						const float *rb = a + (size_t)ib[r] * PW * WV;
+						wvec t[4];
+						for (int k = 0; k < 4; k++) {
+							wvec x0 = wld(ra + (size_t)k * WV), x1 = wld(rb + (size_t)k * WV);
+							t[k] = r == 1 ? x0 + x1 : x0 - x1;
+						}
+						float *q = o + (size_t)(4 * r) * plane;
+						wst(q, t[0] - t[2]);
+						wst(q + plane, t[1] + t[2]);
+						wst(q + 2 * plane, t[2] - t[1]);
+						wst(q + 3 * plane, t[1] - t[3]);
 					}
 				}
 			}
@@ -526,75 +564,89 @@ static void wino_input(float *V, float *pad, float *rows, const float *inp,
 	}
 }
 
-/* out images n0.. [OC,OH,OW] = Aᵀ M A per tile (+ bias); M [16,OC,T] */
-static void wino_output(float *out, float *rows, const float *M, const float *bias,
+/* out images n0.. [OC,OH,OW] = Aᵀ M A per tile (+ bias); M [16,T,OCp].
+ * pk: [2TH,2TW,WV], one plane group of output tiles, channel-last. */
+SIMD_CLONES
+static void wino_output(float *out, float *pk, const float *M, const float *bias,
                         const struct nn_conv_shape *s, const struct wino_plan *p, int n0, int g)
 {
-	int OC = s->OC, OH = s->OH, OW = s->OW, TW = p->TW;
-	size_t T = (size_t)g * p->tpi, plane = (size_t)OC * T;
-	float *y0 = rows, *y1 = rows + 2 * TW; /* the tile row's two output rows */
+	int OC = s->OC, OH = s->OH, OW = s->OW, TW = p->TW, W2 = 2 * p->TW, OCp = p->OCp;
+	size_t plane = (size_t)g * p->tpi * OCp;
 	for (int i = 0; i < g; i++) {
-		for (int oc = 0; oc < OC; oc++) {
-			float *o = out + ((size_t)(n0 + i) * OC + oc) * OH * OW;
-			const float *m = M + (size_t)oc * T + (size_t)i * p->tpi;
-			float b = bias ? bias[oc] : 0.0f;
+		for (int oc0 = 0; oc0 < OC; oc0 += WV) {
+			int nc = OC - oc0 < WV ? OC - oc0 : WV;
+			wvec b = {0};
+			for (int cc = 0; cc < nc && bias; cc++)
+				b[cc] = bias[oc0 + cc];
+			const float *m = M + (size_t)i * p->tpi * OCp + oc0;
 			for (int ty = 0; ty < p->TH; ty++) {
-				const float *m0 = m + (size_t)ty * TW;
-#define MQ(a, j) m0[(size_t)(4 * (a) + (j)) * plane + tx]
 				for (int tx = 0; tx < TW; tx++) {
-					float s0[4], s1[4];
+					const float *q = m + (size_t)(ty * TW + tx) * OCp;
+					wvec s0[4], s1[4];
 					for (int j = 0; j < 4; j++) {
-						s0[j] = MQ(0, j) + MQ(1, j) + MQ(2, j);
-						s1[j] = MQ(1, j) - MQ(2, j) - MQ(3, j);
+						wvec m0 = wld(q + (size_t)j * plane);
+						wvec m1 = wld(q + (size_t)(4 + j) * plane);
+						wvec m2 = wld(q + (size_t)(8 + j) * plane);
+						wvec m3 = wld(q + (size_t)(12 + j) * plane);
+						s0[j] = m0 + m1 + m2;
+						s1[j] = m1 - m2 - m3;
 					}
-					y0[2 * tx] = s0[0] + s0[1] + s0[2] + b;
-					y0[2 * tx + 1] = s0[1] - s0[2] - s0[3] + b;
-					y1[2 * tx] = s1[0] + s1[1] + s1[2] + b;
-					y1[2 * tx + 1] = s1[1] - s1[2] - s1[3] + b;
+					float *y = pk + ((size_t)(2 * ty) * W2 + 2 * tx) * WV;
+					wst(y, s0[0] + s0[1] + s0[2] + b);
+					wst(y + WV, s0[1] - s0[2] - s0[3] + b);
+					wst(y + (size_t)W2 * WV, s1[0] + s1[1] + s1[2] + b);
+					wst(y + ((size_t)W2 + 1) * WV, s1[1] - s1[2] - s1[3] + b);
 				}
-#undef MQ
-				int y = 2 * ty;
-				memcpy(o + (size_t)y * OW, y0, (size_t)OW * sizeof *o);
-				if (y + 1 < OH)
-					memcpy(o + (size_t)(y + 1) * OW, y1, (size_t)OW * sizeof *o);
+			}
+			for (int cc = 0; cc < nc; cc++) {
+				float *o = out + ((size_t)(n0 + i) * OC + oc0 + cc) * OH * OW;
+				for (int y = 0; y < OH; y++) {
+					const float *src = pk + (size_t)y * W2 * WV + cc;
+					for (int x = 0; x < OW; x++)
+						o[(size_t)y * OW + x] = src[(size_t)x * WV];
+				}
 			}
 		}
 	}
 }
 
-/* dM [16,OC,T] = A dY Aᵀ per tile, from dout images n0.. (zero past the edge) */
-static void wino_output_adjoint(float *dM, float *rows, const float *dout,
+/* dM [16,T,OCp] = A dY Aᵀ per tile, from dout images n0..; pk [2TH,2TW,WV]
+ * holds one plane group of dout channel-last, zero past the edge */
+SIMD_CLONES
+static void wino_output_adjoint(float *dM, float *pk, const float *dout,
                                 const struct nn_conv_shape *s, const struct wino_plan *p, int n0,
                                 int g)
 {
-	int OC = s->OC, OH = s->OH, OW = s->OW, TW = p->TW, W2 = 2 * TW;
-	size_t T = (size_t)g * p->tpi, plane = (size_t)OC * T;
-	float *s0 = rows, *s1 = s0 + W2, *s2 = s1 + W2, *s3 = s2 + W2;
+	int OC = s->OC, OH = s->OH, OW = s->OW, TW = p->TW, W2 = 2 * p->TW, OCp = p->OCp;
+	size_t plane = (size_t)g * p->tpi * OCp;
+	memset(pk, 0, (size_t)2 * p->TH * W2 * WV * sizeof *pk);
 	for (int i = 0; i < g; i++) {
-		for (int oc = 0; oc < OC; oc++) {
-			const float *d = dout + ((size_t)(n0 + i) * OC + oc) * OH * OW;
-			float *m = dM + (size_t)oc * T + (size_t)i * p->tpi;
-			for (int ty = 0; ty < p->TH; ty++) {
-				int y = 2 * ty;
-				const float *d0 = d + (size_t)y * OW, *d1 = d0 + OW;
-				int has1 = y + 1 < OH;
-				/* s_a = (A dY)_a over whole rows: dY0, dY0+dY1, dY0-dY1, -dY1 */
-				for (int x = 0; x < W2; x++) {
-					float a = x < OW ? d0[x] : 0.0f, c = x < OW && has1 ? d1[x] : 0.0f;
-					s0[x] = a;
-					s1[x] = a + c;
-					s2[x] = a - c;
-					s3[x] = -c;
+		for (int oc0 = 0; oc0 < OC; oc0 += WV) {
+			int nc = OC - oc0 < WV ? OC - oc0 : WV;
+			for (int cc = 0; cc < nc; cc++) {
+				const float *d = dout + ((size_t)(n0 + i) * OC + oc0 + cc) * OH * OW;
+				for (int y = 0; y < OH; y++) {
+					float *dst = pk + (size_t)y * W2 * WV + cc;
+					for (int x = 0; x < OW; x++)
+						dst[(size_t)x * WV] = d[(size_t)y * OW + x];
 				}
-				for (int r = 0; r < 4; r++) {
-					const float *q = rows + (size_t)r * W2;
-					float *o0 = m + (size_t)(4 * r) * plane + (size_t)ty * TW;
-					float *o1 = o0 + plane, *o2 = o1 + plane, *o3 = o2 + plane;
-					for (int tx = 0; tx < TW; tx++) {
-						o0[tx] = q[2 * tx];
-						o1[tx] = q[2 * tx] + q[2 * tx + 1];
-						o2[tx] = q[2 * tx] - q[2 * tx + 1];
-						o3[tx] = -q[2 * tx + 1];
+			}
+			float *m = dM + (size_t)i * p->tpi * OCp + oc0;
+			for (int ty = 0; ty < p->TH; ty++) {
+				for (int tx = 0; tx < TW; tx++) {
+					const float *a = pk + ((size_t)(2 * ty) * W2 + 2 * tx) * WV;
+					wvec a0 = wld(a), a1 = wld(a + WV);
+					wvec c0 = wld(a + (size_t)W2 * WV), c1 = wld(a + ((size_t)W2 + 1) * WV);
+					/* the rows of A dY: dY0, dY0 + dY1, dY0 - dY1, -dY1 */
+					wvec q[4][2] = {{a0, a1}, {a0 + c0, a1 + c1}, {a0 - c0, a1 - c1},
+					                {-c0, -c1}};
+					float *o = m + (size_t)(ty * TW + tx) * OCp;
+					for (int r = 0; r < 4; r++) {
+						float *z = o + (size_t)(4 * r) * plane;
+						wst(z, q[r][0]);
+						wst(z + plane, q[r][0] + q[r][1]);
+						wst(z + 2 * plane, q[r][0] - q[r][1]);
+						wst(z + 3 * plane, -q[r][1]);
 					}
 				}
 			}
@@ -602,66 +654,70 @@ static void wino_output_adjoint(float *dM, float *rows, const float *dout,
 	}
 }
 
-/* dinp images n0.. += B dV Bᵀ over the overlapping patches: per tile row,
- * the row adjoint into four rows (tiles overlap by two columns: even and
- * odd columns gather from two tiles each), then the column adjoint into the
- * padded plane (tile rows overlap by two rows, added in order) */
-static void wino_input_adjoint(float *dinp, float *pad, float *rows, const float *dV,
+/* dinp images n0.. += B dV Bᵀ over the overlapping patches, dV [16,T,Cp].
+ * Per tile row, the row adjoint of each column pair (column 2x takes tile
+ * x's first and tile x-1's third; 2x+1 tile x's second and tile x-1's
+ * fourth), then the column adjoint into pk [PH,PW,WV] (tile rows overlap by
+ * two rows, added in order), whose inside is added into dinp. */
+SIMD_CLONES
+static void wino_input_adjoint(float *dinp, float *pk, const float *dV,
                                const struct nn_conv_shape *s, const struct wino_plan *p,
                                int n0, int g)
 {
-	int C = s->C, PW = p->PW, TW = p->TW;
-	size_t T = (size_t)g * p->tpi, plane = (size_t)C * T;
+	int C = s->C, H = s->H, W = s->W, PW = p->PW, TW = p->TW, Cp = p->Cp;
+	size_t plane = (size_t)g * p->tpi * Cp;
 	for (int i = 0; i < g; i++) {
-		for (int c = 0; c < C; c++) {
-			memset(pad, 0, (size_t)p->PH * PW * sizeof *pad);
-			const float *v = dV + (size_t)c * T + (size_t)i * p->tpi;
+		for (int c0 = 0; c0 < C; c0 += WV) {
+			int nc = C - c0 < WV ? C - c0 : WV;
+			memset(pk, 0, (size_t)p->PH * PW * WV * sizeof *pk);
+			const float *v = dV + (size_t)i * p->tpi * Cp + c0;
 			for (int ty = 0; ty < p->TH; ty++) {
-				for (int r = 0; r < 4; r++) {
-					const float *q0 = v + (size_t)(4 * r) * plane + (size_t)ty * TW;
-					const float *q1 = q0 + plane, *q2 = q1 + plane, *q3 = q2 + plane;
-					float *u = rows + (size_t)r * PW;
-					/* column 2x takes tile x's first and tile x-1's third;
-					 * 2x+1 tile x's second and tile x-1's fourth */
-					for (int x = 0; x <= TW; x++) {
-						float e = 0.0f, o = 0.0f;
+				const float *vr = v + (size_t)ty * TW * Cp;
+				float *a = pk + (size_t)(2 * ty) * PW * WV;
+				for (int x = 0; x <= TW; x++) {
+					wvec u[4][2];
+					for (int r = 0; r < 4; r++) {
+						const float *q = vr + (size_t)(4 * r) * plane;
+						wvec e = {0}, o = {0};
 						if (x < TW) {
-							e = q0[x];
-							o = q1[x] - q2[x] + q3[x];
+							const float *t = q + (size_t)x * Cp;
+							e = wld(t);
+							o = wld(t + plane) - wld(t + 2 * plane) + wld(t + 3 * plane);
 						}
 						if (x > 0) {
-							e += q1[x - 1] + q2[x - 1] - q0[x - 1];
-							o += -q3[x - 1];
+							const float *t = q + (size_t)(x - 1) * Cp;
+							e += wld(t + plane) + wld(t + 2 * plane) - wld(t);
+							o += -wld(t + 3 * plane);
 						}
-						u[2 * x] = e;
-						u[2 * x + 1] = o;
+						u[r][0] = e;
+						u[r][1] = o;
+					}
+					for (int k = 0; k < 2; k++) {
+						float *a0 = a + (size_t)(2 * x + k) * WV, *a1 = a0 + (size_t)PW * WV,
+						      *a2 = a1 + (size_t)PW * WV, *a3 = a2 + (size_t)PW * WV;
+						wst(a0, wld(a0) + u[0][k]);
+						wst(a1, wld(a1) + (u[1][k] - u[2][k] + u[3][k]));
+						wst(a2, wld(a2) + (u[1][k] + u[2][k] - u[0][k]));
+						wst(a3, wld(a3) + -u[3][k]);
 					}
 				}
-				const float *u0 = rows, *u1 = rows + PW, *u2 = rows + 2 * PW,
-				            *u3 = rows + 3 * PW;
-				float *a0 = pad + (size_t)(2 * ty) * PW, *a1 = a0 + PW, *a2 = a1 + PW,
-				      *a3 = a2 + PW;
-				for (int x = 0; x < PW; x++) {
-					a0[x] += u0[x];
-					a1[x] += u1[x] - u2[x] + u3[x];
-					a2[x] += u1[x] + u2[x] - u0[x];
-					a3[x] += -u3[x];
-				}
 			}
-			float *dst = dinp + ((size_t)(n0 + i) * C + c) * s->H * s->W;
-			for (int y = 0; y < s->H; y++) {
-				const float *src = pad + (size_t)(y + 1) * PW + 1;
-				float *drow = dst + (size_t)y * s->W;
-				for (int x = 0; x < s->W; x++)
-					drow[x] += src[x];
+			for (int cc = 0; cc < nc; cc++) {
+				float *dst = dinp + ((size_t)(n0 + i) * C + c0 + cc) * H * W;
+				for (int y = 0; y < H; y++) {
+					const float *src = pk + ((size_t)(y + 1) * PW + 1) * WV + cc;
+					float *drow = dst + (size_t)y * W;
+					for (int x = 0; x < W; x++)
+						drow[x] += src[(size_t)x * WV];
+				}
 			}
 		}
 	}
 }
 
-/* lane l's part of scratch: V (dV), M (dM), dU, the padded plane, 4 rows */
+/* lane l's part of scratch: V (dV), M (dM), dU, the channel-last pack */
 struct wino_lane {
-	float *V, *M, *dU, *pad, *rows;
+	float *V, *M, *dU, *pk;
 };
 
 static struct wino_lane wino_lane(const struct wino_plan *p, float *scratch,
@@ -669,10 +725,10 @@ static struct wino_lane wino_lane(const struct wino_plan *p, float *scratch,
 {
 	struct wino_lane w;
 	w.V = scratch + p->u_floats + (size_t)l * p->lane_floats;
-	w.M = w.V + (size_t)16 * s->C * p->G * p->tpi;
-	w.dU = w.M + (size_t)16 * s->OC * p->G * p->tpi;
-	w.pad = w.dU + p->u_floats;
-	w.rows = w.pad + (size_t)p->PH * p->PW;
+	w.M = w.V + (size_t)16 * p->Cp * p->G * p->tpi;
+	w.dU = w.M + (size_t)16 * p->OCp * p->G * p->tpi;
+	w.pk = w.dU + p->u_floats;
+	(void)s;
 	return w;
 }
 
@@ -680,24 +736,24 @@ static void wino_forward(float *out, float *scratch, const float *inp, const flo
                          const float *bias, const struct nn_conv_shape *s)
 {
 	struct wino_plan p = wino_plan(s);
-	int C = s->C, OC = s->OC, N = s->N;
+	int C = s->C, OC = s->OC, N = s->N, Cp = p.Cp, OCp = p.OCp;
 	float *U = scratch;
 	wino_weights(U, weight, OC, C);
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
 		struct wino_lane w = wino_lane(&p, scratch, s, l);
-		float *V = w.V, *M = w.M, *pad = w.pad, *rows = w.rows;
 		int n0, n1, bs;
 		conv_lane(p.lanes, p.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
-			wino_input(V, pad, rows, inp, s, &p, b0, g);
+			wino_input(w.V, w.pk, inp, s, &p, b0, g);
+			/* M_xi [T,OC] = V_xi [T,C] x U_xiᵀ [C,OC] */
 			for (int x = 0; x < 16; x++)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, T, C, 1.0f,
-				            U + (size_t)x * OC * C, C, V + (size_t)x * C * T, T, 0.0f,
-				            M + (size_t)x * OC * T, T);
-			wino_output(out, rows, M, bias, s, &p, b0, g);
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, OC, C, 1.0f,
+				            w.V + (size_t)x * T * Cp, Cp, U + (size_t)x * OC * C, C, 0.0f,
+				            w.M + (size_t)x * T * OCp, OCp);
+			wino_output(out, w.pk, w.M, bias, s, &p, b0, g);
 		}
 	}
 }
@@ -706,7 +762,7 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
                           const float *inp, const float *weight, const struct nn_conv_shape *s)
 {
 	struct wino_plan p = wino_plan(s);
-	int C = s->C, OC = s->OC, N = s->N;
+	int C = s->C, OC = s->OC, N = s->N, Cp = p.Cp, OCp = p.OCp;
 	float *U = scratch;
 	if (dinp)
 		wino_weights(U, weight, OC, C);
@@ -714,27 +770,27 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
 		struct wino_lane w = wino_lane(&p, scratch, s, l);
-		float *V = w.V, *dM = w.M, *dU = w.dU, *pad = w.pad, *rows = w.rows;
+		float *V = w.V, *dM = w.M, *dU = w.dU;
 		int n0, n1, bs;
 		conv_lane(p.lanes, p.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
-			wino_output_adjoint(dM, rows, dout, s, &p, b0, g);
+			wino_output_adjoint(dM, w.pk, dout, s, &p, b0, g);
 			if (dweight) {
-				wino_input(V, pad, rows, inp, s, &p, b0, g);
-				/* dU_xi [OC,C] (+)= dM_xi [OC,T] x V_xiᵀ [T,C] */
+				wino_input(V, w.pk, inp, s, &p, b0, g);
+				/* dU_xi [OC,C] (+)= dM_xiᵀ [OC,T] x V_xi [T,C] */
 				for (int x = 0; x < 16; x++)
-					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, T, 1.0f,
-					            dM + (size_t)x * OC * T, T, V + (size_t)x * C * T, T,
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, T, 1.0f,
+					            dM + (size_t)x * T * OCp, OCp, V + (size_t)x * T * Cp, Cp,
 					            b0 == n0 ? 0.0f : 1.0f, dU + (size_t)x * OC * C, C);
 			}
 			if (dinp) {
-				/* dV_xi [C,T] = U_xiᵀ [C,OC] x dM_xi [OC,T], over V */
+				/* dV_xi [T,C] = dM_xi [T,OC] x U_xi [OC,C], over V */
 				for (int x = 0; x < 16; x++)
-					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, OC, 1.0f,
-					            U + (size_t)x * OC * C, C, dM + (size_t)x * OC * T, T, 0.0f,
-					            V + (size_t)x * C * T, T);
-				wino_input_adjoint(dinp, pad, rows, V, s, &p, b0, g);
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, C, OC, 1.0f,
+					            dM + (size_t)x * T * OCp, OCp, U + (size_t)x * OC * C, C,
+					            0.0f, V + (size_t)x * T * Cp, Cp);
+				wino_input_adjoint(dinp, w.pk, V, s, &p, b0, g);
 			}
 		}
 	}
@@ -751,7 +807,6 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 		wino_weights_adjoint(dweight, dU0, OC, C);
 	}
 }
-
 static void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                            const float *bias, const struct nn_conv_shape *s)
 {
@@ -932,10 +987,22 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
 
 /* ---------------- batch normalisation ---------------- */
 
+/* x where keep, else +0, without a branch (signs of activations are random:
+ * a branch mispredicts half the time) */
+static inline float keep_if(float x, int keep)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	u &= -(uint32_t)keep;
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
+
+SIMD_CLONES
 static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
                               float *run_var, const float *inp, const float *gamma,
                               const float *beta, int N, int C, int HW, int train,
-                              float momentum, float eps)
+                              float momentum, float eps, int relu)
 {
 	size_t m = (size_t)N * HW;
 #pragma omp parallel for schedule(static)
@@ -976,16 +1043,26 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
 		for (int n = 0; n < N; n++) {
 			const float *x = inp + ((size_t)n * C + c) * HW;
 			float *o = out + ((size_t)n * C + c) * HW;
+			if (relu) {
 #pragma omp simd
-			for (int i = 0; i < HW; i++)
-				o[i] = (x[i] - mu) * rs * g + b;
+				for (int i = 0; i < HW; i++) {
+					float y = (x[i] - mu) * rs * g + b;
+					o[i] = keep_if(y, y > 0.0f);
+				}
+			} else {
+#pragma omp simd
+				for (int i = 0; i < HW; i++)
+					o[i] = (x[i] - mu) * rs * g + b;
+			}
 		}
 	}
 }
 
+SIMD_CLONES
 static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                               const float *inp, const float *mean, const float *rstd,
-                               const float *gamma, int N, int C, int HW, int train)
+                               const float *out, const float *inp, const float *mean,
+                               const float *rstd, const float *gamma, int N, int C, int HW,
+                               int train)
 {
 	double m = (double)N * HW;
 #pragma omp parallel for schedule(static)
@@ -993,12 +1070,23 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 		float mu = mean[c], rs = rstd[c], g = gamma ? gamma[c] : 1.0f;
 		double sd = 0.0, sdx = 0.0;
 		for (int n = 0; n < N; n++) {
-			const float *x = inp + ((size_t)n * C + c) * HW;
-			const float *d = dout + ((size_t)n * C + c) * HW;
+			size_t p0 = ((size_t)n * C + c) * HW;
+			const float *x = inp + p0, *d = dout + p0;
+			if (out) {
+				/* dout counts where the fused ReLU let the value through */
+				const float *y = out + p0;
 #pragma omp simd reduction(+ : sd, sdx)
-			for (int i = 0; i < HW; i++) {
-				sd += d[i];
-				sdx += (double)d[i] * ((x[i] - mu) * rs);
+				for (int i = 0; i < HW; i++) {
+					float di = keep_if(d[i], y[i] > 0.0f);
+					sd += di;
+					sdx += (double)di * ((x[i] - mu) * rs);
+				}
+			} else {
+#pragma omp simd reduction(+ : sd, sdx)
+				for (int i = 0; i < HW; i++) {
+					sd += d[i];
+					sdx += (double)d[i] * ((x[i] - mu) * rs);
+				}
 			}
 		}
 		if (dgamma)
@@ -1011,30 +1099,28 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 		float a = train ? (float)(sd / m) : 0.0f;
 		float bb = train ? (float)(sdx / m) : 0.0f;
 		for (int n = 0; n < N; n++) {
-			const float *x = inp + ((size_t)n * C + c) * HW;
-			const float *d = dout + ((size_t)n * C + c) * HW;
-			float *o = dinp + ((size_t)n * C + c) * HW;
+			size_t p0 = ((size_t)n * C + c) * HW;
+			const float *x = inp + p0, *d = dout + p0;
+			float *o = dinp + p0;
+			if (out) {
+				const float *y = out + p0;
 #pragma omp simd
-			for (int i = 0; i < HW; i++) {
-				float xh = (x[i] - mu) * rs;
-				o[i] += k * (d[i] - a - xh * bb);
+				for (int i = 0; i < HW; i++) {
+					float xh = (x[i] - mu) * rs;
+					o[i] += k * (keep_if(d[i], y[i] > 0.0f) - a - xh * bb);
+				}
+			} else {
+#pragma omp simd
+				for (int i = 0; i < HW; i++) {
+					float xh = (x[i] - mu) * rs;
+					o[i] += k * (d[i] - a - xh * bb);
+				}
 			}
 		}
 	}
 }
 
 /* ---------------- elementwise ---------------- */
-
-/* x where keep, else +0, without a branch (signs of activations are random:
- * a branch mispredicts half the time) */
-static inline float keep_if(float x, int keep)
-{
-	uint32_t u;
-	memcpy(&u, &x, sizeof u);
-	u &= -(uint32_t)keep;
-	memcpy(&x, &u, sizeof x);
-	return x;
-}
 
 static void relu_forward(float *out, const float *inp, size_t n)
 {

@@ -395,11 +395,13 @@ static void test_cuda_conv2d(void)
 
 /* ---------------- batch normalisation ---------------- */
 
-static void bn_case(int N, int C, int HW, int train, int affine, struct rng *r)
+/* relu = 1: the fused ReLU; the GPU's backward gets the CPU's output as its
+ * mask, so that an output within rounding of 0 cannot flip a mask bit */
+static void bn_case(int N, int C, int HW, int train, int affine, int relu, struct rng *r)
 {
 	char tag[96], what[160];
-	snprintf(tag, sizeof tag, "batchnorm N%d C%d HW%d %s%s", N, C, HW, train ? "train" : "eval",
-	         affine ? "" : " (no gamma/beta)");
+	snprintf(tag, sizeof tag, "batchnorm N%d C%d HW%d %s%s%s", N, C, HW,
+	         train ? "train" : "eval", affine ? "" : " (no gamma/beta)", relu ? " +relu" : "");
 	size_t n = (size_t)N * C * HW;
 	double m = (double)N * HW;
 	float *x = rand_buf(n, r, -2, 3), *dy = rand_buf(n, r, -1, 1);
@@ -417,8 +419,10 @@ static void bn_case(int N, int C, int HW, int train, int affine, struct rng *r)
 	float *GB = dbuf(pb, (size_t)C);
 	const float *cg = affine ? g : NULL, *cb = affine ? b : NULL;
 
-	cpu->batchnorm_forward(y, mean, rstd, crm, crv, x, cg, cb, N, C, HW, train, 0.1f, 1e-5f);
-	gpu->batchnorm_forward(Y, MEAN, RSTD, RM, RV, X, G, Bt, N, C, HW, train, 0.1f, 1e-5f);
+	cpu->batchnorm_forward(y, mean, rstd, crm, crv, x, cg, cb, N, C, HW, train, 0.1f, 1e-5f,
+	                       relu);
+	gpu->batchnorm_forward(Y, MEAN, RSTD, RM, RV, X, G, Bt, N, C, HW, train, 0.1f, 1e-5f,
+	                       relu);
 	struct tol t = train ? red(m) : ew();
 	snprintf(what, sizeof what, "%s out", tag);
 	close_to(what, Y, y, NULL, n, t);
@@ -430,10 +434,11 @@ static void bn_case(int N, int C, int HW, int train, int affine, struct rng *r)
 	close_to(what, RM, crm, NULL, (size_t)C, t);
 	close_to(what, RV, crv, NULL, (size_t)C, t);
 
-	cpu->batchnorm_backward(gx, affine ? gg : NULL, affine ? gb : NULL, dy, x, mean, rstd, cg, N,
-	                        C, HW, train);
-	gpu->batchnorm_backward(GX, affine ? GG : NULL, affine ? GB : NULL, DY, X, MEAN, RSTD, G, N,
-	                        C, HW, train);
+	float *YC = relu ? dbuf(y, n) : NULL;
+	cpu->batchnorm_backward(gx, affine ? gg : NULL, affine ? gb : NULL, dy, relu ? y : NULL, x,
+	                        mean, rstd, cg, N, C, HW, train);
+	gpu->batchnorm_backward(GX, affine ? GG : NULL, affine ? GB : NULL, DY, YC, X, MEAN, RSTD, G,
+	                        N, C, HW, train);
 	snprintf(what, sizeof what, "%s dinp (accumulated)", tag);
 	close_to(what, GX, gx, px, n, red(m));
 	if (affine) {
@@ -441,8 +446,9 @@ static void bn_case(int N, int C, int HW, int train, int affine, struct rng *r)
 		close_to(what, GG, gg, pg, (size_t)C, red(m));
 		close_to(what, GB, gb, pb, (size_t)C, red(m));
 		/* NULL dinp: the parameter gradients alone */
-		cpu->batchnorm_backward(NULL, gg, gb, dy, x, mean, rstd, cg, N, C, HW, train);
-		gpu->batchnorm_backward(NULL, GG, GB, DY, X, MEAN, RSTD, G, N, C, HW, train);
+		cpu->batchnorm_backward(NULL, gg, gb, dy, relu ? y : NULL, x, mean, rstd, cg, N, C, HW,
+		                        train);
+		gpu->batchnorm_backward(NULL, GG, GB, DY, YC, X, MEAN, RSTD, G, N, C, HW, train);
 		snprintf(what, sizeof what, "%s dgamma, dbeta twice with NULL dinp", tag);
 		close_to(what, GG, gg, pg, (size_t)C, red(m));
 		close_to(what, GB, gb, pb, (size_t)C, red(m));
@@ -451,7 +457,7 @@ static void bn_case(int N, int C, int HW, int train, int affine, struct rng *r)
 	float *hs[] = {x, dy, g, b, rm, rv, px, pg, pb, y, mean, rstd, crm, crv, gx, gg, gb};
 	for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
 		free(hs[i]);
-	float *ds[] = {X, DY, G, Bt, RM, RV, Y, MEAN, RSTD, GX, GG, GB};
+	float *ds[] = {X, DY, G, Bt, RM, RV, Y, MEAN, RSTD, GX, GG, GB, YC};
 	for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
 		if (ds[i])
 			gpu->free_(ds[i]);
@@ -463,13 +469,16 @@ static void test_cuda_batchnorm(void)
 	struct rng r;
 	rng_seed(&r, 4, 1);
 	for (int train = 1; train >= 0; train--) {
-		bn_case(16, 512, 1, train, 1, &r);     /* BatchNorm1d of the mlp encoder */
-		bn_case(256, 512, 1, train, 1, &r);
-		bn_case(8, 32, 196, train, 1, &r);     /* fmnist */
-		bn_case(8, 128, 36, train, 1, &r);
-		bn_case(64, 8, 1024, train, 1, &r);    /* many chunks per channel */
-		bn_case(3, 5, 7, train, 1, &r);
-		bn_case(2, 4, 1, train, 0, &r);
+		bn_case(16, 512, 1, train, 1, 0, &r);     /* BatchNorm1d of the mlp encoder */
+		bn_case(256, 512, 1, train, 1, 0, &r);
+		bn_case(8, 32, 196, train, 1, 0, &r);     /* fmnist */
+		bn_case(8, 128, 36, train, 1, 0, &r);
+		bn_case(64, 8, 1024, train, 1, 0, &r);    /* many chunks per channel */
+		bn_case(3, 5, 7, train, 1, 0, &r);
+		bn_case(2, 4, 1, train, 0, 0, &r);
+		bn_case(8, 32, 196, train, 1, 1, &r);     /* fmnist, the ReLU fused */
+		bn_case(8, 128, 36, train, 1, 1, &r);
+		bn_case(3, 5, 7, train, 0, 1, &r);
 	}
 	GPU_OK();
 }

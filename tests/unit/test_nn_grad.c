@@ -63,7 +63,7 @@ struct opctx {
 	float *x, *y, *w, *b;           /* inputs */
 	float *dx, *dy, *dw, *db;
 	float *out, *r, *scratch, *mask, *mean, *rstd, *rm, *rv;
-	int N, C, OC, HW, train, outer, dim, inner, K;
+	int N, C, OC, HW, train, relu, outer, dim, inner, K;
 	size_t nout;
 	struct nn_conv_shape s;
 };
@@ -83,7 +83,7 @@ static void op_forward(struct opctx *c)
 	case OP_BN:
 		/* running stats are not under test here: use copies */
 		be->batchnorm_forward(c->out, c->mean, c->rstd, c->rm, c->rv, c->x, c->w, c->b, c->N,
-		                      c->C, c->HW, c->train, 0.1f, 1e-5f);
+		                      c->C, c->HW, c->train, 0.1f, 1e-5f, c->relu);
 		break;
 	case OP_RELU:
 		be->relu_forward(c->out, c->x, c->nout);
@@ -139,8 +139,8 @@ static void op_grad(void *p)
 		be->conv2d_backward(c->dx, c->dw, c->db, c->scratch, d, c->x, c->w, &c->s);
 		break;
 	case OP_BN:
-		be->batchnorm_backward(c->dx, c->dw, c->db, d, c->x, c->mean, c->rstd, c->w, c->N,
-		                       c->C, c->HW, c->train);
+		be->batchnorm_backward(c->dx, c->dw, c->db, d, c->relu ? c->out : NULL, c->x,
+		                       c->mean, c->rstd, c->w, c->N, c->C, c->HW, c->train);
 		break;
 	case OP_RELU:
 		be->relu_backward(c->dx, d, c->out, c->nout);
@@ -261,9 +261,9 @@ static void test_grad_conv2d(void)
 	CHECK(bad == 0, "%d mismatches", bad);
 }
 
-static int check_bn(int N, int C, int HW, int train)
+static int check_bn(int N, int C, int HW, int train, int relu)
 {
-	struct opctx c = {.op = OP_BN, .N = N, .C = C, .HW = HW, .train = train};
+	struct opctx c = {.op = OP_BN, .N = N, .C = C, .HW = HW, .train = train, .relu = relu};
 	size_t n = (size_t)N * C * HW;
 	struct rng r;
 	rng_seed(&r, 3, 1);
@@ -278,7 +278,8 @@ static int check_bn(int N, int C, int HW, int train)
 	}
 	struct gvar v[] = {{"inp", c.x, c.dx, n}, {"gamma", c.w, c.dw, C}, {"beta", c.b, c.db, C}};
 	char what[64];
-	snprintf(what, sizeof what, "batchnorm N%d C%d HW%d %s", N, C, HW, train ? "train" : "eval");
+	snprintf(what, sizeof what, "batchnorm N%d C%d HW%d %s%s", N, C, HW, train ? "train" : "eval",
+	         relu ? " +relu" : "");
 	int bad = run_op(&c, v, 3, what, 0);
 	ctx_free(&c);
 	return bad;
@@ -286,9 +287,64 @@ static int check_bn(int N, int C, int HW, int train)
 
 static void test_grad_batchnorm(void)
 {
-	int bad = check_bn(3, 4, 5, 1) + check_bn(6, 3, 1, 1) + check_bn(2, 3, 4, 0) +
-	          check_bn(4, 2, 1, 0);
+	int bad = check_bn(3, 4, 5, 1, 0) + check_bn(6, 3, 1, 1, 0) + check_bn(2, 3, 4, 0, 0) +
+	          check_bn(4, 2, 1, 0, 0) + check_bn(3, 4, 5, 1, 1) + check_bn(2, 3, 4, 0, 1);
 	CHECK(bad == 0, "%d mismatches", bad);
+}
+
+/* BatchNorm with the ReLU fused gives exactly what BatchNorm then ReLU give,
+ * forward and backward (gradients accumulate into non-zero buffers), in
+ * training and evaluation mode, on shapes with HW 1, odd and large */
+static int bn_relu_case(int N, int C, int HW, int train)
+{
+	size_t n = (size_t)N * C * HW;
+	struct rng r;
+	rng_seed(&r, 77, (uint64_t)(N * 131 + C * 7 + HW));
+	float *x = fbuf(n), *dy = fbuf(n), *g = fbuf(C), *b = fbuf(C), *y1 = fbuf(n), *y2 = fbuf(n),
+	      *y0 = fbuf(n), *d0 = fbuf(n), *dx1 = fbuf(n), *dx2 = fbuf(n), *m1 = fbuf(C),
+	      *s1 = fbuf(C), *m2 = fbuf(C), *s2 = fbuf(C), *rm = fbuf(C), *rv = fbuf(C),
+	      *rm2 = fbuf(C), *rv2 = fbuf(C), *dg1 = fbuf(C), *dg2 = fbuf(C), *db1 = fbuf(C),
+	      *db2 = fbuf(C);
+	fill(x, n, &r, -3, 3), fill(dy, n, &r, -1, 1), fill(g, C, &r, 0.5f, 1.5f);
+	fill(b, C, &r, -0.5f, 0.5f), fill(rm, C, &r, -0.5f, 0.5f), fill(rv, C, &r, 0.5f, 2);
+	fill(dx1, n, &r, -1, 1), fill(dg1, C, &r, -1, 1), fill(db1, C, &r, -1, 1);
+	memcpy(rm2, rm, C * sizeof *rm), memcpy(rv2, rv, C * sizeof *rv);
+	memcpy(dx2, dx1, n * sizeof *dx1), memcpy(dg2, dg1, C * sizeof *dg1);
+	memcpy(db2, db1, C * sizeof *db1);
+	/* fused */
+	be->batchnorm_forward(y1, m1, s1, rm, rv, x, g, b, N, C, HW, train, 0.1f, 1e-5f, 1);
+	be->batchnorm_backward(dx1, dg1, db1, dy, y1, x, m1, s1, g, N, C, HW, train);
+	/* BN, then ReLU */
+	be->batchnorm_forward(y0, m2, s2, rm2, rv2, x, g, b, N, C, HW, train, 0.1f, 1e-5f, 0);
+	be->relu_forward(y2, y0, n);
+	be->relu_backward(d0, dy, y2, n);
+	be->batchnorm_backward(dx2, dg2, db2, d0, NULL, x, m2, s2, g, N, C, HW, train);
+	int bad = 0;
+	for (size_t i = 0; i < n; i++)
+		bad += y1[i] != y2[i] || dx1[i] != dx2[i];
+	for (int c = 0; c < C; c++)
+		bad += m1[c] != m2[c] || s1[c] != s2[c] || rm[c] != rm2[c] || rv[c] != rv2[c] ||
+		       dg1[c] != dg2[c] || db1[c] != db2[c];
+	size_t pos = 0;
+	for (size_t i = 0; i < n; i++)
+		pos += y1[i] > 0.0f;
+	if (pos == 0 || pos == n)
+		bad++; /* the ReLU must cut somewhere */
+	if (bad)
+		printf("     bn+relu N%d C%d HW%d %s: %d values differ\n", N, C, HW,
+		       train ? "train" : "eval", bad);
+	float *all[] = {x, dy, g, b, y1, y2, y0, d0, dx1, dx2, m1, s1, m2, s2, rm, rv, rm2, rv2,
+	                dg1, dg2, db1, db2};
+	for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+		free(all[k]);
+	return bad;
+}
+
+static void test_bn_relu_fused(void)
+{
+	int bad = bn_relu_case(4, 3, 1, 1) + bn_relu_case(3, 5, 7, 1) + bn_relu_case(16, 8, 196, 1) +
+	          bn_relu_case(3, 5, 7, 0) + bn_relu_case(2, 4, 36, 0);
+	CHECK(bad == 0, "%d values differ", bad);
 }
 
 static int check_unary(int op, const char *what)
@@ -663,6 +719,7 @@ int main(void)
 	RUN(test_grad_linear);
 	RUN(test_grad_conv2d);
 	RUN(test_grad_batchnorm);
+	RUN(test_bn_relu_fused);
 	RUN(test_grad_elementwise);
 	RUN(test_grad_pooling);
 	RUN(test_maxpool_ties_nan);
