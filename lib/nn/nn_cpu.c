@@ -462,8 +462,10 @@ static size_t wino_scratch_floats(const struct nn_conv_shape *s)
 	return p.u_floats + (size_t)p.lanes * p.lane_floats;
 }
 
-/* U [16,OC,C] = G g Gᵀ for every filter g of weight [OC,C,3,3] */
-static void wino_weights(float *U, const float *weight, int OC, int C)
+/* U [16,OC,C] = G g Gᵀ for every filter g of weight [OC,C,3,3]; transposed:
+ * U [16,C,OC], which makes the forward sgemms plain products (no transpose:
+ * measured 1.4x faster at the fmnist encoder's small shapes) */
+static void wino_weights(float *U, const float *weight, int OC, int C, int transposed)
 {
 	size_t plane = (size_t)OC * C;
 #pragma omp parallel for schedule(static)
@@ -483,8 +485,9 @@ static void wino_weights(float *U, const float *weight, int OC, int C)
 				u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
 				u[i][3] = t[i][2];
 			}
+			size_t at = transposed ? (size_t)c * OC + oc : (size_t)oc * C + c;
 			for (int x = 0; x < 16; x++)
-				U[(size_t)x * plane + (size_t)oc * C + c] = u[x / 4][x % 4];
+				U[(size_t)x * plane + at] = u[x / 4][x % 4];
 		}
 	}
 }
@@ -637,17 +640,23 @@ static void wino_output_adjoint(float *dM, float *pk, const float *dout,
 					const float *a = pk + ((size_t)(2 * ty) * W2 + 2 * tx) * WV;
 					wvec a0 = wld(a), a1 = wld(a + WV);
 					wvec c0 = wld(a + (size_t)W2 * WV), c1 = wld(a + ((size_t)W2 + 1) * WV);
-					/* the rows of A dY: dY0, dY0 + dY1, dY0 - dY1, -dY1 */
-					wvec q[4][2] = {{a0, a1}, {a0 + c0, a1 + c1}, {a0 - c0, a1 - c1},
-					                {-c0, -c1}};
+					/* the rows of A dY: dY0, dY0 + dY1, dY0 - dY1, -dY1, each
+					 * then times Aᵀ on the right */
 					float *o = m + (size_t)(ty * TW + tx) * OCp;
-					for (int r = 0; r < 4; r++) {
-						float *z = o + (size_t)(4 * r) * plane;
-						wst(z, q[r][0]);
-						wst(z + plane, q[r][0] + q[r][1]);
-						wst(z + 2 * plane, q[r][0] - q[r][1]);
-						wst(z + 3 * plane, -q[r][1]);
-					}
+#define WINO_DM_ROW(r, qa, qb)                                                               \
+	do {                                                                                 \
+		wvec qa_ = (qa), qb_ = (qb);                                                 \
+		float *z = o + (size_t)(4 * (r)) * plane;                                    \
+		wst(z, qa_);                                                                 \
+		wst(z + plane, qa_ + qb_);                                                   \
+		wst(z + 2 * plane, qa_ - qb_);                                               \
+		wst(z + 3 * plane, -qb_);                                                    \
+	} while (0)
+					WINO_DM_ROW(0, a0, a1);
+					WINO_DM_ROW(1, a0 + c0, a1 + c1);
+					WINO_DM_ROW(2, a0 - c0, a1 - c1);
+					WINO_DM_ROW(3, -c0, -c1);
+#undef WINO_DM_ROW
 				}
 			}
 		}
@@ -738,7 +747,7 @@ static void wino_forward(float *out, float *scratch, const float *inp, const flo
 	struct wino_plan p = wino_plan(s);
 	int C = s->C, OC = s->OC, N = s->N, Cp = p.Cp, OCp = p.OCp;
 	float *U = scratch;
-	wino_weights(U, weight, OC, C);
+	wino_weights(U, weight, OC, C, 1);
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
@@ -748,10 +757,10 @@ static void wino_forward(float *out, float *scratch, const float *inp, const flo
 		for (int b0 = n0; b0 < n1; b0 += bs) {
 			int g = n1 - b0 < bs ? n1 - b0 : bs, T = g * p.tpi;
 			wino_input(w.V, w.pk, inp, s, &p, b0, g);
-			/* M_xi [T,OC] = V_xi [T,C] x U_xiᵀ [C,OC] */
+			/* M_xi [T,OC] = V_xi [T,C] x U_xiᵀ [C,OC] (stored as such) */
 			for (int x = 0; x < 16; x++)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, OC, C, 1.0f,
-				            w.V + (size_t)x * T * Cp, Cp, U + (size_t)x * OC * C, C, 0.0f,
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, OC, C, 1.0f,
+				            w.V + (size_t)x * T * Cp, Cp, U + (size_t)x * OC * C, OC, 0.0f,
 				            w.M + (size_t)x * T * OCp, OCp);
 			wino_output(out, w.pk, w.M, bias, s, &p, b0, g);
 		}
@@ -765,7 +774,7 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 	int C = s->C, OC = s->OC, N = s->N, Cp = p.Cp, OCp = p.OCp;
 	float *U = scratch;
 	if (dinp)
-		wino_weights(U, weight, OC, C);
+		wino_weights(U, weight, OC, C, 0);
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
