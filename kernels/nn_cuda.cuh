@@ -95,9 +95,9 @@ void cu_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
                           const float *beta, int N, int C, int HW, int train, float momentum,
                           float eps, int relu);
 void cu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                           const float *out, const float *inp, const float *mean,
-                           const float *rstd, const float *gamma, int N, int C, int HW,
-                           int train);
+                           const float *inp, const float *mean, const float *rstd,
+                           const float *gamma, const float *beta, int N, int C, int HW,
+                           int train, int relu);
 void cu_relu_forward(float *out, const float *inp, size_t n);
 void cu_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 void cu_tanh_forward(float *out, const float *inp, size_t n);

@@ -124,14 +124,23 @@ static int chan_chunks(size_t m)
 	return k < 1 ? 1 : k > MAX_CHUNKS ? MAX_CHUNKS : (int)k;
 }
 
+/* BatchNorm's output before the ReLU, rounded step by step as the CPU
+ * computes it (no contraction into an FMA): forward and the backward's
+ * recomputed ReLU mask agree bit for bit */
+__device__ static float bn_y(float x, float mu, float rs, float g, float b)
+{
+	return __fadd_rn(__fmul_rn(__fmul_rn(__fsub_rn(x, mu), rs), g), b);
+}
+
 /* mode SUM_X: s1 = sum x.  SUM_SQDEV: s1 = sum (x - c0[c])² with c0 double
  * means.  SUM_BN_BWD: s1 = sum d, s2 = sum d*((x - mu)*rs) with mu, rs from
- * f0, f1 (float, as the CPU), d counted only where mask > 0 when mask is not
- * NULL (the output of a BN with its ReLU fused). */
+ * f0, f1 (float, as the CPU), d counted only where the fused ReLU let the
+ * value through when relu (gamma, beta: that BN's, NULL for 1 and 0). */
 __global__ static void chan_partial_kernel(double *part1, double *part2, int mode,
-                                          const float *x, const float *d, const float *mask,
-                                          const double *c0, const float *f0, const float *f1,
-                                          int N, int C, int HW, int chunks)
+                                          const float *x, const float *d, const float *gam,
+                                          const float *bet, int relu, const double *c0,
+                                          const float *f0, const float *f1, int N, int C,
+                                          int HW, int chunks)
 {
 	__shared__ double sh[THREADS];
 	int k = blockIdx.x, c = blockIdx.y;
@@ -140,6 +149,7 @@ __global__ static void chan_partial_kernel(double *part1, double *part2, int mod
 	double a = 0.0, b = 0.0;
 	double mu_d = mode == SUM_SQDEV ? c0[c] : 0.0;
 	float mu = mode == SUM_BN_BWD ? f0[c] : 0.0f, rs = mode == SUM_BN_BWD ? f1[c] : 0.0f;
+	float g = gam ? gam[c] : 1.0f, bb = bet ? bet[c] : 0.0f;
 	for (size_t j = j0 + threadIdx.x; j < j1; j += THREADS) {
 		size_t n = j / HW, i = j % HW, at = (n * C + c) * HW + i;
 		if (mode == SUM_X) {
@@ -148,7 +158,7 @@ __global__ static void chan_partial_kernel(double *part1, double *part2, int mod
 			double dv = x[at] - mu_d;
 			a += dv * dv;
 		} else {
-			float dd = mask && !(mask[at] > 0.0f) ? 0.0f : d[at];
+			float dd = relu && !(bn_y(x[at], mu, rs, g, bb) > 0.0f) ? 0.0f : d[at];
 			a += dd;
 			b += (double)dd * ((x[at] - mu) * rs);
 		}
@@ -178,14 +188,15 @@ __global__ static void chan_total_kernel(double *tot, const double *part, int C,
 /* tot1 [C] (and tot2 [C] for SUM_BN_BWD) from the partition; tmp holds
  * 2*C*chunks doubles of partials */
 static int chan_sums(double *tot1, double *tot2, double *tmp, int mode, const float *x,
-                     const float *d, const float *mask, const double *c0, const float *f0,
-                     const float *f1, int N, int C, int HW, const char *what)
+                     const float *d, const float *gam, const float *bet, int relu,
+                     const double *c0, const float *f0, const float *f1, int N, int C, int HW,
+                     const char *what)
 {
 	int chunks = chan_chunks((size_t)N * HW);
 	double *p1 = tmp, *p2 = tmp + (size_t)C * chunks;
 	dim3 grid((unsigned)chunks, (unsigned)C);
-	chan_partial_kernel<<<grid, THREADS, 0, cu.stream>>>(p1, p2, mode, x, d, mask, c0, f0, f1,
-	                                                     N, C, HW, chunks);
+	chan_partial_kernel<<<grid, THREADS, 0, cu.stream>>>(p1, p2, mode, x, d, gam, bet, relu, c0,
+	                                                     f0, f1, N, C, HW, chunks);
 	unsigned b = (unsigned)((C + THREADS - 1) / THREADS);
 	chan_total_kernel<<<b, THREADS, 0, cu.stream>>>(tot1, p1, C, chunks);
 	if (mode == SUM_BN_BWD)
@@ -214,7 +225,7 @@ void cu_chansum_add(float *dbias, const float *dout, int N, int C, int HW)
 	if (!tmp)
 		return;
 	double *tot = tmp + chan_tmp_doubles(N, C, HW, 0);
-	if (chan_sums(tot, NULL, tmp, SUM_X, dout, NULL, NULL, NULL, NULL, NULL, N, C, HW,
+	if (chan_sums(tot, NULL, tmp, SUM_X, dout, NULL, NULL, NULL, 0, NULL, NULL, NULL, N, C, HW,
 	              "conv dbias"))
 		return;
 	add_total_kernel<<<(C + THREADS - 1) / THREADS, THREADS, 0, cu.stream>>>(dbias, tot, C);
@@ -266,7 +277,7 @@ __global__ static void bn_norm_kernel(float *out, const float *inp, const float 
 	     i += (size_t)gridDim.x * blockDim.x) {
 		int c = (int)(i / HW % C);
 		float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-		float y = (inp[i] - mean[c]) * rstd[c] * g + b;
+		float y = bn_y(inp[i], mean[c], rstd[c], g, b);
 		out[i] = relu && !(y > 0.0f) ? 0.0f : y;
 	}
 }
@@ -286,11 +297,11 @@ void cu_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
 		if (!tmp)
 			return;
 		double *sum = tmp + base, *dmu = sum + C, *ss = dmu + C;
-		if (chan_sums(sum, NULL, tmp, SUM_X, inp, NULL, NULL, NULL, NULL, NULL, N, C, HW,
+		if (chan_sums(sum, NULL, tmp, SUM_X, inp, NULL, NULL, NULL, 0, NULL, NULL, NULL, N, C, HW,
 		              "batchnorm mean"))
 			return;
 		div_kernel<<<cb, THREADS, 0, cu.stream>>>(dmu, sum, (double)m, C);
-		if (chan_sums(ss, NULL, tmp, SUM_SQDEV, inp, NULL, NULL, dmu, NULL, NULL, N, C, HW,
+		if (chan_sums(ss, NULL, tmp, SUM_SQDEV, inp, NULL, NULL, NULL, 0, dmu, NULL, NULL, N, C, HW,
 		              "batchnorm variance"))
 			return;
 		bn_stats_kernel<<<cb, THREADS, 0, cu.stream>>>(mean, rstd, run_mean, run_var, sum, ss,
@@ -326,23 +337,25 @@ __global__ static void bn_bwd_coef_kernel(float *dgamma, float *dbeta, float *co
 	coef[3 * c + 2] = train ? (float)(sdx[c] / m) : 0.0f;
 }
 
-__global__ static void bn_bwd_dx_kernel(float *dinp, const float *dout, const float *out,
-                                        const float *inp, const float *mean, const float *rstd,
+__global__ static void bn_bwd_dx_kernel(float *dinp, const float *dout, const float *inp,
+                                        const float *mean, const float *rstd,
+                                        const float *gamma, const float *beta, int relu,
                                         const float *coef, size_t n, int C, int HW)
 {
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
 	     i += (size_t)gridDim.x * blockDim.x) {
 		int c = (int)(i / HW % C);
 		float xh = (inp[i] - mean[c]) * rstd[c];
-		float d = out && !(out[i] > 0.0f) ? 0.0f : dout[i];
+		float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+		float d = relu && !(bn_y(inp[i], mean[c], rstd[c], g, b) > 0.0f) ? 0.0f : dout[i];
 		dinp[i] += coef[3 * c] * (d - coef[3 * c + 1] - xh * coef[3 * c + 2]);
 	}
 }
 
 void cu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                           const float *out, const float *inp, const float *mean,
-                           const float *rstd, const float *gamma, int N, int C, int HW,
-                           int train)
+                           const float *inp, const float *mean, const float *rstd,
+                           const float *gamma, const float *beta, int N, int C, int HW,
+                           int train, int relu)
 {
 	if (!cu_live() || C <= 0 || (!dinp && !dgamma && !dbeta))
 		return;
@@ -353,7 +366,8 @@ void cu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 		return;
 	double *sd = tmp + base, *sdx = sd + C;
 	float *coef = (float *)(sdx + C);
-	if (chan_sums(sd, sdx, tmp, SUM_BN_BWD, inp, dout, out, NULL, mean, rstd, N, C, HW,
+	if (chan_sums(sd, sdx, tmp, SUM_BN_BWD, inp, dout, gamma, beta, relu, NULL, mean, rstd, N,
+	              C, HW,
 	              "batchnorm_backward sums"))
 		return;
 	double m = (double)N * HW;
@@ -363,7 +377,7 @@ void cu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 	size_t n = (size_t)N * C * HW;
 	if (dinp && n)
 		bn_bwd_dx_kernel<<<cu_grid(n, THREADS), THREADS, 0, cu.stream>>>(
-			dinp, dout, out, inp, mean, rstd, coef, n, C, HW);
+			dinp, dout, inp, mean, rstd, gamma, beta, relu, coef, n, C, HW);
 	CU_LAUNCHED("batchnorm_backward");
 }
 

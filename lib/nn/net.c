@@ -786,9 +786,9 @@ static void graph_backward(struct nn_module *m, float *dinp)
 		}
 		case L_BN: {
 			float *mean = m->aux + l->aux_off, *rstd = mean + l->C;
-			be->batchnorm_backward(din, tg(m, l->wt), tg(m, l->bt), d,
-			                       l->relu ? act_of(m, li) : NULL, in, mean, rstd,
-			                       tw(m, l->wt), n, l->C, l->H * l->W, m->fwd_train);
+			be->batchnorm_backward(din, tg(m, l->wt), tg(m, l->bt), d, in, mean, rstd,
+			                       tw(m, l->wt), tw(m, l->bt), n, l->C, l->H * l->W,
+			                       m->fwd_train, l->relu);
 			break;
 		}
 		case L_RELU:

@@ -111,14 +111,15 @@ struct nn_backend {
 	                          float *run_var, const float *inp, const float *gamma,
 	                          const float *beta, int N, int C, int HW, int train,
 	                          float momentum, float eps, int relu);
-	/* dinp [N,C,HW], dgamma [C], dbeta [C]; dout [N,C,HW]; out: forward's output
-	 * when it fused the ReLU (dout then counts only where out > 0), else NULL;
-	 * inp, mean, rstd, gamma as saved by forward; train as in forward (eval:
-	 * mean/rstd are constants) */
+	/* dinp [N,C,HW], dgamma [C], dbeta [C]; dout [N,C,HW]; inp, mean, rstd,
+	 * gamma, beta as forward saw them; train and relu as in forward (eval:
+	 * mean/rstd are constants; relu: dout counts only where forward's output
+	 * was > 0, which the backward recomputes from inp exactly as forward
+	 * computed it, so that the output need not be read) */
 	void (*batchnorm_backward)(float *dinp, float *dgamma, float *dbeta, const float *dout,
-	                           const float *out, const float *inp, const float *mean,
-	                           const float *rstd, const float *gamma, int N, int C, int HW,
-	                           int train);
+	                           const float *inp, const float *mean, const float *rstd,
+	                           const float *gamma, const float *beta, int N, int C, int HW,
+	                           int train, int relu);
 
 	/* ---- elementwise ---- */
 	void (*relu_forward)(float *out, const float *inp, size_t n);                  /* [n] */

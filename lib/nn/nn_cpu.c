@@ -1069,24 +1069,26 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
 
 SIMD_CLONES
 static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                               const float *out, const float *inp, const float *mean,
-                               const float *rstd, const float *gamma, int N, int C, int HW,
-                               int train)
+                               const float *inp, const float *mean, const float *rstd,
+                               const float *gamma, const float *beta, int N, int C, int HW,
+                               int train, int relu)
 {
 	double m = (double)N * HW;
 #pragma omp parallel for schedule(static)
 	for (int c = 0; c < C; c++) {
 		float mu = mean[c], rs = rstd[c], g = gamma ? gamma[c] : 1.0f;
+		float b = beta ? beta[c] : 0.0f;
 		double sd = 0.0, sdx = 0.0;
 		for (int n = 0; n < N; n++) {
 			size_t p0 = ((size_t)n * C + c) * HW;
 			const float *x = inp + p0, *d = dout + p0;
-			if (out) {
-				/* dout counts where the fused ReLU let the value through */
-				const float *y = out + p0;
+			if (relu) {
+				/* dout counts where the fused ReLU let the value through:
+				 * forward's output, recomputed by the same expression */
 #pragma omp simd reduction(+ : sd, sdx)
 				for (int i = 0; i < HW; i++) {
-					float di = keep_if(d[i], y[i] > 0.0f);
+					float y = (x[i] - mu) * rs * g + b;
+					float di = keep_if(d[i], y > 0.0f);
 					sd += di;
 					sdx += (double)di * ((x[i] - mu) * rs);
 				}
@@ -1111,12 +1113,11 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 			size_t p0 = ((size_t)n * C + c) * HW;
 			const float *x = inp + p0, *d = dout + p0;
 			float *o = dinp + p0;
-			if (out) {
-				const float *y = out + p0;
+			if (relu) {
 #pragma omp simd
 				for (int i = 0; i < HW; i++) {
-					float xh = (x[i] - mu) * rs;
-					o[i] += k * (keep_if(d[i], y[i] > 0.0f) - a - xh * bb);
+					float xh = (x[i] - mu) * rs, y = (x[i] - mu) * rs * g + b;
+					o[i] += k * (keep_if(d[i], y > 0.0f) - a - xh * bb);
 				}
 			} else {
 #pragma omp simd

@@ -139,8 +139,8 @@ static void op_grad(void *p)
 		be->conv2d_backward(c->dx, c->dw, c->db, c->scratch, d, c->x, c->w, &c->s);
 		break;
 	case OP_BN:
-		be->batchnorm_backward(c->dx, c->dw, c->db, d, c->relu ? c->out : NULL, c->x,
-		                       c->mean, c->rstd, c->w, c->N, c->C, c->HW, c->train);
+		be->batchnorm_backward(c->dx, c->dw, c->db, d, c->x, c->mean, c->rstd, c->w, c->b,
+		                       c->N, c->C, c->HW, c->train, c->relu);
 		break;
 	case OP_RELU:
 		be->relu_backward(c->dx, d, c->out, c->nout);
@@ -313,12 +313,12 @@ static int bn_relu_case(int N, int C, int HW, int train)
 	memcpy(db2, db1, C * sizeof *db1);
 	/* fused */
 	be->batchnorm_forward(y1, m1, s1, rm, rv, x, g, b, N, C, HW, train, 0.1f, 1e-5f, 1);
-	be->batchnorm_backward(dx1, dg1, db1, dy, y1, x, m1, s1, g, N, C, HW, train);
+	be->batchnorm_backward(dx1, dg1, db1, dy, x, m1, s1, g, b, N, C, HW, train, 1);
 	/* BN, then ReLU */
 	be->batchnorm_forward(y0, m2, s2, rm2, rv2, x, g, b, N, C, HW, train, 0.1f, 1e-5f, 0);
 	be->relu_forward(y2, y0, n);
 	be->relu_backward(d0, dy, y2, n);
-	be->batchnorm_backward(dx2, dg2, db2, d0, NULL, x, m2, s2, g, N, C, HW, train);
+	be->batchnorm_backward(dx2, dg2, db2, d0, x, m2, s2, g, b, N, C, HW, train, 0);
 	int bad = 0;
 	for (size_t i = 0; i < n; i++)
 		bad += y1[i] != y2[i] || dx1[i] != dx2[i];
