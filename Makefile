@@ -66,18 +66,20 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CUDA_SRC := $(sort $(wildcard kernels/*.cu))
 ifeq ($(CUDA_ON)$(if $(CUDA_SRC),y,n),1y)
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
-CFLAGS += -DWENO_CUDA=1 -I$(CUDA_HOME)/include
-# --as-needed: tools that never reach the nn backends (bag-pack, wsi-tile...)
-# do not load cuDNN and cuBLAS at start-up
-LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 \
-	-Wl,-rpath,$(CUDA_HOME)/lib -Wl,--as-needed -lcudnn -lcublas -lcudart -lstdc++ \
-	-Wl,--no-as-needed
+# The CUDA backend is a shared library beside the tools, loaded with dlopen
+# the first time a GPU is asked for (lib/nn/backend.c): the tools start and
+# run on the CPU without the CUDA libraries, and without their memory.
+CUDA_SO := $(BUILD)/lib/libweno_cuda.so
+CFLAGS += -DWENO_CUDA=1
+LDLIBS += -ldl
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
+	-Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas
 # A100 (sm_80) and H100/H200 (sm_90) machine code, plus compute_90 PTX that
 # the driver compiles for newer GPUs.  No --use_fast_math: the kernels keep
 # IEEE division, square root and denormals like the CPU reference.
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	-gencode arch=compute_90,code=compute_90
-NVCCFLAGS ?= -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall,-Wextra
+NVCCFLAGS ?= -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra
 ifeq ($(WERROR),1)
 NVCCFLAGS += -Werror all-warnings -Xcompiler -Werror
 endif
@@ -97,7 +99,7 @@ BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs
-all: check-pkgs probe $(TOOLS)
+all: check-pkgs probe $(TOOLS) $(CUDA_SO)
 
 check-pkgs:
 ifneq ($(PKG_OK),yes)
@@ -131,9 +133,13 @@ $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -I$(CUDA_HOME)/include -MD -MP -MF $(@:.o=.d) -c $< -o $@
 
-$(LIBA): $(LIB_OBJ) $(CUDA_OBJ)
+$(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libweno_cuda.so: $(CUDA_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) -shared $(CUDA_ARCH) $^ -o $@.tmp $(CUDA_LIBS) && mv $@.tmp $@
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)

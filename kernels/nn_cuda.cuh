@@ -23,8 +23,8 @@
 #include <stdint.h>
 
 extern "C" {
+#include "../lib/nn/cuda_api.h"
 #include "../lib/nn/nn.h"
-#include "../lib/nn/nn_cuda.h"
 }
 
 struct cu_state {
@@ -34,6 +34,7 @@ struct cu_state {
 	int failed;                   /* the sticky error is set */
 	char errmsg[512];
 	char desc[256];               /* nn_cuda_describe */
+	const struct weno_cuda_host *host; /* the loading library's functions */
 	cudaStream_t stream;
 	cublasHandle_t blas;
 	cudnnHandle_t dnn;

@@ -66,7 +66,7 @@ static int dnn_check(cudnnStatus_t st, const char *what)
 	return -1;
 }
 
-extern "C" int nn_cuda_error(char *msg, size_t n)
+static int cuda_error(char *msg, size_t n)
 {
 	if (msg && n)
 		snprintf(msg, n, "%s", cu.failed ? cu.errmsg : "");
@@ -177,7 +177,7 @@ static void init_once(void)
 	describe();
 }
 
-extern "C" int nn_cuda_available(char *why, size_t n)
+static int cuda_available(char *why, size_t n)
 {
 	init_once();
 	if (why && n)
@@ -185,7 +185,7 @@ extern "C" int nn_cuda_available(char *why, size_t n)
 	return cu.ok;
 }
 
-extern "C" const char *nn_cuda_describe(void)
+static const char *cuda_describe(void)
 {
 	init_once();
 	return cu.ok ? cu.desc : "";
@@ -553,7 +553,7 @@ static void *conv_ws(size_t bytes, float *scratch, const struct nn_conv_shape *s
 {
 	if (!bytes)
 		return NULL;
-	if (scratch && bytes <= nn_conv2d_scratch_floats(s) * sizeof(float))
+	if (scratch && bytes <= cu.host->conv2d_scratch_floats(s) * sizeof(float))
 		return scratch;
 	return workspace(bytes);
 }
@@ -656,3 +656,17 @@ const struct nn_backend nn_cuda = {
 	cu_sgd_step,
 	cu_adam_step,
 };
+
+/* ---------------- the entry point (lib/nn/cuda_api.h) ---------------- */
+
+static const struct weno_cuda_api api = {
+	WENO_CUDA_API_VERSION, &nn_cuda, cuda_available, cuda_error, cuda_describe,
+};
+
+/* the one symbol the shared library exports (built with hidden visibility) */
+extern "C" __attribute__((visibility("default"))) const struct weno_cuda_api *
+weno_cuda_api(const struct weno_cuda_host *host)
+{
+	cu.host = host;
+	return &api;
+}

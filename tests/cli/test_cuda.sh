@@ -11,6 +11,38 @@ FIT="$BIN/weno-fit -m $M --epochs 2 --lr 1e-2 --batch 32 --threads 2"
 # last epoch's validation bag AUCs (student, teacher) of a training log
 val_aucs() { awk -F'\t' 'END { print $7, $8 }' "$1"; }
 
+# The CUDA backend is a library loaded on demand (lib/nn/backend.c): the
+# tools link no CUDA library, and a missing backend library is a reason, not
+# a crash.  (In a CPU-only build the loader is not there: the reason is the
+# build's.)
+: >"$T/out"; : >"$T/err"
+libs=$(ldd "$BIN/weno-fit" 2>/dev/null | grep -Eo 'lib(cudart|cublas|cudnn)[^ ]*' | tr '\n' ' ')
+ok "weno-fit links no CUDA library (they load with the backend, on demand)" '[ -z "$libs" ]'
+# WENO_CUDA_DRIVER=libm.so.6 stands in for the driver library, so that the
+# loading of the backend runs here too (the CUDA runtime then finds no driver)
+cuda_env() { env WENO_CUDA_DRIVER=libm.so.6 "$@"; }
+run cuda_env WENO_CUDA_LIB="$T/none/libweno_cuda.so" $FIT -q --device cuda -o "$T/n.model"
+ok "--device cuda with the backend library missing exits 1 and says why" \
+	'[ $status = 1 ] && has_err "no usable GPU" && { has_err "could not be loaded" || has_err "has no CUDA backend"; } && no_file "$T/n.model"'
+run cuda_env WENO_CUDA_LIB="$T/none/libweno_cuda.so" $FIT -q --epochs 1 --device auto -o "$T/n.model"
+ok "--device auto with the backend library missing trains on the CPU" '[ $status = 0 ] && [ -s "$T/n.model" ]'
+printf 'not an ELF file\n' >"$T/bad.so"
+run cuda_env WENO_CUDA_LIB="$T/bad.so" $FIT -q --device cuda -o "$T/b.model"
+ok "--device cuda with a broken backend library exits 1 naming it" \
+	'[ $status = 1 ] && { has_err "bad.so" || has_err "has no CUDA backend"; } && no_file "$T/b.model"'
+run cuda_env WENO_CUDA_LIB=libm.so.6 $FIT -q --device cuda -o "$T/b.model"
+ok "--device cuda with a library that is not the backend exits 1 saying so" \
+	'[ $status = 1 ] && { has_err "not this build" || has_err "has no CUDA backend"; } && no_file "$T/b.model"'
+if [ -e "$BIN/../lib/libweno_cuda.so" ]; then
+	run cuda_env $FIT -q --device cuda -o "$T/b.model"
+	ok "the backend library beside the tools loads (and finds no GPU here, or trains)" \
+		'{ [ $status = 1 ] && has_err "no usable GPU" && ! has_err "could not be loaded" && ! has_err "not this build"; } || [ $status = 0 ]'
+fi
+run $FIT -q --device cuda -o "$T/d.model"
+if [ $status = 1 ] && has_err "no NVIDIA driver"; then
+	ok "without the driver the backend library is not even loaded" '! has_err "could not be loaded"'
+fi
+
 run $FIT -q --device tpu -o "$T/x.model"
 ok "an unknown --device is bad usage" '[ $status = 2 ] && has_err "auto|cpu|cuda"'
 
