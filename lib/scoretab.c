@@ -165,6 +165,12 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 		for (int j = 0; j < t->n_kinds; j++)
 			if (!strcmp(t->kind_names[j], kn))
 				kid = j;
+		if (kid < 0 && strlen(kn) >= sizeof t->kind_names[0]) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column kind: '%.40s%s', expected a kind name "
+			             "of at most %zu characters (bag, instance)", path, lineno, kn,
+			             strlen(kn) > 40 ? "..." : "", sizeof t->kind_names[0] - 1);
+			goto out;
+		}
 		if (kid < 0) {
 			if (t->n_kinds == SCORETAB_MAX_KINDS) {
 				rc = err_set(e, ERR_LIMIT, "%s: line %ld: more than %d kinds", path, lineno, SCORETAB_MAX_KINDS);

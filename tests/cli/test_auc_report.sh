@@ -32,6 +32,11 @@ ok "non-numeric score: exit 1, names line and column" '[ $status = 1 ] && has_er
 sed 's/0\.85/nan/' "$S" >"$T/nan.tsv"
 run "$BIN/auc-report" "$T/nan.tsv"
 ok "NaN score is an error" '[ $status = 1 ] && has_err "nan.tsv: line 3"'
+{ printf 'kind\tlabel\tstudent_score\n'; for i in 1 2 3 4 5 6 7 8 9 10; do
+	printf 'a_kind_name_of_more_than_thirty_one_characters\t%d\t0.%d\n' $((i % 2)) "$i"; done; } >"$T/long.tsv"
+run "$BIN/auc-report" "$T/long.tsv"
+ok "a kind name too long: exit 1 naming line 2 and the column (not 'more than 8 kinds')" \
+	'[ $status = 1 ] && has_err "long.tsv: line 2, column kind: .a_kind_name" && ! has_err "more than 8"'
 run "$BIN/auc-report" --label-col truth "$S"
 ok "missing label column" '[ $status = 1 ] && has_err "no column .truth."'
 run "$BIN/auc-report" --split train "$S"

@@ -1,0 +1,54 @@
+/* fuzz_scores.c - libFuzzer target for lib/scoretab's reader (scores.tsv,
+ * formats/scores.md, or any TSV with a label and score columns, as
+ * auc-report reads it).
+ *
+ * Writes the input to a scratch file and reads it twice: scores found by
+ * their names (columns ending in "score"), then the two columns weno-score
+ * writes by name.  A read that succeeds has at least one score column and
+ * rows whose kind and split are in range, whose label is NA or in [0,1] and
+ * whose scores are NA or finite; a read that fails must say why.  Built by
+ * `make fuzz`; replayed over tests/fuzz/corpus/scores and
+ * tests/fuzz/crashes/scores by `make test`.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../lib/manifest.h"
+#include "../../lib/scoretab.h"
+#include "scratch.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(const char *path, const char *cols)
+{
+	struct scoretab t;
+	struct err e = { 0 };
+	if (scoretab_read(&t, path, "label", cols, &e) == 0) {
+		if (t.n_scores < 1 || t.n_scores > SCORETAB_MAX_SCORES || t.n_kinds < 0 ||
+		    t.n_kinds > SCORETAB_MAX_KINDS)
+			abort();
+		for (size_t i = 0; i < t.n; i++) {
+			if (t.kind[i] >= t.n_kinds || t.split[i] > SPLIT_NONE)
+				abort();
+			double l = t.label[i];
+			if (!isnan(l) && (l < 0.0 || l > 1.0))
+				abort();
+			for (int j = 0; j < t.n_scores; j++)
+				if (isinf(t.score[j][i]))
+					abort(); /* only finite numbers or NA (NaN) get through */
+		}
+		scoretab_free(&t);
+	} else if (!e.msg[0] || e.code >= 0) {
+		abort(); /* every failure explains itself */
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = fuzz_scratch("fuzz_scores", data, size);
+	check(p, NULL);
+	check(p, "student_score,teacher_score");
+	return 0;
+}
