@@ -55,7 +55,7 @@ static void *try_open(const char *path, char *err, size_t n)
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h && err[0] == '\0') {
 		const char *e = dlerror();
-		snprintf(err, n, "%s", e ? e : path);
+		snprintf(err, n, "%.480s", e ? e : path);
 	}
 	return h;
 }
@@ -76,24 +76,24 @@ static const struct weno_cuda_api *cuda_lib(void)
 		         e ? e : drv);
 		return NULL;
 	}
-	char err[512] = "", dir[3072], path[3200];
-	void *h = NULL;
+	char err[512] = "", dir[3072], cand[3][3200];
+	int nc = 0;
 	const char *env = getenv("WENO_CUDA_LIB");
 	if (env && *env) {
-		h = try_open(env, err, sizeof err);
+		snprintf(cand[nc++], sizeof cand[0], "%s", env);
 	} else {
 		exe_dir(dir, sizeof dir);
 		if (dir[0]) {
-			snprintf(path, sizeof path, "%s/../lib/%s", dir, WENO_CUDA_LIB);
-			h = try_open(path, err, sizeof err);
-			if (!h) {
-				snprintf(path, sizeof path, "%s/%s", dir, WENO_CUDA_LIB);
-				h = try_open(path, err, sizeof err);
-			}
+			snprintf(cand[nc++], sizeof cand[0], "%s/../lib/%s", dir, WENO_CUDA_LIB);
+			snprintf(cand[nc++], sizeof cand[0], "%s/%s", dir, WENO_CUDA_LIB);
 		}
-		if (!h)
-			h = try_open(WENO_CUDA_LIB, err, sizeof err);
+		snprintf(cand[nc++], sizeof cand[0], "%s", WENO_CUDA_LIB);
 	}
+	void *h = NULL;
+	const char *used = NULL;
+	for (int i = 0; i < nc && !h; i++)
+		if ((h = try_open(cand[i], err, sizeof err)))
+			used = cand[i];
 	if (!h && env && *env && err[0] == '\0')
 		snprintf(err, sizeof err, "%s: no such file", env);
 	if (!h) {
@@ -108,8 +108,8 @@ static const struct weno_cuda_api *cuda_lib(void)
 	const struct weno_cuda_api *api = sym ? entry(&host) : NULL;
 	if (!api || api->version != WENO_CUDA_API_VERSION) {
 		snprintf(lib.why, sizeof lib.why,
-		         "%s is not this build's CUDA backend (%s); rebuild with make",
-		         WENO_CUDA_LIB, !sym ? "no entry point" : "another interface version");
+		         "%.600s is not this build's CUDA backend (%s); rebuild with make", used,
+		         !sym ? "no entry point" : "another interface version");
 		dlclose(h);
 		return NULL;
 	}
