@@ -372,7 +372,7 @@ static void col2im_image_add(float *restrict dinp, const float *restrict dcol, s
  * tile's 16 transformed vectors store contiguously into V [16][T][Cp] (a
  * tile's channels contiguous, Cp = C rounded up to WV; the lanes past C
  * hold leftovers that the sgemms, whose leading dimension is Cp but whose
- * width is C, never read).  M and dM are [16][T][OCp] alike; outputs are
+ * width is C, never read, and that the output side computes but drops).  M and dM are [16][T][OCp] alike; outputs are
  * unpacked from channel-last tiles back to NCHW.  Every element is computed
  * by the same sequence of operations as one channel at a time would.
  *
@@ -388,9 +388,13 @@ typedef float wvec __attribute__((vector_size(WV * sizeof(float))));
 /* wvec crosses no ABI boundary (static inline helpers only) */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-/* The transforms are built for AVX2 as well as the baseline and picked at
- * load time; -std=c11 contracts no a*b+c into an FMA, so both clones give
- * the same bits. */
+/* The Winograd transforms and BatchNorm are built for AVX2 as well as the
+ * baseline, picked at load time.  -std=c11 contracts no a*b+c into an FMA,
+ * so the transforms (elementwise) give the same bits on both; BatchNorm's
+ * statistics are "omp simd" reductions in double, whose order follows the
+ * vector width, so the two clones agree to rounding, not to the bit (as
+ * OpenBLAS's per-CPU kernels do).  On one machine every result stays
+ * deterministic and independent of the thread count. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
