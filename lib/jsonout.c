@@ -1,6 +1,8 @@
 /* jsonout.c - see jsonout.h */
 #include "jsonout.h"
 
+#include <math.h>
+
 void json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -19,4 +21,12 @@ void json_string(FILE *f, const char *s)
 		}
 	}
 	fputc('"', f);
+}
+
+void json_number(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.10g", v);
+	else
+		fputs("null", f);
 }

@@ -7,4 +7,8 @@
 /* Writes s as a JSON string literal (quotes included). */
 void json_string(FILE *f, const char *s);
 
+/* Writes v with 10 significant digits, or null when it is NaN or infinite
+ * (JSON has neither). */
+void json_number(FILE *f, double v);
+
 #endif

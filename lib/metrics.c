@@ -59,9 +59,11 @@ static double svar(const double *v, size_t n)
 	return s / (double)(n - 1);
 }
 
-/* AUC by midranks of positives and negatives given as separate arrays. */
+/* AUC by midranks of positives and negatives given as separate arrays;
+ * var (DeLong) and the structural components v10 [n1], v01 [n0] when not
+ * NULL. */
 static int auc_core(const double *pos, size_t n1, const double *neg, size_t n0, double *auc, double *var,
-                    struct err *e)
+                    double *v10, double *v01, struct err *e)
 {
 	size_t n = n1 + n0;
 	double *all = malloc(n * sizeof *all), *r = malloc(n * sizeof *r);
@@ -85,13 +87,18 @@ static int auc_core(const double *pos, size_t n1, const double *neg, size_t n0, 
 		for (size_t i = 0; i < n1; i++)
 			sum += r[i];
 		*auc = (sum - (double)n1 * ((double)n1 + 1) / 2) / ((double)n1 * (double)n0);
-		if (var) {
+		if (var || v10 || v01) {
 			/* reuse r1 and r0 for V10 and V01 */
 			for (size_t i = 0; i < n1; i++)
 				r1[i] = (r[i] - r1[i]) / (double)n0;
 			for (size_t j = 0; j < n0; j++)
 				r0[j] = 1.0 - (r[n1 + j] - r0[j]) / (double)n1;
-			*var = svar(r1, n1) / (double)n1 + svar(r0, n0) / (double)n0;
+			if (var)
+				*var = svar(r1, n1) / (double)n1 + svar(r0, n0) / (double)n0;
+			if (v10)
+				memcpy(v10, r1, n1 * sizeof *v10);
+			if (v01)
+				memcpy(v01, r0, n0 * sizeof *v01);
 		}
 	}
 	free(all);
@@ -141,7 +148,7 @@ int metrics_auc(const double *score, const uint8_t *label, size_t n, int boot, u
 		else
 			neg[b++] = score[i];
 	}
-	int rc = auc_core(pos, n1, neg, n0, &out->auc, &out->var, e);
+	int rc = auc_core(pos, n1, neg, n0, &out->auc, &out->var, NULL, NULL, e);
 	if (!rc) {
 		double half = 1.959963984540054 * sqrt(out->var);
 		out->lo = fmax(0.0, out->auc - half);
@@ -159,7 +166,7 @@ int metrics_auc(const double *score, const uint8_t *label, size_t n, int boot, u
 				bp[i] = pos[rng_below(&r, (uint32_t)n1)];
 			for (size_t i = 0; i < n0; i++)
 				bn[i] = neg[rng_below(&r, (uint32_t)n0)];
-			rc = auc_core(bp, n1, bn, n0, &aucs[k], NULL, e);
+			rc = auc_core(bp, n1, bn, n0, &aucs[k], NULL, NULL, NULL, e);
 		}
 		if (!rc) {
 			qsort(aucs, (size_t)boot, sizeof *aucs, cmp_double);
@@ -172,6 +179,74 @@ int metrics_auc(const double *score, const uint8_t *label, size_t n, int boot, u
 	}
 	free(pos);
 	free(neg);
+	return rc;
+}
+
+/* sample covariance (n-1) of two series */
+static double scov(const double *u, const double *v, size_t n)
+{
+	if (n < 2)
+		return 0;
+	double mu = 0, mv = 0, s = 0;
+	for (size_t i = 0; i < n; i++)
+		mu += u[i], mv += v[i];
+	mu /= (double)n;
+	mv /= (double)n;
+	for (size_t i = 0; i < n; i++)
+		s += (u[i] - mu) * (v[i] - mv);
+	return s / (double)(n - 1);
+}
+
+int metrics_auc_paired(const double *a, const double *b, const uint8_t *label, size_t n,
+                       struct auc_diff *out, struct err *e)
+{
+	memset(out, 0, sizeof *out);
+	out->auc_a = out->auc_b = out->diff = out->var = out->lo = out->hi = out->z = out->p = NAN;
+	size_t n1 = 0;
+	for (size_t i = 0; i < n; i++)
+		n1 += label[i] != 0;
+	size_t n0 = n - n1;
+	out->n_pos = n1;
+	out->n_neg = n0;
+	if (!n1 || !n0)
+		return 0;
+	/* positives of a, of b, negatives of a, of b; then V10 and V01 of each */
+	double *buf = malloc(2 * (2 * n1 + 2 * n0) * sizeof *buf);
+	if (!buf)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	double *pa = buf, *pb = pa + n1, *na = pb + n1, *nb = na + n0;
+	double *v10a = nb + n0, *v10b = v10a + n1, *v01a = v10b + n1, *v01b = v01a + n0;
+	size_t i1 = 0, i0 = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (label[i]) {
+			pa[i1] = a[i];
+			pb[i1++] = b[i];
+		} else {
+			na[i0] = a[i];
+			nb[i0++] = b[i];
+		}
+	}
+	double va, vb;
+	int rc = auc_core(pa, n1, na, n0, &out->auc_a, &va, v10a, v01a, e);
+	if (!rc)
+		rc = auc_core(pb, n1, nb, n0, &out->auc_b, &vb, v10b, v01b, e);
+	if (!rc) {
+		double cov = scov(v10a, v10b, n1) / (double)n1 + scov(v01a, v01b, n0) / (double)n0;
+		out->diff = out->auc_a - out->auc_b;
+		out->var = fmax(0.0, va + vb - 2.0 * cov);
+		double sd = sqrt(out->var), half = 1.959963984540054 * sd;
+		out->lo = out->diff - half;
+		out->hi = out->diff + half;
+		if (sd > 0) {
+			out->z = out->diff / sd;
+			out->p = erfc(fabs(out->z) / sqrt(2.0));
+		} else {
+			/* no spread: the scores rank every pair alike in both */
+			out->z = out->diff == 0 ? 0.0 : copysign(INFINITY, out->diff);
+			out->p = out->diff == 0 ? 1.0 : 0.0;
+		}
+	}
+	free(buf);
 	return rc;
 }
 

@@ -38,6 +38,19 @@ struct auc_result {
 int metrics_auc(const double *score, const uint8_t *label, size_t n, int boot, uint64_t seed,
                 struct auc_result *out, struct err *e);
 
+/* Two scores of the same cases (paired): the AUC of each, their difference
+ * a - b with DeLong's variance for correlated AUCs (DeLong et al. 1988):
+ *   var(A - B) = var(A) + var(B) - 2 cov(A, B),
+ *   cov(A, B) = cov(V10a, V10b)/n1 + cov(V01a, V01b)/n0,
+ * its 95 % interval (not clipped), z = diff / sd and the two-sided p-value
+ * erfc(|z|/sqrt 2).  When the variance is 0, z is 0 or ±inf and p 1 or 0. */
+struct auc_diff {
+	double auc_a, auc_b, diff, var, lo, hi, z, p;
+	size_t n_pos, n_neg;
+};
+int metrics_auc_paired(const double *a, const double *b, const uint8_t *label, size_t n,
+                       struct auc_diff *out, struct err *e);
+
 struct roc_point {
 	double threshold;      /* predict positive when score >= threshold */
 	double fpr, tpr;

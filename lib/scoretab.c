@@ -16,6 +16,10 @@ void scoretab_free(struct scoretab *t)
 	free(t->label);
 	for (int i = 0; i < SCORETAB_MAX_SCORES; i++)
 		free(t->score[i]);
+	if (t->key)
+		for (size_t i = 0; i < t->n; i++)
+			free(t->key[i]);
+	free(t->key);
 	memset(t, 0, sizeof *t);
 }
 
@@ -70,6 +74,7 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 	ssize_t len;
 	long lineno = 0;
 	int ncols = 0, c_kind = -1, c_split = -1, c_label = -1, c_score[SCORETAB_MAX_SCORES], rc = 0;
+	int c_bag = -1, c_index = -1;
 	char *fld[256];
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
@@ -95,6 +100,10 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 					c_split = i;
 				else if (!strcmp(fld[i], label_col))
 					c_label = i;
+				else if (!strcmp(fld[i], "bag_id"))
+					c_bag = i;
+				else if (!strcmp(fld[i], "index"))
+					c_index = i;
 				else if (score_cols ? in_list(score_cols, fld[i]) : ends_with(fld[i], "score")) {
 					if (t->n_scores == SCORETAB_MAX_SCORES) {
 						rc = err_set(e, ERR_LIMIT, "%s: line %ld: more than %d score columns", path,
@@ -148,6 +157,12 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 			if (l)
 				t->label = l;
 			int ok = k && s && l;
+			if (c_bag >= 0) {
+				char **kk = realloc(t->key, rcap * sizeof *kk);
+				if (kk)
+					t->key = kk;
+				ok &= kk != NULL;
+			}
 			for (int j = 0; j < t->n_scores; j++) {
 				double *sc = realloc(t->score[j], rcap * sizeof *sc);
 				if (sc)
@@ -201,6 +216,19 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 				             lineno, t->score_names[j], fld[c_score[j]]);
 				goto out;
 			}
+		if (c_bag >= 0) {
+			const char *ix = c_index >= 0 ? fld[c_index] : "";
+			size_t lb = strlen(fld[c_bag]), li = strlen(ix);
+			char *key = malloc(lb + li + 2);
+			if (!key) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			memcpy(key, fld[c_bag], lb);
+			key[lb] = '\t';
+			memcpy(key + lb + 1, ix, li + 1);
+			t->key[r] = key;
+		}
 		t->n++;
 	}
 	if (ferror(f))

@@ -4,7 +4,8 @@
  * (the `kind` column, or "all"), a split (the `split` column, or
  * SPLIT_NONE), a label and up to SCORETAB_MAX_SCORES scores; `NA` reads as
  * NaN.  Anything else that is not a finite number is an error naming the
- * file, the line and the column.
+ * file, the line and the column.  With a bag_id column each row also gets a
+ * key (bag_id and index) that identifies it across files.
  *
  * Thread safety: plain data.  Errors: negative ERR_* with a message.
  */
@@ -29,6 +30,10 @@ struct scoretab {
 	char score_names[SCORETAB_MAX_SCORES][64];
 	char kind_names[SCORETAB_MAX_KINDS][32];
 	int has_split;
+	/* with a bag_id column: each row's bag_id, a tab and its index (empty
+	 * without an index column), which names the row across files
+	 * (auc-compare); NULL without one */
+	char **key;
 };
 
 /* score_cols: comma-separated column names; when NULL, every column whose

@@ -82,10 +82,7 @@ static void print_row(const struct result *r)
 
 static void json_num(double v)
 {
-	if (isnan(v))
-		printf("null");
-	else
-		printf("%.10g", v);
+	json_number(stdout, v);
 }
 
 int main(int argc, char **argv)

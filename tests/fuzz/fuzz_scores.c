@@ -5,8 +5,9 @@
  * Writes the input to a scratch file and reads it twice: scores found by
  * their names (columns ending in "score"), then the two columns weno-score
  * writes by name.  A read that succeeds has at least one score column and
- * rows whose kind and split are in range, whose label is NA or in [0,1] and
- * whose scores are NA or finite; a read that fails must say why.  Built by
+ * rows whose kind and split are in range, whose label is NA or in [0,1],
+ * whose scores are NA or finite and whose key (with a bag_id column) is
+ * bag_id, a tab and the index; a read that fails must say why.  Built by
  * `make fuzz`; replayed over tests/fuzz/corpus/scores and
  * tests/fuzz/crashes/scores by `make test`.
  */
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../lib/manifest.h"
 #include "../../lib/scoretab.h"
@@ -38,6 +40,8 @@ static void check(const char *path, const char *cols)
 			for (int j = 0; j < t.n_scores; j++)
 				if (isinf(t.score[j][i]))
 					abort(); /* only finite numbers or NA (NaN) get through */
+			if (t.key && (!t.key[i] || !strchr(t.key[i], '\t')))
+				abort(); /* a key is bag_id, a tab, the index */
 		}
 		scoretab_free(&t);
 	} else if (!e.msg[0] || e.code >= 0) {

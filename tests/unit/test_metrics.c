@@ -1,5 +1,6 @@
-/* test_metrics.c - AUC against scikit-learn, DeLong against its definition,
- * ROC, Youden, bootstrap. Golden files: tests/golden/make_auc_golden.py. */
+/* test_metrics.c - AUC against scikit-learn, DeLong against its definition
+ * (one AUC, and the paired test of two), ROC, Youden, bootstrap.  Golden
+ * files: tests/golden/make_auc_golden.py, make_auc_paired_golden.py. */
 #include <stdint.h>
 
 #include "check.h"
@@ -62,6 +63,74 @@ static void test_auc_matches_sklearn_and_delong(void)
 	printf("  (40 cases: max |auc - sklearn| %.3g, max |var - delong| %.3g)\n", worst_auc, worst_var);
 }
 
+/* DeLong's paired test against its definition (tests/golden/make_auc_paired_golden.py) */
+static void test_auc_paired_matches_definition(void)
+{
+	FILE *fc = fopen("tests/golden/auc_paired_cases.tsv", "r");
+	FILE *fe = fopen("tests/golden/auc_paired_expected.tsv", "r");
+	REQUIRE(fc && fe, "golden files missing (run from the repository root)");
+	char line[256];
+	REQUIRE(fgets(line, sizeof line, fc) && fgets(line, sizeof line, fe), "empty golden files");
+	static double a[MAXN], b[MAXN];
+	static uint8_t y[MAXN];
+	int cases = 0, k, lab, pk = -1, plab = 0;
+	double pa = 0, pb = 0, worst = 0;
+	for (;;) {
+		int n = 0;
+		if (pk >= 0) {
+			k = pk, a[0] = pa, b[0] = pb, y[0] = (uint8_t)plab, n = 1, pk = -1;
+		} else if (fscanf(fc, "%d %d %lf %lf", &k, &lab, &pa, &pb) == 4) {
+			a[0] = pa, b[0] = pb, y[0] = (uint8_t)lab, n = 1;
+		} else {
+			break;
+		}
+		int c2;
+		while (fscanf(fc, "%d %d %lf %lf", &c2, &plab, &pa, &pb) == 4) {
+			if (c2 != k) {
+				pk = c2;
+				break;
+			}
+			REQUIRE(n < MAXN, "case too long");
+			a[n] = pa, b[n] = pb, y[n++] = (uint8_t)plab;
+		}
+		int ek;
+		double ea, eb, ed, ev, ez, ep;
+		REQUIRE(fscanf(fe, "%d %lf %lf %lf %lf %lf %lf", &ek, &ea, &eb, &ed, &ev, &ez, &ep) == 7 &&
+		                ek == k, "expected row for case %d", k);
+		struct auc_diff d;
+		struct err e = {0};
+		REQUIRE(metrics_auc_paired(a, b, y, (size_t)n, &d, &e) == 0, "%s", e.msg);
+		CHECK(fabs(d.auc_a - ea) <= 1e-9 && fabs(d.auc_b - eb) <= 1e-9 && fabs(d.diff - ed) <= 1e-9,
+		      "case %d: aucs %.17g %.17g diff %.17g, expected %.17g %.17g %.17g", k, d.auc_a, d.auc_b,
+		      d.diff, ea, eb, ed);
+		CHECK(fabs(d.var - ev) <= 1e-13 + 1e-9 * ev, "case %d: var %.17g, expected %.17g", k, d.var,
+		      ev);
+		CHECK(isinf(ez) ? d.z == ez : fabs(d.z - ez) <= 1e-9 + 1e-7 * fabs(ez),
+		      "case %d: z %.17g, expected %.17g", k, d.z, ez);
+		CHECK(fabs(d.p - ep) <= 1e-12 + 1e-7 * ep, "case %d: p %.17g, expected %.17g", k, d.p, ep);
+		CHECK(d.lo <= d.diff && d.diff <= d.hi, "case %d: interval [%g, %g] misses %g", k, d.lo,
+		      d.hi, d.diff);
+		worst = fmax(worst, fabs(d.var - ev));
+		cases++;
+	}
+	fclose(fc);
+	fclose(fe);
+	CHECK(cases == 24, "read %d cases", cases);
+	/* the same score twice: no difference, p = 1 */
+	struct auc_diff d;
+	struct err e = {0};
+	for (int i = 0; i < 20; i++)
+		a[i] = (double)(i % 7), y[i] = (uint8_t)(i % 3 == 0);
+	REQUIRE(metrics_auc_paired(a, a, y, 20, &d, &e) == 0, "%s", e.msg);
+	CHECK(d.diff == 0 && d.var == 0 && d.p == 1 && d.z == 0, "a vs a: diff %g var %g p %g", d.diff,
+	      d.var, d.p);
+	/* one class only: NaN, not an error */
+	memset(y, 0, 20);
+	REQUIRE(metrics_auc_paired(a, a, y, 20, &d, &e) == 0, "%s", e.msg);
+	CHECK(isnan(d.diff) && isnan(d.p) && d.n_pos == 0, "one class: diff %g", d.diff);
+	printf("  (24 cases: max |var - definition| %.3g)\n", worst);
+}
+
 static void test_roc_and_youden(void)
 {
 	double s[] = {0.9, 0.8, 0.8, 0.3, 0.2, 0.1};
@@ -114,6 +183,7 @@ static void test_bootstrap_brackets_auc(void)
 int main(void)
 {
 	RUN(test_auc_matches_sklearn_and_delong);
+	RUN(test_auc_paired_matches_definition);
 	RUN(test_roc_and_youden);
 	RUN(test_bootstrap_brackets_auc);
 	return check_summary();

@@ -1,0 +1,266 @@
+/* auc-compare - is model A better than model B on the same test set?  Two
+ * score tables, their rows matched by kind, bag_id and index; for each level
+ * and score the two AUCs and DeLong's test of their difference on the
+ * matched cases (lib/metrics.h, metrics_auc_paired). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/jsonout.h"
+#include "../lib/manifest.h"
+#include "../lib/metrics.h"
+#include "../lib/scoretab.h"
+#include "../lib/version.h"
+#include "cli.h"
+
+static const char *opt_split = "test", *opt_label = "label", *opt_scores;
+static double opt_pos_thr = 0.5;
+static int opt_json;
+
+static const struct cli_opt OPTS[] = {
+	{"split", 0, CLI_STRING, &opt_split, "S", "rows whose split is S are compared (all: every row)", "train|val|test|none|all"},
+	{"pos-threshold", 't', CLI_DOUBLE, &opt_pos_thr, "F", "an instance is positive when its label >= F (Camelyon16: 0.25)", NULL},
+	{"label-col", 0, CLI_STRING, &opt_label, "NAME", "the label column (both files)", NULL},
+	{"score-col", 0, CLI_STRING, &opt_scores, "A[,B]", "the score column of A and of B (default: every score column both have)", NULL},
+	{"json", 'j', CLI_FLAG, &opt_json, NULL, "print JSON instead of the table", NULL},
+	{NULL, 0, 0, NULL, NULL, NULL, NULL},
+};
+
+static const struct cli CLI = {
+	"auc-compare", "[options] A.tsv B.tsv",
+	"Compares two models on the same cases: two score tables (formats/scores.md) whose rows are\n"
+	"matched by kind, bag_id and index.  For each level (bag, instance) and score it prints both\n"
+	"AUCs, the difference A - B, and DeLong's test for two correlated AUCs (DeLong, DeLong and\n"
+	"Clarke-Pearson 1988): the difference's 95 % interval, z and the two-sided p-value.  Rows only\n"
+	"one file has are left out with a note; a case whose labels differ is an error.",
+	"examples:\n"
+	"  auc-compare fm10/abmil-weno.scores.tsv fm10/abmil.scores.tsv\n"
+	"  auc-compare --score-col student_score,teacher_score weno.scores.tsv abmil.scores.tsv\n"
+	"  auc-compare --split val --json a.tsv b.tsv\n"
+	"exit status: 0 success, 1 a file is unreadable or malformed, or no case matches, 2 bad usage",
+	OPTS, 2, 2,
+};
+
+/* a row of B: its kind name and key, for sorting and searching */
+struct ref {
+	const char *kind, *key;
+	size_t row;
+};
+
+static int ref_cmp(const void *x, const void *y)
+{
+	const struct ref *a = x, *b = y;
+	int c = strcmp(a->kind, b->kind);
+	return c ? c : strcmp(a->key, b->key);
+}
+
+struct cmp_result {
+	char kind[32], score_a[64], score_b[64];
+	struct auc_diff d;
+};
+
+static int score_index(const struct scoretab *t, const char *name)
+{
+	for (int j = 0; j < t->n_scores; j++)
+		if (!strcmp(t->score_names[j], name))
+			return j;
+	return -1;
+}
+
+static int in_split(const struct scoretab *t, size_t i, int split)
+{
+	return !t->has_split || split < 0 || t->split[i] == split;
+}
+
+int main(int argc, char **argv)
+{
+	int np;
+	char **files;
+	int rc = cli_parse(&CLI, argc, argv, &np, &files);
+	if (rc)
+		return rc == CLI_EXIT ? 0 : 2;
+	if (!(opt_pos_thr > 0 && opt_pos_thr <= 1))
+		return cli_usage_error(&CLI, "--pos-threshold %g: expected 0 < F <= 1", opt_pos_thr);
+	char col_a[64] = "", col_b[64] = "";
+	if (opt_scores) {
+		const char *c = strchr(opt_scores, ',');
+		size_t la = c ? (size_t)(c - opt_scores) : strlen(opt_scores);
+		if (!la || la >= sizeof col_a || (c && (!c[1] || strlen(c + 1) >= sizeof col_b)))
+			return cli_usage_error(&CLI, "--score-col '%s': expected A or A,B", opt_scores);
+		memcpy(col_a, opt_scores, la);
+		snprintf(col_b, sizeof col_b, "%s", c ? c + 1 : col_a);
+	}
+	int split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
+	struct scoretab t[2];
+	struct err e = {0};
+	for (int f = 0; f < 2; f++) {
+		err_clear(&e);
+		const char *cols = opt_scores ? (f ? col_b : col_a) : NULL;
+		if (scoretab_read(&t[f], files[f], opt_label, cols, &e)) {
+			cli_error(CLI.prog, "%s", e.msg);
+			if (f)
+				scoretab_free(&t[0]);
+			return 1;
+		}
+		if (!t[f].key) {
+			cli_error(CLI.prog, "%s: no bag_id column: rows are matched by kind, bag_id and index",
+			          files[f]);
+			scoretab_free(&t[0]);
+			if (f)
+				scoretab_free(&t[1]);
+			return 1;
+		}
+	}
+	/* B's rows in the split, sorted by (kind, key) */
+	struct ref *refs = malloc((t[1].n + 1) * sizeof *refs);
+	size_t nref = 0;
+	for (size_t i = 0; refs && i < t[1].n; i++)
+		if (in_split(&t[1], i, split))
+			refs[nref++] = (struct ref){t[1].kind_names[t[1].kind[i]], t[1].key[i], i};
+	size_t n = t[0].n + 1;
+	double *sa = malloc(n * sizeof *sa), *sb = malloc(n * sizeof *sb);
+	uint8_t *y = malloc(n);
+	size_t *match = malloc(n * sizeof *match); /* B's row of each A row, or SIZE_MAX */
+	int failed = 0;
+	if (!refs || !sa || !sb || !y || !match) {
+		cli_error(CLI.prog, "out of memory");
+		failed = 1;
+		goto done;
+	}
+	qsort(refs, nref, sizeof *refs, ref_cmp);
+	for (size_t i = 1; i < nref; i++)
+		if (!ref_cmp(&refs[i - 1], &refs[i])) {
+			const char *k = refs[i].key, *tab = strchr(k, '\t');
+			cli_error(CLI.prog, "%s: the %s row of bag '%.*s' index '%s' appears twice", files[1],
+			          refs[i].kind, (int)(tab - k), k, tab + 1);
+			failed = 1;
+			goto done;
+		}
+	size_t n_a = 0, n_matched = 0;
+	for (size_t i = 0; i < t[0].n; i++) {
+		match[i] = SIZE_MAX;
+		if (!in_split(&t[0], i, split))
+			continue;
+		n_a++;
+		struct ref q = {t[0].kind_names[t[0].kind[i]], t[0].key[i], 0};
+		const struct ref *hit = bsearch(&q, refs, nref, sizeof *refs, ref_cmp);
+		if (!hit)
+			continue;
+		double la = t[0].label[i], lb = t[1].label[hit->row];
+		if (!(isnan(la) && isnan(lb)) && la != lb) {
+			const char *k = q.key, *tab = strchr(k, '\t');
+			cli_error(CLI.prog, "the %s row of bag '%.*s' index '%s' has label %g in %s but %g in %s: "
+			          "not the same cases", q.kind, (int)(tab - k), k, tab + 1, la, files[0], lb,
+			          files[1]);
+			failed = 1;
+			goto done;
+		}
+		match[i] = hit->row;
+		n_matched++;
+	}
+	if (!n_matched) {
+		cli_error(CLI.prog, "no row of %s (split %s) matches a row of %s by kind, bag_id and index",
+		          files[0], opt_split, files[1]);
+		failed = 1;
+		goto done;
+	}
+	if (n_matched < n_a || n_matched < nref)
+		fprintf(stderr, "%s: note: %zu of %zu rows of %s and %zu of %zu of %s match; the others "
+		        "are left out\n", CLI.prog, n_matched, n_a, files[0], n_matched, nref, files[1]);
+	struct cmp_result res[SCORETAB_MAX_KINDS * SCORETAB_MAX_SCORES];
+	int nres = 0;
+	for (int k = 0; k < t[0].n_kinds; k++) {
+		double thr = strcmp(t[0].kind_names[k], "instance") ? 0.5 : opt_pos_thr;
+		for (int ja = 0; ja < t[0].n_scores; ja++) {
+			int jb = opt_scores ? score_index(&t[1], col_b) : score_index(&t[1], t[0].score_names[ja]);
+			if (jb < 0)
+				continue;
+			size_t m = 0;
+			for (size_t i = 0; i < t[0].n; i++) {
+				if (t[0].kind[i] != k || match[i] == SIZE_MAX || isnan(t[0].label[i]))
+					continue;
+				double a = t[0].score[ja][i], b = t[1].score[jb][match[i]];
+				if (isnan(a) || isnan(b))
+					continue;
+				sa[m] = a, sb[m] = b, y[m++] = t[0].label[i] >= thr;
+			}
+			if (!m)
+				continue;
+			struct cmp_result *r = &res[nres++];
+			snprintf(r->kind, sizeof r->kind, "%s", t[0].kind_names[k]);
+			snprintf(r->score_a, sizeof r->score_a, "%s", t[0].score_names[ja]);
+			snprintf(r->score_b, sizeof r->score_b, "%s", t[1].score_names[jb]);
+			err_clear(&e);
+			if (metrics_auc_paired(sa, sb, y, m, &r->d, &e)) {
+				cli_error(CLI.prog, "%s", e.msg);
+				failed = 1;
+				goto done;
+			}
+		}
+	}
+	if (!nres) {
+		cli_error(CLI.prog, "%s and %s share no score column with labelled rows%s", files[0],
+		          files[1], opt_scores ? "" : " (name them with --score-col A,B)");
+		failed = 1;
+		goto done;
+	}
+	if (opt_json) {
+		printf("{\"version\":\"%s\",\"a\":", WENO_VERSION);
+		json_string(stdout, files[0]);
+		printf(",\"b\":");
+		json_string(stdout, files[1]);
+		printf(",\"split\":\"%s\",\"pos_threshold\":%g,\"matched_rows\":%zu,\"results\":[",
+		       opt_split, opt_pos_thr, n_matched);
+		for (int i = 0; i < nres; i++) {
+			const struct cmp_result *r = &res[i];
+			printf("%s{\"kind\":", i ? "," : "");
+			json_string(stdout, r->kind);
+			printf(",\"score_a\":");
+			json_string(stdout, r->score_a);
+			printf(",\"score_b\":");
+			json_string(stdout, r->score_b);
+			const char *name[] = {"auc_a", "auc_b", "diff", "z", "p"};
+			double v[] = {r->d.auc_a, r->d.auc_b, r->d.diff, r->d.z, r->d.p};
+			for (int q = 0; q < 5; q++) {
+				printf(",\"%s\":", name[q]);
+				json_number(stdout, v[q]);
+			}
+			printf(",\"diff_ci\":[");
+			json_number(stdout, r->d.lo);
+			printf(",");
+			json_number(stdout, r->d.hi);
+			printf("],\"n_pos\":%zu,\"n_neg\":%zu}", r->d.n_pos, r->d.n_neg);
+		}
+		printf("]}\n");
+	} else {
+		printf("A: %s\nB: %s\n(split %s, %zu matched rows; DeLong's test for two correlated AUCs)\n",
+		       files[0], files[1], opt_split, n_matched);
+		printf("%-9s %-15s %-15s %7s %7s %8s  %-19s %7s %9s  %6s/%s\n", "level", "score A",
+		       "score B", "AUC A", "AUC B", "A - B", "95% CI of A - B", "z", "p", "pos", "neg");
+		for (int i = 0; i < nres; i++) {
+			const struct cmp_result *r = &res[i];
+			if (isnan(r->d.diff)) {
+				printf("%-9s %-15s %-15s %7s %7s %8s  %-19s %7s %9s  %6zu/%zu (one class only)\n",
+				       r->kind, r->score_a, r->score_b, "NA", "NA", "NA", "", "", "", r->d.n_pos,
+				       r->d.n_neg);
+				continue;
+			}
+			char ci[48];
+			snprintf(ci, sizeof ci, "[%+.4f, %+.4f]", r->d.lo, r->d.hi);
+			printf("%-9s %-15s %-15s %7.4f %7.4f %+8.4f  %-19s %7.2f %9.3g  %6zu/%zu\n", r->kind,
+			       r->score_a, r->score_b, r->d.auc_a, r->d.auc_b, r->d.diff, ci, r->d.z, r->d.p,
+			       r->d.n_pos, r->d.n_neg);
+		}
+	}
+done:
+	free(refs);
+	free(sa);
+	free(sb);
+	free(y);
+	free(match);
+	scoretab_free(&t[0]);
+	scoretab_free(&t[1]);
+	return failed ? 1 : 0;
+}
