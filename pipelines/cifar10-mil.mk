@@ -82,6 +82,6 @@ CIFAR10_AUCS := $(foreach r,$(CIFAR10_RATIOS),$(foreach s,$(CIFAR10_SEEDS),$(for
 cifar10-mil-data: cifar10-check $(CIFAR10_DATA)
 
 cifar10-mil: cifar10-check $(CIFAR10_AUCS)
-	bash pipelines/fmnist-table.sh $(CIFAR10_OUT)/table $(CIFAR10_AUCS)
+	BIN=$(BUILD)/bin bash pipelines/fmnist-table.sh $(CIFAR10_OUT)/table $(CIFAR10_AUCS)
 	@echo "== $(CIFAR10_OUT)/table.md (epochs $(CIFAR10_EPOCHS), seeds $(CIFAR10_SEEDS), max bags $(CIFAR10_MAX_BAGS))"
 	@cat $(CIFAR10_OUT)/table.md

@@ -86,6 +86,6 @@ CRC_AUCS := $(foreach r,$(CRC_RATIOS),$(foreach s,$(CRC_SEEDS),$(foreach m,$(CRC
 crc-mil-data: crc-check $(CRC_DATA)
 
 crc-mil: crc-check $(CRC_AUCS)
-	bash pipelines/fmnist-table.sh $(CRC_OUT)/table $(CRC_AUCS)
+	BIN=$(BUILD)/bin bash pipelines/fmnist-table.sh $(CRC_OUT)/table $(CRC_AUCS)
 	@echo "== $(CRC_OUT)/table.md (epochs $(CRC_EPOCHS), seeds $(CRC_SEEDS), max bags $(CRC_MAX_BAGS))"
 	@cat $(CRC_OUT)/table.md

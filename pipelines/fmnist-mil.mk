@@ -77,7 +77,7 @@ FMNIST_AUCS := $(foreach r,$(FMNIST_RATIOS),$(foreach s,$(FMNIST_SEEDS),$(foreac
 fmnist-mil-data: $(FMNIST_DATA)
 
 fmnist-mil: $(FMNIST_AUCS)
-	bash pipelines/fmnist-table.sh $(FMNIST_OUT)/table $(FMNIST_AUCS) \
+	BIN=$(BUILD)/bin bash pipelines/fmnist-table.sh $(FMNIST_OUT)/table $(FMNIST_AUCS) \
 		$(FMNIST_AUCS:.auc.tsv=.last.auc.tsv)
 	@echo "== $(FMNIST_OUT)/table.md (epochs $(FMNIST_EPOCHS), seeds $(FMNIST_SEEDS), max bags $(FMNIST_MAX_BAGS))"
 	@cat $(FMNIST_OUT)/table.md

@@ -8,15 +8,56 @@
 # teacher's for ABMIL and DSMIL alone.  Bag AUC: the teacher's bag
 # probability where there is a teacher, else the student's max-pooling.
 # Writes OUT_PREFIX.md and OUT_PREFIX.tsv.
+#
+# Where the score tables sit beside the results (<method>.scores.tsv,
+# <method>.last.scores.tsv) and $BIN/auc-compare exists (BIN defaults to
+# build/bin), each WENO − teacher delta also gets DeLong's paired test of the
+# two models on the same test cases, per seed, combined over seeds by
+# Stouffer's method (z = sum of the seeds' z / sqrt(seeds)): "(p …)" after
+# the delta, two-sided.  Instance level: WENO's student against the plain
+# teacher's attention; bag level: the two teachers' bag probabilities.
 set -euo pipefail
 out=$1; shift
+BIN=${BIN:-build/bin}
 # runs made before the last-epoch scores existed have no .last.auc.tsv
 files=()
 for f in "$@"; do
 	if [ -e "$f" ]; then files+=("$f"); elif [[ $f != *.last.auc.tsv ]]; then echo "$f: not found" >&2; exit 1; fi
 done
 set -- "${files[@]}"
+
+# the paired tests: rows "cmp ratio base level epoch z" in a file that awk
+# reads first
+cmp=$(mktemp "${TMPDIR:-/tmp}/fmnist-cmp.XXXXXX")
+trap 'rm -f "$cmp"' EXIT
+if [ -x "$BIN/auc-compare" ]; then
+	for f in "$@"; do
+		b=$(basename "$f")
+		case $b in abmil-weno.auc.tsv | dsmil-weno.auc.tsv) e=best ext= ;;
+		abmil-weno.last.auc.tsv | dsmil-weno.last.auc.tsv) e=last ext=.last ;;
+		*) continue ;; esac
+		d=$(dirname "$f"); m=${b%%.*}; base=${m%-weno}
+		sa=$d/$m$ext.scores.tsv; sb=$d/$base$ext.scores.tsv
+		[ -e "$sa" ] && [ -e "$sb" ] || continue
+		r=$(basename "$d"); r=${r#data-r}; r=${r%-s*}
+		for level in instance bag; do
+			cols=teacher_score
+			[ $level = instance ] && cols=student_score,teacher_score
+			"$BIN/auc-compare" --json --score-col "$cols" "$sa" "$sb" 2>/dev/null |
+				awk -v r="$r" -v base="$base" -v level="$level" -v e="$e" '
+				{ n = split($0, obj, /\},\{/)
+				  for (i = 1; i <= n; i++) {
+					if (obj[i] !~ "\"kind\":\"" level "\"") continue
+					z = obj[i]; sub(/.*"z":/, "", z); sub(/,.*/, "", z)
+					if (z == "null") { d = obj[i]; sub(/.*"diff":/, "", d); sub(/,.*/, "", d)
+						z = d + 0 > 0 ? 40 : d + 0 < 0 ? -40 : 0 }
+					print "cmp", r, base, level, e, z } }'
+		done
+	done >"$cmp"
+fi
 awk -F'\t' -v OFS='\t' '
+FILENAME == CMP { split($0, c, " "); zk = c[2] SUBSEP c[3] SUBSEP c[4] SUBSEP c[5]
+                  zs[zk] += c[6]; zn[zk]++; next }
 FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d = p[np - 1];
            e = "best"; if (m ~ /\.last$/) { e = "last"; sub(/\.last$/, "", m) }
            r = d; sub(/^data-r/, "", r); sub(/-s[0-9]+$/, "", r); next }
@@ -64,13 +105,24 @@ END {
 			for (x = 1; x <= ne; x++) for (q = 1; q <= 2; q++) {
 				key = q == 1 ? "inst" : "bag"
 				a = (r, base "-weno", key, ep[x]) in M; b = (r, base, key, ep[x]) in M
+				zk = r SUBSEP base SUBSEP (q == 1 ? "instance" : "bag") SUBSEP ep[x]
 				mdl = mdl " | " (a && b ? delta(M[r, base "-weno", key, ep[x]] - M[r, base, key, ep[x]]) : "NA")
+				if (a && b && zk in zn) mdl = mdl " (p " pval(zs[zk] / sqrt(zn[zk])) ")"
 			}
 			print mdl " | |" > MD
 		}
 	}
 }
 function delta(x) { return sprintf("%+.4f", x < 5e-5 && x > -5e-5 ? 0 : x) }
-' TSV="$out.tsv.tmp" MD="$out.md.tmp" "$@"
+# two-sided p of a standard normal z: erfc(|z|/sqrt 2), by the complementary
+# error function of Numerical Recipes (relative error under 1.2e-7)
+function pval(z,   x, t, y, k, c) {
+	x = (z < 0 ? -z : z) / sqrt(2); t = 1 / (1 + 0.5 * x)
+	split("-1.26551223 1.00002368 0.37409196 0.09678418 -0.18628806 0.27886807 -1.13520398 1.48851587 -0.82215223 0.17087277", c, " ")
+	y = c[10]; for (k = 9; k >= 2; k--) y = c[k] + t * y
+	y = t * exp(-x * x + c[1] + t * y)
+	return y < 1e-300 ? "< 1e-300" : sprintf("%.2g", y > 1 ? 1 : y)
+}
+' TSV="$out.tsv.tmp" MD="$out.md.tmp" CMP="$cmp" "$cmp" "$@"
 mv "$out.tsv.tmp" "$out.tsv"
 mv "$out.md.tmp" "$out.md"

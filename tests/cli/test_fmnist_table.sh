@@ -45,4 +45,33 @@ run bash "$ROOT/pipelines/fmnist-table.sh" $T/v $D/data-r0.1-s1/abmil.auc.tsv $D
 ok "table: a missing last-epoch file is skipped" '[ $status = 0 ] && ! grep -q "last epoch" $T/v.md && grep -q "^| 0.1 | abmil | 0.8000" $T/v.md'
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/w $D/data-r0.1-s1/nothing.auc.tsv
 ok "table: a missing results file is an error" '[ $status = 1 ] && has_err "nothing.auc.tsv: not found" && [ ! -e $T/w.md ]'
+ok "table: no paired test without score tables" '! grep -q "(p " $T/t.md'
+
+# with the score tables beside the results: DeLong's paired test, one seed
+# (auc-compare's p) and two identical seeds (Stouffer: z times sqrt 2)
+scores() { # FILE: 4 bags of 5 instances; $2 = right|backwards for the student
+	{ printf 'kind\tbag_id\tindex\tlabel\tstudent_score\tteacher_score\tsplit\n'
+	  for b in 0 1 2 3 4 5 6 7; do
+		printf 'bag\tb%d\tNA\t%d\t0.5\t0.%d\ttest\n' $b $((b % 2)) $((b % 2 * 4 + b))
+		for i in 0 1 2 3 4; do
+			l=$(( b % 2 && i < 2 )); v=$l.$i; [ "$2" = backwards ] && v=-$v
+			printf 'instance\tb%d\t%d\t%d\t%s\t%s\ttest\n' $b $i $l "$v" "0.$(( (i * 7 + b * 3) % 10 ))"
+		done
+	  done; } >"$1"
+}
+E=$T/cmp
+for s in 0 1; do
+	auc $E/data-r0.2-s$s/abmil.auc.tsv teacher 0.40 teacher 0.50
+	auc $E/data-r0.2-s$s/abmil-weno.auc.tsv student 1.00 teacher 0.90
+	scores $E/data-r0.2-s$s/abmil-weno.scores.tsv right
+	scores $E/data-r0.2-s$s/abmil.scores.tsv backwards
+done
+run env BIN="$BIN" bash "$ROOT/pipelines/fmnist-table.sh" $T/p1 $E/data-r0.2-s0/*.auc.tsv
+p1=$("$BIN/auc-compare" --json --score-col student_score,teacher_score $E/data-r0.2-s0/abmil-weno.scores.tsv $E/data-r0.2-s0/abmil.scores.tsv | grep -o '"kind":"instance"[^}]*' | sed 's/.*"p":\([^,]*\),.*/\1/')
+ok "table: the delta row carries auc-compare's paired p" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p1.md | grep -q "(p $(printf %.2g "$p1"))"'
+run env BIN="$BIN" bash "$ROOT/pipelines/fmnist-table.sh" $T/p2 $E/*/*.auc.tsv
+z1=$("$BIN/auc-compare" --json --score-col student_score,teacher_score $E/data-r0.2-s0/abmil-weno.scores.tsv $E/data-r0.2-s0/abmil.scores.tsv | grep -o '"kind":"instance"[^}]*' | sed 's/.*"z":\([^,]*\),.*/\1/')
+p2=$(python3 -c "import math,sys; print('%.2g' % math.erfc(abs(float(sys.argv[1])) * math.sqrt(2) / math.sqrt(2)))" "$z1")
+ok "table: two seeds combine by Stouffer" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p2.md | grep -q "(p $p2)"'
+grep "WENO" $T/p1.md $T/p2.md | sed "s/^/# /"
 rm -rf "$T"
