@@ -80,10 +80,6 @@ static void print_row(const struct result *r)
 		printf("%9s  %5s  %5s  %5s\n", "-", "-", "-", "-");
 }
 
-static void json_num(double v)
-{
-	json_number(stdout, v);
-}
 
 int main(int argc, char **argv)
 {
@@ -245,23 +241,23 @@ int main(int argc, char **argv)
 			printf(",\"score\":");
 			json_string(stdout, r->score);
 			printf(",\"auc\":");
-			json_num(r->a.auc);
+			json_number(stdout, r->a.auc);
 			printf(",\"delong_ci\":[");
-			json_num(r->a.lo);
+			json_number(stdout, r->a.lo);
 			printf(",");
-			json_num(r->a.hi);
+			json_number(stdout, r->a.hi);
 			printf("],\"bootstrap_ci\":[");
-			json_num(r->a.boot_lo);
+			json_number(stdout, r->a.boot_lo);
 			printf(",");
-			json_num(r->a.boot_hi);
+			json_number(stdout, r->a.boot_hi);
 			printf("],\"n_pos\":%zu,\"n_neg\":%zu,\"threshold\":", r->a.n_pos, r->a.n_neg);
-			json_num(r->thr);
+			json_number(stdout, r->thr);
 			printf(",\"accuracy\":");
-			json_num(isnan(r->thr) ? NAN : r->c.accuracy);
+			json_number(stdout, isnan(r->thr) ? NAN : r->c.accuracy);
 			printf(",\"sensitivity\":");
-			json_num(isnan(r->thr) ? NAN : r->c.sensitivity);
+			json_number(stdout, isnan(r->thr) ? NAN : r->c.sensitivity);
 			printf(",\"specificity\":");
-			json_num(isnan(r->thr) ? NAN : r->c.specificity);
+			json_number(stdout, isnan(r->thr) ? NAN : r->c.specificity);
 			printf("}");
 		}
 		printf("],\"summary\":[");
@@ -270,9 +266,9 @@ int main(int argc, char **argv)
 			double sd = sums[k].n > 1 ? sqrt(fmax(0, (sums[k].s2 - sums[k].n * m * m) / (sums[k].n - 1))) : NAN;
 			printf("%s{\"kind\":\"%s\",\"score\":\"%s\",\"files\":%d,\"mean_auc\":", k ? "," : "", sums[k].kind,
 			       sums[k].score, sums[k].n);
-			json_num(m);
+			json_number(stdout, m);
 			printf(",\"sd_auc\":");
-			json_num(sd);
+			json_number(stdout, sd);
 			printf("}");
 		}
 		printf("]}\n");

@@ -733,15 +733,13 @@ struct wino_lane {
 	float *V, *M, *dU, *pk;
 };
 
-static struct wino_lane wino_lane(const struct wino_plan *p, float *scratch,
-                                  const struct nn_conv_shape *s, int l)
+static struct wino_lane wino_lane(const struct wino_plan *p, float *scratch, int l)
 {
 	struct wino_lane w;
 	w.V = scratch + p->u_floats + (size_t)l * p->lane_floats;
 	w.M = w.V + (size_t)16 * p->Cp * p->G * p->tpi;
 	w.dU = w.M + (size_t)16 * p->OCp * p->G * p->tpi;
 	w.pk = w.dU + p->u_floats;
-	(void)s;
 	return w;
 }
 
@@ -755,7 +753,7 @@ static void wino_forward(float *out, float *scratch, const float *inp, const flo
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
-		struct wino_lane w = wino_lane(&p, scratch, s, l);
+		struct wino_lane w = wino_lane(&p, scratch, l);
 		int n0, n1, bs;
 		conv_lane(p.lanes, p.G, N, l, &n0, &n1, &bs);
 		for (int b0 = n0; b0 < n1; b0 += bs) {
@@ -782,7 +780,7 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 	blas_single_thread();
 #pragma omp parallel for schedule(static, 1)
 	for (int l = 0; l < p.lanes; l++) {
-		struct wino_lane w = wino_lane(&p, scratch, s, l);
+		struct wino_lane w = wino_lane(&p, scratch, l);
 		float *V = w.V, *dM = w.M, *dU = w.dU;
 		int n0, n1, bs;
 		conv_lane(p.lanes, p.G, N, l, &n0, &n1, &bs);
@@ -809,7 +807,7 @@ static void wino_backward(float *dinp, float *dweight, float *scratch, const flo
 	}
 	if (dweight) {
 		/* the lanes' dU in lane order, into lane 0's */
-		float *dU0 = wino_lane(&p, scratch, s, 0).dU;
+		float *dU0 = wino_lane(&p, scratch, 0).dU;
 #pragma omp parallel for schedule(static) if (p.u_floats > 65536)
 		for (size_t j = 0; j < p.u_floats; j++) {
 			float acc = dU0[j];
@@ -1056,16 +1054,11 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
 		for (int n = 0; n < N; n++) {
 			const float *x = inp + ((size_t)n * C + c) * HW;
 			float *o = out + ((size_t)n * C + c) * HW;
-			if (relu) {
+			/* keep_if(y, 1) is y itself: one loop for both */
 #pragma omp simd
-				for (int i = 0; i < HW; i++) {
-					float y = (x[i] - mu) * rs * g + b;
-					o[i] = keep_if(y, y > 0.0f);
-				}
-			} else {
-#pragma omp simd
-				for (int i = 0; i < HW; i++)
-					o[i] = (x[i] - mu) * rs * g + b;
+			for (int i = 0; i < HW; i++) {
+				float y = (x[i] - mu) * rs * g + b;
+				o[i] = keep_if(y, !relu | (y > 0.0f));
 			}
 		}
 	}
@@ -1086,22 +1079,14 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 		for (int n = 0; n < N; n++) {
 			size_t p0 = ((size_t)n * C + c) * HW;
 			const float *x = inp + p0, *d = dout + p0;
-			if (relu) {
-				/* dout counts where the fused ReLU let the value through:
-				 * forward's output, recomputed by the same expression */
+			/* with the ReLU fused, dout counts where it let the value
+			 * through: forward's output, recomputed by the same expression */
 #pragma omp simd reduction(+ : sd, sdx)
-				for (int i = 0; i < HW; i++) {
-					float y = (x[i] - mu) * rs * g + b;
-					float di = keep_if(d[i], y > 0.0f);
-					sd += di;
-					sdx += (double)di * ((x[i] - mu) * rs);
-				}
-			} else {
-#pragma omp simd reduction(+ : sd, sdx)
-				for (int i = 0; i < HW; i++) {
-					sd += d[i];
-					sdx += (double)d[i] * ((x[i] - mu) * rs);
-				}
+			for (int i = 0; i < HW; i++) {
+				float xh = (x[i] - mu) * rs, y = xh * g + b;
+				float di = keep_if(d[i], !relu | (y > 0.0f));
+				sd += di;
+				sdx += (double)di * xh;
 			}
 		}
 		if (dgamma)
@@ -1117,18 +1102,10 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
 			size_t p0 = ((size_t)n * C + c) * HW;
 			const float *x = inp + p0, *d = dout + p0;
 			float *o = dinp + p0;
-			if (relu) {
 #pragma omp simd
-				for (int i = 0; i < HW; i++) {
-					float xh = (x[i] - mu) * rs, y = (x[i] - mu) * rs * g + b;
-					o[i] += k * (keep_if(d[i], y > 0.0f) - a - xh * bb);
-				}
-			} else {
-#pragma omp simd
-				for (int i = 0; i < HW; i++) {
-					float xh = (x[i] - mu) * rs;
-					o[i] += k * (d[i] - a - xh * bb);
-				}
+			for (int i = 0; i < HW; i++) {
+				float xh = (x[i] - mu) * rs, y = xh * g + b;
+				o[i] += k * (keep_if(d[i], !relu | (y > 0.0f)) - a - xh * bb);
 			}
 		}
 	}
