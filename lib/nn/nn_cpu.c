@@ -1009,6 +1009,20 @@ static inline float keep_if(float x, int keep)
 	return x;
 }
 
+/* Both directions work on blocks of channels, a block per OpenMP task, and
+ * walk a block image by image: each image's part of the block is one
+ * contiguous run of memory (a channel alone is N short rows far apart, which
+ * measured up to twice as slow).  Each channel's sums still run in image
+ * order, one sum per channel, so the blocks (sized here from the thread
+ * count: one block per thread, at most BN_CB channels) change no bit. */
+#define BN_CB 32
+
+static int bn_block(int C)
+{
+	int cb = C / omp_get_max_threads();
+	return cb < 1 ? 1 : cb > BN_CB ? BN_CB : cb;
+}
+
 SIMD_CLONES
 static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean,
                               float *run_var, const float *inp, const float *gamma,
@@ -1016,49 +1030,62 @@ static void batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
                               float momentum, float eps, int relu)
 {
 	size_t m = (size_t)N * HW;
+	int cb = bn_block(C), nb = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static)
-	for (int c = 0; c < C; c++) {
-		float mu, rs;
-		if (train) {
-			/* one pass: sum and sum of squares in double (53 bits leave
-			 * E[x^2] - E[x]^2 exact enough for float activations) */
-			double sum = 0.0, sq = 0.0;
-			for (int n = 0; n < N; n++) {
+	for (int bi = 0; bi < nb; bi++) {
+		int c0 = bi * cb, c1 = c0 + cb < C ? c0 + cb : C;
+		/* one pass: sum and sum of squares in double (53 bits leave
+		 * E[x^2] - E[x]^2 exact enough for float activations) */
+		double sums[BN_CB] = {0}, sqs[BN_CB] = {0};
+		for (int n = 0; train && n < N; n++) {
+			for (int c = c0; c < c1; c++) {
 				const float *x = inp + ((size_t)n * C + c) * HW;
+				double sum = sums[c - c0], sq = sqs[c - c0];
 #pragma omp simd reduction(+ : sum, sq)
 				for (int i = 0; i < HW; i++) {
 					double v = x[i];
 					sum += v;
 					sq += v * v;
 				}
+				sums[c - c0] = sum, sqs[c - c0] = sq;
 			}
-			double dmu = sum / (double)m;
-			double ss = sq - sum * dmu;
-			if (ss < 0.0)
-				ss = 0.0;
-			double var = ss / (double)m;
-			double uvar = m > 1 ? ss / (double)(m - 1) : var;
-			mu = (float)dmu;
-			rs = (float)(1.0 / sqrt(var + (double)eps));
-			if (run_mean)
-				run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mu;
-			if (run_var)
-				run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)uvar;
-		} else {
-			mu = run_mean[c];
-			rs = (float)(1.0 / sqrt((double)run_var[c] + (double)eps));
 		}
-		mean[c] = mu;
-		rstd[c] = rs;
-		float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+		for (int c = c0; c < c1; c++) {
+			float mu, rs;
+			if (train) {
+				double sum = sums[c - c0], sq = sqs[c - c0];
+				double dmu = sum / (double)m;
+				double ss = sq - sum * dmu;
+				if (ss < 0.0)
+					ss = 0.0;
+				double var = ss / (double)m;
+				double uvar = m > 1 ? ss / (double)(m - 1) : var;
+				mu = (float)dmu;
+				rs = (float)(1.0 / sqrt(var + (double)eps));
+				if (run_mean)
+					run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mu;
+				if (run_var)
+					run_var[c] =
+						(1.0f - momentum) * run_var[c] + momentum * (float)uvar;
+			} else {
+				mu = run_mean[c];
+				rs = (float)(1.0 / sqrt((double)run_var[c] + (double)eps));
+			}
+			mean[c] = mu;
+			rstd[c] = rs;
+		}
 		for (int n = 0; n < N; n++) {
-			const float *x = inp + ((size_t)n * C + c) * HW;
-			float *o = out + ((size_t)n * C + c) * HW;
-			/* keep_if(y, 1) is y itself: one loop for both */
+			for (int c = c0; c < c1; c++) {
+				float mu = mean[c], rs = rstd[c];
+				float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+				const float *x = inp + ((size_t)n * C + c) * HW;
+				float *o = out + ((size_t)n * C + c) * HW;
+				/* keep_if(y, 1) is y itself: one loop for both */
 #pragma omp simd
-			for (int i = 0; i < HW; i++) {
-				float y = (x[i] - mu) * rs * g + b;
-				o[i] = keep_if(y, !relu | (y > 0.0f));
+				for (int i = 0; i < HW; i++) {
+					float y = (x[i] - mu) * rs * g + b;
+					o[i] = keep_if(y, !relu | (y > 0.0f));
+				}
 			}
 		}
 	}
@@ -1071,41 +1098,54 @@ static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const f
                                int train, int relu)
 {
 	double m = (double)N * HW;
+	int cb = bn_block(C), nb = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static)
-	for (int c = 0; c < C; c++) {
-		float mu = mean[c], rs = rstd[c], g = gamma ? gamma[c] : 1.0f;
-		float b = beta ? beta[c] : 0.0f;
-		double sd = 0.0, sdx = 0.0;
+	for (int bi = 0; bi < nb; bi++) {
+		int c0 = bi * cb, c1 = c0 + cb < C ? c0 + cb : C;
+		double sds[BN_CB] = {0}, sdxs[BN_CB] = {0};
 		for (int n = 0; n < N; n++) {
-			size_t p0 = ((size_t)n * C + c) * HW;
-			const float *x = inp + p0, *d = dout + p0;
-			/* with the ReLU fused, dout counts where it let the value
-			 * through: forward's output, recomputed by the same expression */
+			for (int c = c0; c < c1; c++) {
+				float mu = mean[c], rs = rstd[c], g = gamma ? gamma[c] : 1.0f;
+				float b = beta ? beta[c] : 0.0f;
+				size_t p0 = ((size_t)n * C + c) * HW;
+				const float *x = inp + p0, *d = dout + p0;
+				double sd = sds[c - c0], sdx = sdxs[c - c0];
+				/* with the ReLU fused, dout counts where it let the value
+				 * through: forward's output, recomputed by the same
+				 * expression */
 #pragma omp simd reduction(+ : sd, sdx)
-			for (int i = 0; i < HW; i++) {
-				float xh = (x[i] - mu) * rs, y = xh * g + b;
-				float di = keep_if(d[i], !relu | (y > 0.0f));
-				sd += di;
-				sdx += (double)di * xh;
+				for (int i = 0; i < HW; i++) {
+					float xh = (x[i] - mu) * rs, y = xh * g + b;
+					float di = keep_if(d[i], !relu | (y > 0.0f));
+					sd += di;
+					sdx += (double)di * xh;
+				}
+				sds[c - c0] = sd, sdxs[c - c0] = sdx;
 			}
 		}
-		if (dgamma)
-			dgamma[c] += (float)sdx;
-		if (dbeta)
-			dbeta[c] += (float)sd;
+		for (int c = c0; c < c1; c++) {
+			if (dgamma)
+				dgamma[c] += (float)sdxs[c - c0];
+			if (dbeta)
+				dbeta[c] += (float)sds[c - c0];
+		}
 		if (!dinp)
 			continue;
-		float k = g * rs;
-		float a = train ? (float)(sd / m) : 0.0f;
-		float bb = train ? (float)(sdx / m) : 0.0f;
 		for (int n = 0; n < N; n++) {
-			size_t p0 = ((size_t)n * C + c) * HW;
-			const float *x = inp + p0, *d = dout + p0;
-			float *o = dinp + p0;
+			for (int c = c0; c < c1; c++) {
+				float mu = mean[c], rs = rstd[c], g = gamma ? gamma[c] : 1.0f;
+				float b = beta ? beta[c] : 0.0f;
+				float k = g * rs;
+				float a = train ? (float)(sds[c - c0] / m) : 0.0f;
+				float bb = train ? (float)(sdxs[c - c0] / m) : 0.0f;
+				size_t p0 = ((size_t)n * C + c) * HW;
+				const float *x = inp + p0, *d = dout + p0;
+				float *o = dinp + p0;
 #pragma omp simd
-			for (int i = 0; i < HW; i++) {
-				float xh = (x[i] - mu) * rs, y = xh * g + b;
-				o[i] += k * (keep_if(d[i], !relu | (y > 0.0f)) - a - xh * bb);
+				for (int i = 0; i < HW; i++) {
+					float xh = (x[i] - mu) * rs, y = xh * g + b;
+					o[i] += k * (keep_if(d[i], !relu | (y > 0.0f)) - a - xh * bb);
+				}
 			}
 		}
 	}
@@ -1222,47 +1262,95 @@ static int pool_argmax(const float *x, const struct nn_conv_shape *s, int oh, in
 	return best;
 }
 
+/* The 3x3 unpadded windows (every max-pool of the fmnist and cifar
+ * encoders), eight planes at a time: the planes are packed channel-last into
+ * pk [HW][WV], each window is nine vector loads, and the result per lane is
+ * what the scalar scan gives: the first NaN of the window in row-major
+ * order if there is one, else the first position holding the maximum.
+ * Lanes past the last plane compute on zeros and are not stored. */
+typedef int32_t wivec __attribute__((vector_size(WV * sizeof(int32_t))));
+#define POOL_PACK_MAX 1024 /* input plane floats packed on the stack (32 KiB) */
+
+static inline wvec wsel(wivec keep, wvec a, wvec b)
+{
+	return (wvec)((keep & (wivec)a) | (~keep & (wivec)b));
+}
+
+static inline wvec wmax_first(wvec a, wvec b)
+{
+	return wsel(a > b, a, b); /* a > b ? a : b, lane by lane */
+}
+
+SIMD_CLONES
+static void maxpool33_planes(float *out, int32_t *idx, const float *inp,
+                             const struct nn_conv_shape *s, int pl0, int np)
+{
+	int HWi = s->H * s->W, P = s->OH * s->OW, W = s->W, OW = s->OW;
+	float pk[POOL_PACK_MAX * WV] __attribute__((aligned(32)));
+	float po[POOL_PACK_MAX / 4 * WV] __attribute__((aligned(32)));
+	int32_t pi[POOL_PACK_MAX / 4 * WV] __attribute__((aligned(32)));
+	if (np < WV)
+		memset(pk, 0, (size_t)HWi * WV * sizeof *pk);
+	for (int l = 0; l < np; l++) {
+		const float *x = inp + (size_t)(pl0 + l) * HWi;
+		for (int i = 0; i < HWi; i++)
+			pk[(size_t)i * WV + l] = x[i];
+	}
+	const int off[9] = {0, 1, 2, W, W + 1, W + 2, 2 * W, 2 * W + 1, 2 * W + 2};
+	for (int p = 0; p < P; p++) {
+		int base = (p / OW) * s->SH * W + (p % OW) * s->SW;
+		wvec v[9];
+		for (int j = 0; j < 9; j++)
+			v[j] = wld(pk + (size_t)(base + off[j]) * WV);
+		/* the maximum by the scalar path's tree, lane by lane */
+		wvec ma = wmax_first(wmax_first(v[0], v[1]), wmax_first(v[2], v[3]));
+		wvec mb = wmax_first(wmax_first(v[4], v[5]), wmax_first(v[6], v[7]));
+		wvec m = wmax_first(wmax_first(ma, mb), v[8]);
+		/* backwards, so the first hit is the last one written */
+		wivec bi = {0}, ni = {0}, anynan = {0};
+		wvec bv = v[0], nv = v[0];
+		for (int j = 8; j >= 0; j--) {
+			wivec eq = v[j] == m, nan = v[j] != v[j];
+			bi = (eq & (base + off[j])) | (~eq & bi);
+			bv = wsel(eq, v[j], bv);
+			ni = (nan & (base + off[j])) | (~nan & ni);
+			nv = wsel(nan, v[j], nv);
+			anynan |= nan;
+		}
+		bi = (anynan & ni) | (~anynan & bi);
+		bv = wsel(anynan, nv, bv);
+		wst(po + (size_t)p * WV, bv);
+		memcpy(pi + (size_t)p * WV, &bi, sizeof bi);
+	}
+	for (int l = 0; l < np; l++) {
+		float *o = out + (size_t)(pl0 + l) * P;
+		int32_t *ix = idx + (size_t)(pl0 + l) * P;
+		for (int p = 0; p < P; p++) {
+			o[p] = po[(size_t)p * WV + l];
+			ix[p] = pi[(size_t)p * WV + l];
+		}
+	}
+}
+
 static void maxpool_forward(float *out, int32_t *idx, const float *inp,
                             const struct nn_conv_shape *s)
 {
 	int planes = s->N * s->C, HWi = s->H * s->W, P = s->OH * s->OW;
-	int k33 = s->PH == 0 && s->PW == 0 && s->KH == 3 && s->KW == 3;
+	if (s->PH == 0 && s->PW == 0 && s->KH == 3 && s->KW == 3 && HWi <= POOL_PACK_MAX &&
+	    P <= POOL_PACK_MAX / 4) {
+		int groups = (planes + WV - 1) / WV;
+#pragma omp parallel for schedule(static)
+		for (int gi = 0; gi < groups; gi++) {
+			int pl0 = gi * WV;
+			maxpool33_planes(out, idx, inp, s, pl0, planes - pl0 < WV ? planes - pl0 : WV);
+		}
+		return;
+	}
 #pragma omp parallel for schedule(static)
 	for (int pl = 0; pl < planes; pl++) {
 		const float *x = inp + (size_t)pl * HWi;
 		float *o = out + (size_t)pl * P;
 		int32_t *ix = idx + (size_t)pl * P;
-		if (k33) {
-			/* branch-free: the maxima of windows are unpredictable */
-			int OW = s->OW, SH = s->SH, SW = s->SW, W = s->W;
-			const int off[9] = {0, 1, 2, W, W + 1, W + 2, 2 * W, 2 * W + 1, 2 * W + 2};
-			for (int p = 0, oh = 0, ow = 0; p < P; p++, ow = ow + 1 < OW ? ow + 1 : 0,
-			         oh += ow == 0) {
-				int base = oh * SH * W + ow * SW;
-				float v[9], m;
-				unsigned eq = 0, nan = 0;
-#pragma GCC unroll 9
-				for (int j = 0; j < 9; j++)
-					v[j] = x[base + off[j]];
-				/* the maximum by a tree (short dependency chains), then
-				 * the first position holding it, or the first NaN */
-				float m01 = v[0] > v[1] ? v[0] : v[1], m23 = v[2] > v[3] ? v[2] : v[3];
-				float m45 = v[4] > v[5] ? v[4] : v[5], m67 = v[6] > v[7] ? v[6] : v[7];
-				float ma = m01 > m23 ? m01 : m23, mb = m45 > m67 ? m45 : m67;
-				m = ma > mb ? ma : mb;
-				m = m > v[8] ? m : v[8];
-#pragma GCC unroll 9
-				for (int j = 0; j < 9; j++) {
-					eq |= (unsigned)(v[j] == m) << j;
-					nan |= (unsigned)(v[j] != v[j]) << j;
-				}
-				unsigned mask = nan ? nan : eq;
-				int best = base + off[__builtin_ctz(mask | 0x100u)] /* eq != 0 */;
-				o[p] = x[best];
-				ix[p] = best;
-			}
-			continue;
-		}
 		for (int oh = 0; oh < s->OH; oh++)
 			for (int ow = 0; ow < s->OW; ow++) {
 				int i = pool_argmax(x, s, oh, ow);

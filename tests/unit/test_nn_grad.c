@@ -712,6 +712,73 @@ static void test_grad_encoders(void)
 	CHECK(bad * 20 <= n, "%d of %d elements mismatch", bad, n);
 }
 
+/* the scan every max-pool must agree with: the first NaN of the window in
+ * row-major order if there is one, else the first position of the maximum
+ * (PyTorch's choice); -1 for a window wholly in the padding */
+static int pool_ref(const float *x, const struct nn_conv_shape *s, int oh, int ow)
+{
+	int best = -1, nan = 0;
+	for (int kh = 0; kh < s->KH; kh++)
+		for (int kw = 0; kw < s->KW; kw++) {
+			int h = oh * s->SH - s->PH + kh, w = ow * s->SW - s->PW + kw;
+			if (h < 0 || w < 0 || h >= s->H || w >= s->W || nan)
+				continue;
+			float v = x[h * s->W + w];
+			if (v != v)
+				nan = 1, best = h * s->W + w;
+			else if (best < 0 || v > x[best])
+				best = h * s->W + w;
+		}
+	return best;
+}
+
+/* property: on planes full of ties and NaNs, every path of maxpool_forward
+ * (the eight-plane 3x3 path with partial last groups, planes too large for
+ * it, the padded and general paths) returns the reference scan's choice,
+ * bit for bit, and the value at that position */
+static void test_maxpool_property(void)
+{
+	struct { int N, C, H, W, K, S, P; } cs[] = {
+		{3, 5, 14, 14, 3, 2, 0}, {2, 64, 6, 6, 3, 2, 0}, {1, 9, 7, 9, 3, 1, 0},
+		{2, 3, 11, 8, 3, 3, 0},  {1, 2, 40, 40, 3, 2, 0}, {2, 3, 9, 9, 3, 2, 1},
+		{1, 7, 6, 5, 2, 2, 0},   {1, 1, 3, 3, 3, 2, 0},
+	};
+	struct rng r;
+	rng_seed(&r, 77, 1);
+	int bad = 0, total = 0;
+	for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+		struct nn_conv_shape s = {.N = cs[k].N, .C = cs[k].C, .H = cs[k].H, .W = cs[k].W,
+		                          .KH = cs[k].K, .KW = cs[k].K, .SH = cs[k].S,
+		                          .SW = cs[k].S, .PH = cs[k].P, .PW = cs[k].P};
+		nn_conv_shape_finish(&s);
+		int planes = s.N * s.C, HW = s.H * s.W, P = s.OH * s.OW;
+		float *x = malloc((size_t)planes * HW * sizeof *x);
+		float *o = malloc((size_t)planes * P * sizeof *o);
+		int32_t *ix = malloc((size_t)planes * P * sizeof *ix);
+		for (int i = 0; i < planes * HW; i++) {
+			float u = rng_float(&r);
+			/* few distinct values (ties everywhere), some NaN, some -inf */
+			x[i] = u < 0.03f ? NAN : u < 0.06f ? -INFINITY : (float)(int)(u * 6) - 2.0f;
+		}
+		be->maxpool_forward(o, ix, x, &s);
+		for (int pl = 0; pl < planes; pl++)
+			for (int p = 0; p < P; p++) {
+				const float *xp = x + (size_t)pl * HW;
+				int want = pool_ref(xp, &s, p / s.OW, p % s.OW);
+				int got = ix[(size_t)pl * P + p];
+				total++;
+				if (got != want ||
+				    memcmp(&o[(size_t)pl * P + p], &xp[want], sizeof(float)) != 0) {
+					if (bad++ < 5)
+						fprintf(stderr, "  case %zu plane %d out %d: idx %d, want %d\n",
+						        k, pl, p, got, want);
+				}
+			}
+		free(x), free(o), free(ix);
+	}
+	CHECK(bad == 0, "%d of %d pooled outputs differ from the reference scan", bad, total);
+}
+
 int main(void)
 {
 	nn_set_threads(2);
@@ -723,6 +790,7 @@ int main(void)
 	RUN(test_grad_elementwise);
 	RUN(test_grad_pooling);
 	RUN(test_maxpool_ties_nan);
+	RUN(test_maxpool_property);
 	RUN(test_grad_softmax_wsum);
 	RUN(test_grad_losses);
 	RUN(test_grad_heads);
