@@ -16,6 +16,9 @@
 # Stouffer's method (z = sum of the seeds' z / sqrt(seeds)): "(p …)" after
 # the delta, two-sided.  Instance level: WENO's student against the plain
 # teacher's attention; bag level: the two teachers' bag probabilities.
+# Every delta also says in how many of the seeds that have both runs WENO's
+# AUC is the higher ("k/n seeds"): the training's own noise, which DeLong's
+# test does not see, shows there.
 set -euo pipefail
 out=$1; shift
 BIN=${BIN:-build/bin}
@@ -60,7 +63,8 @@ FILENAME == CMP { split($0, c, " "); zk = c[2] SUBSEP c[3] SUBSEP c[4] SUBSEP c[
                   zs[zk] += c[6]; zn[zk]++; next }
 FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d = p[np - 1];
            e = "best"; if (m ~ /\.last$/) { e = "last"; sub(/\.last$/, "", m) }
-           r = d; sub(/^data-r/, "", r); sub(/-s[0-9]+$/, "", r); next }
+           r = d; sub(/^data-r/, "", r); sub(/-s[0-9]+$/, "", r)
+           sd_ = d; sub(/.*-s/, "", sd_); seeds[sd_] = 1; next }
 {
 	kind = $2; score = $3; auc = $4
 	teacher = (m ~ /^(abmil|dsmil)$/)
@@ -69,7 +73,7 @@ FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d
 	else if (kind == "bag" && ((hasteacher && score == "teacher_score") || (!hasteacher && score == "student_score"))) key = "bag"
 	else next
 	k = r SUBSEP m SUBSEP key SUBSEP e
-	s[k] += auc; s2[k] += auc * auc; n[k]++
+	s[k] += auc; s2[k] += auc * auc; n[k]++; PS[k, sd_] = auc
 	ratios[r] = 1; methods[m] = 1; if (e == "last") haslast = 1
 }
 END {
@@ -107,7 +111,12 @@ END {
 				a = (r, base "-weno", key, ep[x]) in M; b = (r, base, key, ep[x]) in M
 				zk = r SUBSEP base SUBSEP (q == 1 ? "instance" : "bag") SUBSEP ep[x]
 				mdl = mdl " | " (a && b ? delta(M[r, base "-weno", key, ep[x]] - M[r, base, key, ep[x]]) : "NA")
-				if (a && b && zk in zn) mdl = mdl " (p " pval(zs[zk] / sqrt(zn[zk])) ")"
+				if (!(a && b)) continue
+				ka = r SUBSEP base "-weno" SUBSEP key SUBSEP ep[x]; kb = r SUBSEP base SUBSEP key SUBSEP ep[x]
+				up = 0; both = 0
+				for (sd_ in seeds) if (((ka, sd_) in PS) && ((kb, sd_) in PS)) {
+					both++; up += PS[ka, sd_] > PS[kb, sd_] }
+				mdl = mdl " (" (zk in zn ? "p " pval(zs[zk] / sqrt(zn[zk])) "; " : "") up "/" both " seeds)"
 			}
 			print mdl " | |" > MD
 		}

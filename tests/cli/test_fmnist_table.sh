@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli/test_fmnist_table.sh - pipelines/fmnist-table.sh: the study's
 # table from auc-report --tsv files (mean and sd over seeds, the WENO -
-# teacher deltas, the chosen and the last epoch side by side).
+# teacher deltas with the count of seeds where WENO is higher, the chosen
+# and the last epoch side by side).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -32,7 +33,7 @@ run bash "$ROOT/pipelines/fmnist-table.sh" $T/t $D/*/abmil.auc.tsv $D/*/abmil-we
 	$D/*/supervised.auc.tsv
 ok "table: mean and sd over two seeds" '[ $status = 0 ] && grep -q "^| 0.1 | abmil | 0.7500 ± 0.0707 | 0.8500 ± 0.0707 | 2 |$" $T/t.md'
 ok "table: the student's instance AUC for WENO, teacher bag AUC" 'grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.8500 ± 0.0000 | 2 |$" $T/t.md'
-ok "table: WENO - ABMIL delta" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 | +0.0000 | |$" $T/t.md'
+ok "table: WENO - ABMIL delta, and in how many seeds WENO is higher" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 (2/2 seeds) | +0.0000 (1/2 seeds) | |$" $T/t.md'
 ok "table: supervised uses the student's max-pooling bag score; ratios sorted" \
 	'grep -q "^| 0.05 | supervised | 0.9500 ± 0.0000 | 0.9700 ± 0.0000 | 1 |$" $T/t.md && [ "$(grep -c "^| 0.05" $T/t.md)" = 1 ] && grep -n "^| 0.05" $T/t.md | grep -q "^3:"'
 ok "table: TSV twin" '[ "$(sed -n 2p $T/t.tsv | cut -f1-4)" = "$(printf "0.05\tsupervised\t0.95\t0")" ]'
@@ -40,7 +41,7 @@ ok "table: no temporaries left" '[ -z "$(ls $T | grep tmp)" ]'
 
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/u $D/data-r0.1-s0/*.auc.tsv
 ok "table: last-epoch columns beside the chosen epoch" '[ $status = 0 ] && grep -q "last epoch" $T/u.md && grep -q "^| 0.1 | abmil | 0.7000 ± 0.0000 | 0.8000 ± 0.0000 | 0.6000 ± 0.0000 | 0.7000 ± 0.0000 | 1 |$" $T/u.md'
-ok "table: last-epoch deltas" 'grep -q "^| 0.1 | WENO − ABMIL | +0.2000 | +0.0500 | +0.0500 | +0.0500 | |$" $T/u.md'
+ok "table: last-epoch deltas" 'grep -q "^| 0.1 | WENO − ABMIL | +0.2000 (1/1 seeds) | +0.0500 (1/1 seeds) | +0.0500 (1/1 seeds) | +0.0500 (1/1 seeds) | |$" $T/u.md'
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/v $D/data-r0.1-s1/abmil.auc.tsv $D/data-r0.1-s1/abmil.last.auc.tsv
 ok "table: a missing last-epoch file is skipped" '[ $status = 0 ] && ! grep -q "last epoch" $T/v.md && grep -q "^| 0.1 | abmil | 0.8000" $T/v.md'
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/w $D/data-r0.1-s1/nothing.auc.tsv
@@ -68,10 +69,10 @@ for s in 0 1; do
 done
 run env BIN="$BIN" bash "$ROOT/pipelines/fmnist-table.sh" $T/p1 $E/data-r0.2-s0/*.auc.tsv
 p1=$("$BIN/auc-compare" --json --score-col student_score,teacher_score $E/data-r0.2-s0/abmil-weno.scores.tsv $E/data-r0.2-s0/abmil.scores.tsv | grep -o '"kind":"instance"[^}]*' | sed 's/.*"p":\([^,]*\),.*/\1/')
-ok "table: the delta row carries auc-compare's paired p" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p1.md | grep -q "(p $(printf %.2g "$p1"))"'
+ok "table: the delta row carries auc-compare's paired p" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p1.md | grep -q "(p $(printf %.2g "$p1"); 1/1 seeds)"'
 run env BIN="$BIN" bash "$ROOT/pipelines/fmnist-table.sh" $T/p2 $E/*/*.auc.tsv
 z1=$("$BIN/auc-compare" --json --score-col student_score,teacher_score $E/data-r0.2-s0/abmil-weno.scores.tsv $E/data-r0.2-s0/abmil.scores.tsv | grep -o '"kind":"instance"[^}]*' | sed 's/.*"z":\([^,]*\),.*/\1/')
 p2=$(python3 -c "import math,sys; print('%.2g' % math.erfc(abs(float(sys.argv[1])) * math.sqrt(2) / math.sqrt(2)))" "$z1")
-ok "table: two seeds combine by Stouffer" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p2.md | grep -q "(p $p2)"'
+ok "table: two seeds combine by Stouffer" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p2.md | grep -q "(p $p2; 2/2 seeds)"'
 grep "WENO" $T/p1.md $T/p2.md | sed "s/^/# /"
 rm -rf "$T"
