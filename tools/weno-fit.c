@@ -187,10 +187,17 @@ int main(int argc, char **argv)
 	                          on_epoch, &c};
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (!cli_quiet)
-		fprintf(stderr, "weno-fit: %s, %s teacher, %s encoder, %llu training instances in %u bags; seed %llu\n",
+	if (!cli_quiet) {
+		uint32_t ntr = 0, nva = 0;
+		free(dataset_split(&ds, SPLIT_TRAIN, &ntr));
+		free(dataset_split(&ds, SPLIT_VAL, &nva));
+		fprintf(stderr,
+		        "weno-fit: %s, %s teacher, %s encoder, %llu training instances in %u bags, "
+		        "%u validation bags; seed %llu\n",
 		        weno_method_name(c.method), nn_module_kind_name(c.teacher), nn_module_kind_name(c.encoder),
-		        (unsigned long long)dataset_split_instances(&ds, SPLIT_TRAIN), ds.man.n, (unsigned long long)c.seed);
+		        (unsigned long long)dataset_split_instances(&ds, SPLIT_TRAIN), ntr, nva,
+		        (unsigned long long)c.seed);
+	}
 	if (!opt_hpm_search) {
 		rc = weno_fit(&ds, &c, &o, &e);
 	} else {
