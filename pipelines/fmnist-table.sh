@@ -32,7 +32,7 @@ set -- "${files[@]}"
 # the paired tests: rows "cmp ratio base level epoch z" in a file that awk
 # reads first
 cmp=$(mktemp "${TMPDIR:-/tmp}/fmnist-cmp.XXXXXX")
-trap 'rm -f "$cmp"' EXIT
+trap 'rm -f "$cmp" "$cmp.one"' EXIT
 if [ -x "$BIN/auc-compare" ]; then
 	for f in "$@"; do
 		b=$(basename "$f")
@@ -46,15 +46,13 @@ if [ -x "$BIN/auc-compare" ]; then
 		for level in instance bag; do
 			cols=teacher_score
 			[ $level = instance ] && cols=student_score,teacher_score
-			"$BIN/auc-compare" --json --score-col "$cols" "$sa" "$sb" 2>/dev/null |
-				awk -v r="$r" -v base="$base" -v level="$level" -v e="$e" '
-				{ n = split($0, obj, /\},\{/)
-				  for (i = 1; i <= n; i++) {
-					if (obj[i] !~ "\"kind\":\"" level "\"") continue
-					z = obj[i]; sub(/.*"z":/, "", z); sub(/,.*/, "", z)
-					if (z == "null") { d = obj[i]; sub(/.*"diff":/, "", d); sub(/,.*/, "", d)
-						z = d + 0 > 0 ? 40 : d + 0 < 0 ? -40 : 0 }
-					print "cmp", r, base, level, e, z } }'
+			"$BIN/auc-compare" -q --tsv "$cmp.one" --score-col "$cols" "$sa" "$sb" >/dev/null 2>&1 || continue
+			# z is NA where DeLong's variance is 0 (both AUCs 0 or 1): a sure sign
+			awk -F'\t' -v r="$r" -v base="$base" -v level="$level" -v e="$e" '
+				NR > 1 && $1 == level {
+					z = $9
+					if (z == "NA") z = $6 + 0 > 0 ? 40 : $6 + 0 < 0 ? -40 : 0
+					print "cmp", r, base, level, e, z }' "$cmp.one"
 		done
 	done >"$cmp"
 fi

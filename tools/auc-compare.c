@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/afile.h"
 #include "../lib/jsonout.h"
 #include "../lib/manifest.h"
 #include "../lib/metrics.h"
@@ -15,7 +16,7 @@
 #include "../lib/version.h"
 #include "cli.h"
 
-static const char *opt_split = "test", *opt_label = "label", *opt_scores;
+static const char *opt_split = "test", *opt_label = "label", *opt_scores, *opt_tsv;
 static double opt_pos_thr = 0.5;
 static int opt_json;
 
@@ -25,6 +26,7 @@ static const struct cli_opt OPTS[] = {
 	{"label-col", 0, CLI_STRING, &opt_label, "NAME", "the label column (both files)", NULL},
 	{"score-col", 0, CLI_STRING, &opt_scores, "A[,B]", "the score column of A and of B (default: every score column both have)", NULL},
 	{"json", 'j', CLI_FLAG, &opt_json, NULL, "print JSON instead of the table", NULL},
+	{"tsv", 0, CLI_STRING, &opt_tsv, "FILE", "also write the results as TSV (one row per level and score; NA where undefined)", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -39,6 +41,7 @@ static const struct cli CLI = {
 	"  auc-compare fm10/abmil-weno.scores.tsv fm10/abmil.scores.tsv\n"
 	"  auc-compare --score-col student_score,teacher_score weno.scores.tsv abmil.scores.tsv\n"
 	"  auc-compare --split val --json a.tsv b.tsv\n"
+	"  auc-compare -q --tsv cmp.tsv weno.scores.tsv abmil.scores.tsv > /dev/null\n"
 	"exit status: 0 success, 1 a file is unreadable or malformed, or no case matches, 2 bad usage",
 	OPTS, 2, 2,
 };
@@ -72,6 +75,38 @@ static int score_index(const struct scoretab *t, const char *name)
 static int in_split(const struct scoretab *t, size_t i, int split)
 {
 	return !t->has_split || split < 0 || t->split[i] == split;
+}
+
+/* v, or NA where it is undefined (one class only) */
+static void tsv_num(FILE *fp, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs("\tNA", fp);
+	else
+		fprintf(fp, "\t%.9g", v);
+}
+
+static int write_tsv(const char *path, const struct cmp_result *res, int nres)
+{
+	struct afile af;
+	struct err e = {0};
+	if (afile_open(&af, path, &e) == 0) {
+		fprintf(af.fp, "kind\tscore_a\tscore_b\tauc_a\tauc_b\tdiff\tdiff_lo\tdiff_hi\tz\tp\tn_pos\tn_neg\n");
+		for (int i = 0; i < nres; i++) {
+			const struct cmp_result *r = &res[i];
+			fprintf(af.fp, "%s\t%s\t%s", r->kind, r->score_a, r->score_b);
+			double v[] = {r->d.auc_a, r->d.auc_b, r->d.diff, r->d.lo, r->d.hi, r->d.z, r->d.p};
+			for (int q = 0; q < 7; q++)
+				tsv_num(af.fp, v[q]);
+			fprintf(af.fp, "\t%zu\t%zu\n", r->d.n_pos, r->d.n_neg);
+		}
+		afile_commit(&af, &e);
+	}
+	if (e.code) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -254,6 +289,8 @@ int main(int argc, char **argv)
 			       r->d.n_pos, r->d.n_neg);
 		}
 	}
+	if (opt_tsv && write_tsv(opt_tsv, res, nres) < 0)
+		failed = 1;
 done:
 	free(refs);
 	free(sa);

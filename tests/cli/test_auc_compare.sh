@@ -48,3 +48,23 @@ run "$BIN/auc-compare" --score-col , "$T/a.tsv" "$T/b.tsv"
 ok "--score-col without a name: bad usage" '[ $status = 2 ] && has_err "expected A or A,B"'
 run "$BIN/auc-compare" --split val "$T/a.tsv" "$T/b.tsv"
 ok "no rows in the split: exit 1" '[ $status = 1 ] && has_err "no row of"'
+run "$BIN/auc-compare" -q --tsv "$T/cmp.tsv" "$T/a.tsv" "$T/b.tsv"
+ok "--tsv: the table still printed, one TSV row per level and score, atomically" '[ $status = 0 ] && has_out "DeLong" && [ "$(head -1 "$T/cmp.tsv")" = "$(printf "kind\tscore_a\tscore_b\tauc_a\tauc_b\tdiff\tdiff_lo\tdiff_hi\tz\tp\tn_pos\tn_neg")" ] && [ $(wc -l <"$T/cmp.tsv") = 5 ] && [ -z "$(ls "$T" | grep "cmp.tsv.")" ]'
+run "$BIN/auc-compare" -q --json "$T/a.tsv" "$T/b.tsv"
+ok "--tsv holds the numbers --json gives" 'python3 -c "
+import csv, json, sys
+j = {(r[\"kind\"], r[\"score_a\"]): r for r in json.load(open(sys.argv[1]))[\"results\"]}
+rows = list(csv.DictReader(open(sys.argv[2]), delimiter=\"\t\"))
+assert len(rows) == len(j) == 4
+for t in rows:
+    r = j[(t[\"kind\"], t[\"score_a\"])]
+    for k in (\"auc_a\", \"auc_b\", \"diff\", \"z\", \"p\"):
+        assert (t[k] == \"NA\") == (r[k] is None), (k, t[k], r[k])
+        assert t[k] == \"NA\" or abs(float(t[k]) - r[k]) <= 1e-8 * max(1, abs(r[k])), (k, t[k], r[k])
+    assert int(t[\"n_pos\"]) == r[\"n_pos\"] and int(t[\"n_neg\"]) == r[\"n_neg\"]
+" "$T/out" "$T/cmp.tsv"'
+awk -F'\t' 'BEGIN { OFS = "\t" } NR == 1 || $1 == "bag" || $4 == 0 { print }' "$T/a.tsv" >"$T/a_neg.tsv"
+run "$BIN/auc-compare" -q --tsv "$T/neg.tsv" "$T/a_neg.tsv" "$T/a_neg.tsv"
+ok "--tsv: NA where one class only" '[ $status = 0 ] && awk -F"\t" "\$1 == \"instance\" && \$4 == \"NA\" && \$10 == \"NA\" && \$11 == 0 {f = 1} END {exit !f}" "$T/neg.tsv"'
+run "$BIN/auc-compare" -q --tsv "$T/no/such/dir/c.tsv" "$T/a.tsv" "$T/b.tsv"
+ok "--tsv into a missing folder: exit 1 naming it" '[ $status = 1 ] && has_err "no/such/dir"'
