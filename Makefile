@@ -153,7 +153,7 @@ $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/scratch.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< tests/fuzz/replay.c $(LIBA) -o $@ $(LDLIBS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(LIBA)
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBA) -o $@ $(LDLIBS)
 

@@ -18,23 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../../lib/nn/net.h"
 #include "../../lib/nn/nn_cuda.h"
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int env_int(const char *k, int d)
-{
-	const char *v = getenv(k);
-	return v && atoi(v) > 0 ? atoi(v) : d;
-}
+#include "bench.h"
 
 static float *host_rand(size_t n, struct rng *r)
 {
@@ -94,12 +81,12 @@ static int train(const struct nn_backend *be, int head_kind, int n, int steps, d
 	double t0 = 0;
 	for (int s = -2; s < steps; s++) {
 		if (s == 0)
-			t0 = now();
+			t0 = progress_now();
 		train_step(be, &enc, &head, &oe, &oh, X, Yd, DF, DL, n, abmil, &r, e);
 	}
 	float probe;
 	be->download(&probe, enc.w, 1); /* waits for the queued steps */
-	*ips = (double)n * steps / (now() - t0);
+	*ips = (double)n * steps / (progress_now() - t0);
 	free(x), free(y);
 	be->free_(X), be->free_(Yd), be->free_(DF), be->free_(DL);
 	nn_module_free(&enc), nn_module_free(&head);
@@ -129,14 +116,14 @@ static int score(const struct nn_backend *be, int kind, int c, int h, int w, int
 	double t0 = 0;
 	for (int s = -2; s < steps; s++) {
 		if (s == 0)
-			t0 = now();
+			t0 = progress_now();
 		const float *feat;
 		be->upload(X, x, (size_t)n * in);
 		if ((rc = nn_encoder_forward(&enc, &feat, X, n, e)) < 0 ||
 		    (rc = nn_head_scores(&head, sc, feat, n, NULL, e)) < 0)
 			break;
 	}
-	*ips = (double)n * steps / (now() - t0);
+	*ips = (double)n * steps / (progress_now() - t0);
 	free(x), free(sc);
 	be->free_(X);
 	nn_module_free(&enc), nn_module_free(&head);

@@ -12,22 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../../lib/nn/net.h"
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int env_int(const char *k, int d)
-{
-	const char *v = getenv(k);
-	return v && atoi(v) > 0 ? atoi(v) : d;
-}
+#include "bench.h"
 
 static int run(int head_kind, int n, int steps, double *ips, struct err *e)
 {
@@ -60,7 +47,7 @@ static int run(int head_kind, int n, int steps, double *ips, struct err *e)
 	double t0 = 0;
 	for (int s = 0; s <= steps; s++) {
 		if (s == 1)
-			t0 = now();
+			t0 = progress_now();
 		const float *feat;
 		if ((rc = nn_encoder_forward(&enc, &feat, x, n, e)) < 0 ||
 		    (rc = nn_head_forward(&head, feat, n, &r, e)) < 0)
@@ -79,7 +66,7 @@ static int run(int head_kind, int n, int steps, double *ips, struct err *e)
 		nn_optim_step(&oe, &enc);
 		nn_optim_step(&oh, &head);
 	}
-	*ips = (double)n * steps / (now() - t0);
+	*ips = (double)n * steps / (progress_now() - t0);
 	free(x), free(y), free(dfeat), free(dl);
 	nn_module_free(&enc), nn_module_free(&head);
 	nn_optim_free(&oe), nn_optim_free(&oh);
