@@ -98,7 +98,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs
+.PHONY: all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs device-bundle
 all: check-pkgs probe $(TOOLS) $(CUDA_SO)
 
 check-pkgs:
@@ -162,6 +162,11 @@ test: all $(TESTS) $(FUZZ_REPLAY)
 
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# what a GPU machine without our Debian packages needs for the CUDA checks
+# (tests/device/gpu-checks.sh): tools, tests, libraries and Fashion-MNIST
+device-bundle: all $(TESTS) $(BENCHES)
+	bash tests/device/bundle.sh $(BUILD) $(BUILD)/device/bundle.tar.zst
 
 FUZZ_SECONDS ?= 60
 fuzz: check-pkgs

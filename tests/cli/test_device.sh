@@ -1,0 +1,21 @@
+# CLI tests of the GPU-machine bundle (tests/device): it holds the MIL tools,
+# the CUDA backend, the Debian libraries they link but neither the C
+# library's nor CUDA's, and gpu-checks.sh unpacks and runs it.
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "$BIN/.." && pwd)
+if [ ! -e "$BUILD/lib/libweno_cuda.so" ] || [ ! -x "$BUILD/tests/test_cuda" ]; then
+	echo "SKIP test_device: no CUDA backend or CUDA test in $BUILD (a CUDA=0 build, or make test not run)"
+	exit 0
+fi
+run env DEVICE_DATA=0 ZSTD_LEVEL=1 bash "$ROOT/tests/device/bundle.sh" "$BUILD" "$T/b.tar.zst"
+zstd -dc "$T/b.tar.zst" 2>/dev/null | tar -tf - >"$T/list" 2>/dev/null
+ok "bundle: tools, CUDA backend, CUDA test (and benchmarks where built)" '[ $status = 0 ] && grep -qx "./bin/weno-fit" "$T/list" && grep -qx "./lib/libweno_cuda.so" "$T/list" && grep -qx "./tests/test_cuda" "$T/list" && { [ ! -x "$BUILD/bench/bench_cuda" ] || grep -qx "./bench/bench_cuda" "$T/list"; }'
+ok "bundle: OpenBLAS and zstd, not libc nor CUDA's libraries, no slide tools" 'grep -qx "./libs/libopenblas.so.0" "$T/list" && grep -qx "./libs/libzstd.so.1" "$T/list" && ! grep -Eq "libc\.so|libcublas|libcudnn|libcudart|wsi-tile" "$T/list"'
+ok "bundle: no data with DEVICE_DATA=0, no temporary left" '! grep -q "fashion-mnist/" "$T/list" && [ -z "$(ls "$T" | grep tmp)" ]'
+run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" env
+ok "gpu-checks.sh env: unpacks, runs a tool from the bundle, logs to \$OUT" '[ $status = 0 ] && has_out "weno-fit 0" && [ -s "$T/dev/env.log" ] && [ -x "$T/w/bin/weno-fit" ]'
+run env OUT="$T/dev" BUNDLE="$T/none.tar.zst" WENO_BUNDLE_DIR="$T/w2" bash "$ROOT/tests/device/gpu-checks.sh" env
+ok "gpu-checks.sh without the bundle: exit 1 saying what to do" '[ $status = 1 ] && has_out "make device-bundle"'
+run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" nonsense
+ok "gpu-checks.sh with an unknown mode: usage, exit 2" '[ $status = 2 ] && has_out "usage"'

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# tests/device/gpu-checks.sh [env|checks|study] - the CUDA backend's checks on a
+# machine with a GPU, from the bundle `make device-bundle` writes
+# (build/device/bundle.tar.zst): nothing is built there.  For the device tool
+# of this workplace (see README, "GPU"): carry build/device and run
+#   bash tests/device/gpu-checks.sh checks
+# Every log goes to $OUT (default ./device-out).
+#
+# env: unpacks the bundle, says what it holds and whether the CUDA backend's
+#   libraries resolve (seconds; the CI test runs this one).
+# checks: nvidia-smi; the CUDA unit test (CPU vs GPU parity of every op);
+#   the CLI test of --device; bench_cuda and bench_nn; then WENO epochs on
+#   the full Fashion-MNIST-MIL set at r = 10 % on the GPU (ABMIL+WENO,
+#   seconds per epoch in the log; the target is 0.5 s).
+# study: the Fashion-MNIST-MIL study on the GPU (STUDY_RATIOS, STUDY_SEEDS,
+#   STUDY_EPOCHS, STUDY_METHODS, as in pipelines/fmnist-mil.mk), stopping
+#   the launch of new runs after STUDY_SECONDS (default 480); then the table.
+set -uo pipefail
+mode=${1:-checks}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+bundle=${BUNDLE:-$root/build/device/bundle.tar.zst}
+W=${WENO_BUNDLE_DIR:-/tmp/weno-bundle}
+log=$OUT/$mode.log
+exec > >(tee -a "$log") 2>&1
+say() { echo "== $(date -u +%T) $*"; }
+
+if [ ! -x "$W/bin/weno-fit" ]; then
+	[ -e "$bundle" ] || { echo "gpu-checks.sh: $bundle missing: run make device-bundle and carry build/device"; exit 1; }
+	mkdir -p "$W" && zstd -dc "$bundle" | tar -C "$W" -xf - || exit 1
+fi
+# CUDA 13's cuBLAS and cuDNN 9: the toolkit's, or the Python wheels'
+cudirs=""
+for f in $(find -H /usr/local/cuda*/lib64 /usr/lib/x86_64-linux-gnu /opt /usr/local/lib -maxdepth 8 \
+	\( -name 'libcublas.so.13*' -o -name 'libcudnn.so.9*' \) 2>/dev/null); do
+	d=$(dirname "$f"); case ":$cudirs:" in *":$d:"*) ;; *) cudirs=$cudirs:$d ;; esac
+done
+export LD_LIBRARY_PATH=$W/libs$cudirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export BIN=$W/bin
+say "bundle of commit $(cat "$W/COMMIT" 2>/dev/null), tree of commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
+say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || say "no nvidia-smi"
+fm=$W/data/fashion-mnist
+[ -d "$fm" ] || fm=/usr/share/datasets/fashion-mnist
+st=0
+
+if [ "$mode" = env ]; then
+	"$BIN/weno-fit" --version || st=1
+	ls "$W/bin" "$W/libs" | tr '\n' ' '; echo
+	miss=$(ldd "$W/lib/libweno_cuda.so" "$BIN"/* 2>&1 | grep "not found" | sort -u)
+	if [ -n "$miss" ]; then echo "unresolved:"; echo "$miss"; else echo "every library resolves"; fi
+elif [ "$mode" = checks ]; then
+	say "test_cuda (CPU vs GPU, every op)"
+	"$W/tests/test_cuda" || st=1
+	say "tests/cli/test_cuda.sh (--device)"
+	(cd "$root" && BIN=$BIN bash tests/cli/test_cuda.sh) || st=1
+	say "bench_cuda"
+	"$W/bench/bench_cuda" || st=1
+	say "bench_nn (CPU, $(nproc) cores, 2 threads)"
+	WENO_THREADS=2 "$W/bench/bench_nn" || st=1
+	say "WENO epochs on the GPU: full Fashion-MNIST-MIL, r = 0.1, ABMIL+WENO"
+	d=/tmp/weno-fm10
+	[ -e "$d/manifest.tsv" ] || "$BIN/mil-synth" -q --idx "$fm" --pos-class 6 --ratio 0.1 --seed 0 -o "$d" || st=1
+	"$BIN/weno-fit" -m "$d/manifest.tsv" --method weno --teacher abmil --epochs ${EPOCHS:-5} --seed 0 \
+		--device cuda --optim adam --lr 1e-4 -o "$d/gpu.model" || st=1
+	cp "$d/gpu.model.log.tsv" "$OUT/epochs-gpu.tsv" 2>/dev/null
+	awk -F'\t' 'NR > 1 {s += $NF; n++} END {if (n) printf "seconds per epoch: %.2f over %d epochs (target 0.5)\n", s / n, n}' \
+		"$d/gpu.model.log.tsv" 2>/dev/null
+elif [ "$mode" = study ]; then
+	ratios=${STUDY_RATIOS:-0.01 0.05 0.1 0.2 0.5 0.7} seeds=${STUDY_SEEDS:-0 1 2}
+	methods=${STUDY_METHODS:-abmil abmil-weno dsmil dsmil-weno supervised}
+	epochs=${STUDY_EPOCHS:-100} deadline=$((SECONDS + ${STUDY_SECONDS:-480}))
+	S=${STUDY_DIR:-/tmp/weno-study}
+	declare -A flags=([abmil]="--method teacher --teacher abmil" [abmil-weno]="--method weno --teacher abmil $STUDY_WENO"
+		[dsmil]="--method teacher --teacher dsmil" [dsmil-weno]="--method weno --teacher dsmil $STUDY_WENO"
+		[supervised]="--method supervised")
+	files=()
+	for r in $ratios; do for s in $seeds; do
+		d=$S/data-r$r-s$s
+		[ -e "$d/manifest.tsv" ] || "$BIN/mil-synth" -q --idx "$fm" --pos-class 6 --ratio "$r" --seed "$s" -o "$d" || st=1
+		for m in $methods; do
+			if [ ! -e "$d/$m.auc.tsv" ]; then
+				[ $SECONDS -lt $deadline ] || { say "out of time: $r $s $m not run"; continue; }
+				say "r = $r, seed $s, $m"
+				# shellcheck disable=SC2086
+				"$BIN/weno-fit" -q -m "$d/manifest.tsv" --epochs "$epochs" --seed "$s" --device cuda \
+					${flags[$m]} ${STUDY_FIT:-} -o "$d/$m.model" || { st=1; continue; }
+				for w in "" .last; do
+					"$BIN/weno-score" -q "$d/$m.model$w" -m "$d/manifest.tsv" --split val,test --device cuda \
+						-o "$d/$m$w.scores.tsv" &&
+					"$BIN/auc-report" -b 1000 --tsv "$d/$m$w.auc.tsv" "$d/$m$w.scores.tsv" >/dev/null || st=1
+				done
+				# the model chosen last: its .auc.tsv marks the run done
+				[ -e "$d/$m.auc.tsv" ] || st=1
+			fi
+			files+=("$d/$m.auc.tsv" "$d/$m.last.auc.tsv")
+		done
+	done; done
+	(cd "$root" && BIN=$BIN bash pipelines/fmnist-table.sh "$OUT/table" "${files[@]}") && cat "$OUT/table.md" || st=1
+	tar -C "$S" -cf - --exclude='*.model*' --exclude=bags . | zstd -q -o "$OUT/study-runs.tar.zst" -f
+else
+	echo "usage: gpu-checks.sh [env|checks|study]"; exit 2
+fi
+say "done, status $st"
+exit $st
