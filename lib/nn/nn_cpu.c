@@ -59,12 +59,32 @@ static void blas_single_thread(void)
 	}
 }
 
-/* C [M,N] = alpha op(A) op(B) + beta C, row-major, split into blocks of rows
- * or columns of C whose size depends on the shape only; each block is one
- * single-threaded sgemm and the blocks run on OpenMP threads.  Every element
- * of C is therefore computed by the same kernel call for any thread count
- * (bit-identical results), and OpenBLAS's own threads never compete with
- * OpenMP's.  OpenBLAS runs single-threaded (nn_set_threads, gemm_init). */
+/* C [M,N] = alpha op(A) op(B) + beta C, row-major, cut into at most one
+ * block of rows or of columns of C per OpenMP thread, each one
+ * single-threaded sgemm.  The blocks start at multiples of 64 rows or
+ * columns, so every element of C falls at the same place of OpenBLAS's
+ * micro-tiles whatever the cut, and OpenBLAS blocks K by K alone: an element
+ * is the same sum in the same order for any number of threads.  But OpenBLAS
+ * computes small products with other kernels (its "small matrix" and
+ * "direct" paths, below about 7.3 M multiply-adds on one thread), so a block
+ * is never smaller than GEMM_MIN_WORK: a product is either one call for any
+ * thread count or cut into blocks that all take the general path.
+ * test_nn_train's gemm_threads checks 1 to 5 threads bit for bit.  One
+ * block per thread also packs the shared operand once per thread rather
+ * than once per small block (the student head's 256x4096x4096 product ran
+ * 7 % faster than in blocks of 512).  OpenBLAS's own threads never run:
+ * they would compete with OpenMP's (nn_set_threads, blas_single_thread). */
+#define GEMM_ALIGN 64
+#define GEMM_MIN_WORK 8e6
+
+/* rows or columns [*i0, *i1) of block b of nblk over units of GEMM_ALIGN */
+static void gemm_block(int dim, int units, int nblk, int b, int *i0, int *i1)
+{
+	*i0 = (int)((long)units * b / nblk) * GEMM_ALIGN;
+	int e = (int)((long)units * (b + 1) / nblk) * GEMM_ALIGN;
+	*i1 = e < dim ? e : dim;
+}
+
 static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -76,18 +96,30 @@ static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *
 	double work = (double)M * N * (K > 0 ? K : 1);
 	int split_n = N >= M;
 	int dim = split_n ? N : M;
-	/* block: at least 64 wide, about dim/8, a multiple of 16 */
-	int blk = (dim / 8 + 15) / 16 * 16;
-	if (blk < 64)
-		blk = 64;
-	int nblk = (dim + blk - 1) / blk;
-	if (work < 2e5 || nblk <= 1) {
+	int units = (dim + GEMM_ALIGN - 1) / GEMM_ALIGN;
+	int nblk = omp_get_max_threads();
+	if (nblk > units)
+		nblk = units;
+	/* the smallest block (the last one, or any when they are even) */
+	for (; nblk > 1; nblk--) {
+		int small = dim;
+		for (int b = 0; b < nblk; b++) {
+			int i0, i1;
+			gemm_block(dim, units, nblk, b, &i0, &i1);
+			small = i1 - i0 < small ? i1 - i0 : small;
+		}
+		if (work / dim * small >= GEMM_MIN_WORK)
+			break;
+	}
+	if (nblk <= 1) {
 		cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 		return;
 	}
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static, 1) num_threads(nblk)
 	for (int b = 0; b < nblk; b++) {
-		int i0 = b * blk, len = dim - i0 < blk ? dim - i0 : blk;
+		int i0, i1;
+		gemm_block(dim, units, nblk, b, &i0, &i1);
+		int len = i1 - i0;
 		if (split_n) {
 			/* columns i0.. of C: columns of op(B) */
 			const float *Bb = tb ? B + (size_t)i0 * ldb : B + i0;

@@ -130,6 +130,44 @@ static void threads_case(int optim_kind)
 	run_free(&b);
 }
 
+/* the matrix products alone: Linear forward and backward (three sgemm
+ * layouts, cut by rows and by columns, with ragged last blocks, into zeroed
+ * and into pre-filled gradients) give the same bits on 1 to 5 threads */
+static void test_gemm_threads(void)
+{
+	static const int shapes[][3] = {{300, 515, 1000}, {1000, 70, 130}, {64, 4096, 300}, {7, 33, 5}};
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		int N = shapes[k][0], C = shapes[k][1], OC = shapes[k][2];
+		struct rng r;
+		rng_seed(&r, 5, (uint64_t)k);
+		size_t nx = (size_t)N * C, nw = (size_t)OC * C, ny = (size_t)N * OC;
+		float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *dy = malloc(ny * sizeof *dy);
+		float *ref = malloc((ny + nx + nw) * sizeof *ref), *got = malloc((ny + nx + nw) * sizeof *got);
+		for (size_t i = 0; i < nx; i++)
+			x[i] = rng_float(&r) - 0.5f;
+		for (size_t i = 0; i < nw; i++)
+			w[i] = rng_float(&r) - 0.5f;
+		for (size_t i = 0; i < ny; i++)
+			dy[i] = rng_float(&r) - 0.5f;
+		for (int t = 1; t <= 5; t++) {
+			nn_set_threads(t);
+			float *o = t == 1 ? ref : got;
+			nn_cpu.linear_forward(o, x, w, NULL, N, C, OC);
+			for (size_t i = 0; i < nx + nw; i++)
+				o[ny + i] = 0.01f * (float)(i % 7); /* backward accumulates */
+			nn_cpu.linear_backward(o + ny, o + ny + nx, NULL, dy, x, w, N, C, OC);
+			size_t i = 0;
+			if (t > 1)
+				CHECK(same_bits(ref, got, ny + nx + nw, &i),
+				      "%dx%d -> %d on %d threads: element %zu of %s differs", N, C, OC, t,
+				      i < ny ? i : i < ny + nx ? i - ny : i - ny - nx,
+				      i < ny ? "out" : i < ny + nx ? "dinp" : "dweight");
+		}
+		free(x), free(w), free(dy), free(ref), free(got);
+	}
+	nn_set_threads(2);
+}
+
 static void test_threads_bit_identical_sgd(void)
 {
 	threads_case(NN_OPTIM_SGD);
@@ -261,6 +299,7 @@ static void test_training_lowers_loss(void)
 
 int main(void)
 {
+	RUN(test_gemm_threads);
 	RUN(test_threads_bit_identical_sgd);
 	RUN(test_threads_bit_identical_adam);
 	RUN(test_init_follows_weno);
