@@ -15,6 +15,15 @@ ok "bundle: OpenBLAS and zstd, not libc nor CUDA's libraries, no slide tools" 'g
 ok "bundle: no data with DEVICE_DATA=0, no temporary left" '! grep -q "fashion-mnist/" "$T/list" && [ -z "$(ls "$T" | grep tmp)" ]'
 run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" env
 ok "gpu-checks.sh env: unpacks, runs a tool from the bundle, logs to \$OUT" '[ $status = 0 ] && has_out "weno-fit 0" && [ -s "$T/dev/env.log" ] && [ -x "$T/w/bin/weno-fit" ]'
+mkdir -p "$T/idx" && fake_idx "$T/idx" 3 2000 600
+run env OUT="$T/st" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" STUDY_DIR="$T/study" STUDY_DEVICE=cpu \
+	STUDY_IDX="$T/idx" STUDY_RATIOS=0.1 STUDY_SEEDS="0 1" STUDY_METHODS="abmil abmil-weno" STUDY_EPOCHS=1 \
+	STUDY_MAX_BAGS=3 STUDY_FIT="--lr 1e-3" bash "$ROOT/tests/device/gpu-checks.sh" study
+ok "gpu-checks.sh study (on the CPU here): every run, then the table with both seeds" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | .* | 2 |$" "$T/st/table.md" && grep -q "^| 0.1 | WENO − ABMIL | .*2 seeds)" "$T/st/table.md" && [ -s "$T/st/study-runs.tar.zst" ]'
+run env OUT="$T/st2" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" STUDY_DIR="$T/study2" STUDY_DEVICE=cpu \
+	STUDY_IDX="$T/idx" STUDY_RATIOS=0.1 STUDY_SEEDS="0" STUDY_METHODS="abmil" STUDY_EPOCHS=1 STUDY_MAX_BAGS=3 \
+	STUDY_SECONDS=0 bash "$ROOT/tests/device/gpu-checks.sh" study
+ok "gpu-checks.sh study out of time: says what it did not run, fails" '[ $status = 1 ] && has_out "out of time: 0.1 0 abmil not run"'
 run env OUT="$T/dev" BUNDLE="$T/none.tar.zst" WENO_BUNDLE_DIR="$T/w2" bash "$ROOT/tests/device/gpu-checks.sh" env
 ok "gpu-checks.sh without the bundle: exit 1 saying what to do" '[ $status = 1 ] && has_out "make device-bundle"'
 run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" nonsense
