@@ -8,6 +8,7 @@ if [ ! -e "$BUILD/lib/libweno_cuda.so" ] || [ ! -x "$BUILD/tests/test_cuda" ]; t
 	echo "SKIP test_device: no CUDA backend or CUDA test in $BUILD (a CUDA=0 build, or make test not run)"
 	exit 0
 fi
+mkdir -p "$T/idx" && fake_idx "$T/idx" 3 2000 600
 run env DEVICE_DATA=0 ZSTD_LEVEL=1 bash "$ROOT/tests/device/bundle.sh" "$BUILD" "$T/b.tar.zst"
 zstd -dc "$T/b.tar.zst" 2>/dev/null | tar -tf - >"$T/list" 2>/dev/null
 ok "bundle: tools, CUDA backend, CUDA test (and benchmarks where built)" '[ $status = 0 ] && grep -qx "./bin/weno-fit" "$T/list" && grep -qx "./lib/libweno_cuda.so" "$T/list" && grep -qx "./tests/test_cuda" "$T/list" && { [ ! -x "$BUILD/bench/bench_cuda" ] || grep -qx "./bench/bench_cuda" "$T/list"; }'
@@ -15,15 +16,14 @@ ok "bundle: OpenBLAS and zstd, not libc nor CUDA's libraries, no slide tools" 'g
 ok "bundle: no data with DEVICE_DATA=0, no temporary left" '! grep -q "fashion-mnist/" "$T/list" && [ -z "$(ls "$T" | grep tmp)" ]'
 run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" env
 ok "gpu-checks.sh env: unpacks, runs a tool from the bundle, logs to \$OUT" '[ $status = 0 ] && has_out "weno-fit 0" && [ -s "$T/dev/env.log" ] && [ -x "$T/w/bin/weno-fit" ]'
-mkdir -p "$T/idx" && fake_idx "$T/idx" 3 2000 600
-run env OUT="$T/st" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" STUDY_DIR="$T/study" STUDY_DEVICE=cpu \
-	STUDY_IDX="$T/idx" STUDY_RATIOS=0.1 STUDY_SEEDS="0 1" STUDY_METHODS="abmil abmil-weno" STUDY_EPOCHS=1 \
-	STUDY_MAX_BAGS=3 STUDY_FIT="--lr 1e-3" bash "$ROOT/tests/device/gpu-checks.sh" study
-ok "gpu-checks.sh study (on the CPU here): every run, then the table with both seeds" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | .* | 2 |$" "$T/st/table.md" && grep -q "^| 0.1 | WENO − ABMIL | .*2 seeds)" "$T/st/table.md" && [ -s "$T/st/study-runs.tar.zst" ]'
-run env OUT="$T/st2" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" STUDY_DIR="$T/study2" STUDY_DEVICE=cpu \
-	STUDY_IDX="$T/idx" STUDY_RATIOS=0.1 STUDY_SEEDS="0" STUDY_METHODS="abmil" STUDY_EPOCHS=1 STUDY_MAX_BAGS=3 \
-	STUDY_SECONDS=0 bash "$ROOT/tests/device/gpu-checks.sh" study
-ok "gpu-checks.sh study out of time: says what it did not run, fails" '[ $status = 1 ] && has_out "out of time: 0.1 0 abmil not run"'
+run env OUT="$T/st" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" DEVICE=cpu FMNIST_DIR="$T/idx" \
+	FMNIST_OUT="$T/study" FMNIST_RATIOS=0.1 FMNIST_SEEDS="0 1" FMNIST_METHODS="abmil abmil-weno" \
+	FMNIST_EPOCHS=1 FMNIST_MAX_BAGS=3 FMNIST_FIT="--lr 1e-3" bash "$ROOT/tests/device/gpu-checks.sh" study
+ok "gpu-checks.sh study (the pipeline's make rules, on the CPU here): the table with both seeds" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | .* | 2 |$" "$T/st/table.md" && grep -q "^| 0.1 | WENO − ABMIL | .*2 seeds)" "$T/st/table.md" && [ -s "$T/st/study-runs.tar.zst" ] && [ -z "$(find "$T/w" -name "*.o")" ]'
+run env OUT="$T/st2" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" DEVICE=cpu FMNIST_DIR="$T/idx" \
+	FMNIST_OUT="$T/study2" FMNIST_RATIOS=0.1 FMNIST_SEEDS=0 FMNIST_METHODS=abmil FMNIST_EPOCHS=100000 \
+	FMNIST_MAX_BAGS=3 STUDY_SECONDS=2 bash "$ROOT/tests/device/gpu-checks.sh" study
+ok "gpu-checks.sh study out of time: stops, says so, fails" '[ $status = 1 ] && has_out "stopped before its end (status 124"'
 run env OUT="$T/dev" BUNDLE="$T/none.tar.zst" WENO_BUNDLE_DIR="$T/w2" bash "$ROOT/tests/device/gpu-checks.sh" env
 ok "gpu-checks.sh without the bundle: exit 1 saying what to do" '[ $status = 1 ] && has_out "make device-bundle"'
 run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" nonsense

@@ -12,11 +12,12 @@
 #   the CLI test of --device; bench_cuda and bench_nn; then WENO epochs on
 #   the full Fashion-MNIST-MIL set at r = 10 % on the GPU (ABMIL+WENO,
 #   seconds per epoch in the log; the target is 0.5 s).
-# study: the Fashion-MNIST-MIL study on the GPU (STUDY_RATIOS, STUDY_SEEDS,
-#   STUDY_EPOCHS, STUDY_METHODS, STUDY_FIT, STUDY_WENO, STUDY_MAX_BAGS, as in
-#   pipelines/fmnist-mil.mk; STUDY_DEVICE, default cuda; STUDY_IDX, another
-#   IDX folder), stopping the launch of new runs after STUDY_SECONDS (default
-#   480); then the table and the runs' logs and scores (no models, no bags).
+# study: `make fmnist-mil` (pipelines/fmnist-mil.mk) with the bundle's tools,
+#   nothing built: FMNIST_RATIOS, FMNIST_SEEDS, FMNIST_EPOCHS, FMNIST_METHODS,
+#   FMNIST_FIT, FMNIST_WENO, FMNIST_MAX_BAGS from the environment (DEVICE
+#   default cuda, FMNIST_OUT default /tmp/weno-study), stopped after
+#   STUDY_SECONDS (default 480; then the exit status is 1 and the table holds
+#   the runs that finished); the table and the runs' logs and scores go to $OUT.
 set -uo pipefail
 mode=${1:-checks}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,7 +45,7 @@ export BIN=$W/bin
 say "bundle of commit $(cat "$W/COMMIT" 2>/dev/null), tree of commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
 say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || say "no nvidia-smi"
-fm=${STUDY_IDX:-$W/data/fashion-mnist}
+fm=${FMNIST_DIR:-$W/data/fashion-mnist}
 [ -d "$fm" ] || fm=/usr/share/datasets/fashion-mnist
 st=0
 
@@ -71,40 +72,21 @@ elif [ "$mode" = checks ]; then
 	awk -F'\t' 'NR > 1 {s += $NF; n++} END {if (n) printf "seconds per epoch: %.2f over %d epochs (target 0.5)\n", s / n, n}' \
 		"$d/gpu.model.log.tsv" 2>/dev/null
 elif [ "$mode" = study ]; then
-	ratios=${STUDY_RATIOS:-0.01 0.05 0.1 0.2 0.5 0.7} seeds=${STUDY_SEEDS:-0 1 2}
-	methods=${STUDY_METHODS:-abmil abmil-weno dsmil dsmil-weno supervised}
-	epochs=${STUDY_EPOCHS:-100} deadline=$((SECONDS + ${STUDY_SECONDS:-480}))
-	dev=${STUDY_DEVICE:-cuda} maxb=${STUDY_MAX_BAGS:-0} hpm=${STUDY_WENO-}
-	S=${STUDY_DIR:-/tmp/weno-study}
-	declare -A flags=([abmil]="--method teacher --teacher abmil" [abmil-weno]="--method weno --teacher abmil $hpm"
-		[dsmil]="--method teacher --teacher dsmil" [dsmil-weno]="--method weno --teacher dsmil $hpm"
-		[supervised]="--method supervised")
-	files=()
-	for r in $ratios; do for s in $seeds; do
-		d=$S/data-r$r-s$s
-		[ -e "$d/manifest.tsv" ] || "$BIN/mil-synth" -q --idx "$fm" --pos-class 6 --ratio "$r" --seed "$s" \
-			--max-bags "$maxb" -o "$d" || st=1
-		for m in $methods; do
-			if [ ! -e "$d/$m.auc.tsv" ]; then
-				[ $SECONDS -lt $deadline ] || { say "out of time: $r $s $m not run"; st=1; continue; }
-				say "r = $r, seed $s, $m"
-				# shellcheck disable=SC2086
-				"$BIN/weno-fit" -q -m "$d/manifest.tsv" --epochs "$epochs" --seed "$s" --device "$dev" \
-					${flags[$m]} ${STUDY_FIT:-} -o "$d/$m.model" || { st=1; continue; }
-				for w in "" .last; do
-					"$BIN/weno-score" -q "$d/$m.model$w" -m "$d/manifest.tsv" --split val,test --device "$dev" \
-						-o "$d/$m$w.scores.tsv" &&
-					"$BIN/auc-report" -b 1000 --tsv "$d/$m$w.auc.tsv" "$d/$m$w.scores.tsv" >/dev/null || st=1
-				done
-				# the model chosen last: its .auc.tsv marks the run done
-				[ -e "$d/$m.auc.tsv" ] || st=1
-			fi
-			files+=("$d/$m.auc.tsv" "$d/$m.last.auc.tsv")
-		done
-	done; done
-	if [ ${#files[@]} -gt 0 ]; then
-		(cd "$root" && BIN=$BIN bash pipelines/fmnist-table.sh "$OUT/table" "${files[@]}") && cat "$OUT/table.md" || st=1
+	command -v make >/dev/null || { echo "gpu-checks.sh: study needs make"; exit 1; }
+	S=${FMNIST_OUT:-/tmp/weno-study}
+	# the pipeline's own rules with the bundle's tools (-o all: nothing is
+	# built); every other FMNIST_* variable comes from the environment
+	(cd "$root" && timeout "${STUDY_SECONDS:-480}" make --no-print-directory -o all fmnist-mil \
+		BUILD="$W" FMNIST_DIR="$fm" FMNIST_OUT="$S" DEVICE="${DEVICE:-cuda}")
+	rc=$?
+	if [ $rc != 0 ]; then
+		st=1
+		say "the study stopped before its end (status $rc; 124: out of time): the table holds the runs that finished"
+		done_runs=$(ls "$S"/data-r*-s*/*.auc.tsv 2>/dev/null)
+		# shellcheck disable=SC2086
+		[ -z "$done_runs" ] || (cd "$root" && BIN=$BIN bash pipelines/fmnist-table.sh "$S/table" $done_runs)
 	fi
+	cp "$S/table.md" "$S/table.tsv" "$OUT/" 2>/dev/null
 	tar -C "$S" -cf - --exclude='*.model*' --exclude=bags . | zstd -q -o "$OUT/study-runs.tar.zst" -f
 else
 	echo "usage: gpu-checks.sh [env|checks|study]"; exit 2
