@@ -655,6 +655,9 @@ const struct nn_backend nn_cuda = {
 	cu_loss_soft2,
 	cu_sgd_step,
 	cu_adam_step,
+	/* linear_backward_sgd: not here (a module then steps its Linears
+	 * after the backward, as with any other optimizer) */
+	nullptr,
 };
 
 /* ---------------- the entry point (lib/nn/cuda_api.h) ---------------- */

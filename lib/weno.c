@@ -473,6 +473,9 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 		nn_module_set_train(N->student, 0);
 	if (hpm_on && N->enc_s != N->enc_t)
 		nn_module_set_train(N->enc_s, 0);
+	/* a step per bag: the per-instance MLP steps inside its backward */
+	if (c->accum == 1)
+		nn_module_fuse_sgd(N->teacher, t->o_teacher);
 	nn_module_zero_grad(N->enc_t);
 	nn_module_zero_grad(N->teacher);
 	double loss = 0, mn = INFINITY, mx = -INFINITY;
@@ -598,6 +601,7 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 		}
 		progress_update(&t->pr, ++t->done_units);
 	}
+	nn_module_unfuse_sgd(N->teacher);
 	free(keep);
 	free(tmp);
 	free(bags);
@@ -649,6 +653,7 @@ static int student_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 	}
 	double range = st->pl_max - st->pl_min, loss = 0;
 	long steps = 0;
+	nn_module_fuse_sgd(N->student, t->o_student); /* a step per mini-batch */
 	if (!rc)
 		rc = dgrow(be, &N->dx, &N->dx_cap, (size_t)B * in, e);
 	if (!rc)
@@ -738,6 +743,7 @@ static int student_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 		t->done_units += (uint64_t)m / 16 + 1;
 		progress_update(&t->pr, t->done_units);
 	}
+	nn_module_unfuse_sgd(N->student);
 	free(bags);
 	free(ib);
 	free(ii);

@@ -594,9 +594,62 @@ void nn_module_init_state(struct nn_module *m)
 	}
 }
 
+/* a tensor whose step a fused module takes in the backward pass */
+static int tensor_fused(const struct nn_module *m, int t)
+{
+	if (!m->fuse_sgd)
+		return 0;
+	for (int li = 0; li < m->nlayers; li++) {
+		const struct nn_layer *l = &m->layers[li];
+		if (l->kind == L_LINEAR && (l->wt == t || l->bt == t))
+			return 1;
+	}
+	return 0;
+}
+
+/* the next run [*off, *off + *n) of adjacent tensors from tensor *t on that
+ * the optimizer steps (all of them, as one run, when not fused); 0 at the
+ * end */
+static int next_run(const struct nn_module *m, int *t, size_t *off, size_t *n)
+{
+	if (!m->fuse_sgd) {
+		if (*t > 0 || !m->nparams)
+			return 0;
+		*t = m->ntensors, *off = 0, *n = m->nparams;
+		return 1;
+	}
+	while (*t < m->ntensors && tensor_fused(m, *t))
+		++*t;
+	if (*t >= m->ntensors)
+		return 0;
+	*off = m->tensors[*t].off, *n = 0;
+	while (*t < m->ntensors && !tensor_fused(m, *t) && m->tensors[*t].off == *off + *n)
+		*n += m->tensors[(*t)++].n;
+	return 1;
+}
+
 void nn_module_zero_grad(struct nn_module *m)
 {
-	m->be->zero(m->g, m->nparams);
+	size_t off, n;
+	for (int t = 0; next_run(m, &t, &off, &n);)
+		m->be->zero(m->g + off, n);
+}
+
+int nn_module_fuse_sgd(struct nn_module *m, const struct nn_optim *o)
+{
+	const struct nn_optim_conf *c = &o->conf;
+	if (!m->be->linear_backward_sgd || o->be != m->be || c->kind != NN_OPTIM_SGD ||
+	    c->momentum != 0.0f || c->weight_decay != 0.0f || o->n != m->nparams)
+		return 0;
+	m->fuse_sgd = 1;
+	m->fuse_lr = c->lr;
+	return 1;
+}
+
+void nn_module_unfuse_sgd(struct nn_module *m)
+{
+	m->fuse_sgd = 0;
+	m->fuse_lr = 0.0f;
 }
 
 void nn_module_set_train(struct nn_module *m, int train)
@@ -806,8 +859,12 @@ static void graph_backward(struct nn_module *m, float *dinp)
 				be->avgpool_backward(din, d, n, l->iC, l->iH * l->iW);
 			break;
 		case L_LINEAR:
-			be->linear_backward(din, tg(m, l->wt), tg(m, l->bt), d, in, tw(m, l->wt), n,
-			                    l->iC * l->iH * l->iW, l->C);
+			if (m->fuse_sgd)
+				be->linear_backward_sgd(din, tw(m, l->wt), tw(m, l->bt), d, in, n,
+				                        l->iC * l->iH * l->iW, l->C, m->fuse_lr);
+			else
+				be->linear_backward(din, tg(m, l->wt), tg(m, l->bt), d, in,
+				                    tw(m, l->wt), n, l->iC * l->iH * l->iW, l->C);
 			break;
 		case L_ADD:
 			be->add_backward(din, dact_of(m, l->in2, dinp), d, sz);
@@ -1122,8 +1179,12 @@ void nn_optim_free(struct nn_optim *o)
 void nn_optim_step(struct nn_optim *o, struct nn_module *m)
 {
 	o->step++;
-	if (o->conf.kind == NN_OPTIM_ADAM)
-		o->be->adam_step(m->w, m->g, o->m, o->v, o->n, &o->conf, o->step);
-	else
-		o->be->sgd_step(m->w, m->g, o->m, o->n, &o->conf, o->step);
+	size_t off, n;
+	for (int t = 0; next_run(m, &t, &off, &n);) {
+		if (o->conf.kind == NN_OPTIM_ADAM)
+			o->be->adam_step(m->w + off, m->g + off, o->m + off, o->v + off, n, &o->conf,
+			                 o->step);
+		else
+			o->be->sgd_step(m->w + off, m->g + off, o->m + off, n, &o->conf, o->step);
+	}
 }

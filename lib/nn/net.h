@@ -103,6 +103,11 @@ struct nn_module {
 	float *scores;               /* ABMIL A_ [n]; DSMIL c [n,2] */
 	float *attn_w;               /* ABMIL a [n]; DSMIL A [n,2] */
 	int crit[2];                 /* DSMIL critical instances m_0, m_1 */
+
+	/* nn_module_fuse_sgd: the graph's Linear layers take their SGD step in
+	 * the backward pass (fuse_sgd 1, learning rate fuse_lr) */
+	int fuse_sgd;
+	float fuse_lr;
 };
 
 /* Creates an encoder.  kind NN_ENC_*; for images c,h,w give the input
@@ -199,7 +204,24 @@ void nn_optim_conf_default(struct nn_optim_conf *c, int kind);
 int nn_optim_create(struct nn_optim *o, const struct nn_backend *be,
                     const struct nn_optim_conf *c, size_t n, struct err *e);
 void nn_optim_free(struct nn_optim *o);
-/* One step on the module's parameters with its gradients. */
+/* One step on the module's parameters with its gradients (the tensors of a
+ * fused module's graph Linear layers excepted: they took theirs). */
 void nn_optim_step(struct nn_optim *o, struct nn_module *m);
+
+/* Fuses o's step into the backward pass of m's graph Linear layers (the
+ * student head; the teacher heads' per-instance MLP): each weight moves as
+ * soon as its gradient is known, and that gradient is never stored, so the
+ * largest matrices are walked once instead of three times (zeroing,
+ * accumulating, stepping).  Only for plain SGD (no momentum, no weight
+ * decay), and only where every backward is followed by one step (no
+ * accumulation over several backwards).  nn_module_zero_grad and
+ * nn_optim_step then leave those tensors alone, and their part of m->g is
+ * meaningless.  Returns 1 when fused; 0 when o or the backend does not allow
+ * it (nothing changes: the caller's usual zero-backward-step stays right).
+ * The fused product may round the last bit differently (see nn.h,
+ * linear_backward_sgd); same seed, same result either way.
+ * nn_module_unfuse_sgd ends it. */
+int nn_module_fuse_sgd(struct nn_module *m, const struct nn_optim *o);
+void nn_module_unfuse_sgd(struct nn_module *m);
 
 #endif

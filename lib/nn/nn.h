@@ -188,6 +188,17 @@ struct nn_backend {
 	                 const struct nn_optim_conf *c, long step);
 	void (*adam_step)(float *param, const float *grad, float *m, float *v, size_t n,
 	                  const struct nn_optim_conf *c, long step);
+
+	/* ---- optional: NULL where a backend lacks it (kept last: positional
+	 * tables that end early leave it NULL) ---- */
+	/* Linear backward with a plain SGD step (no momentum, no weight decay)
+	 * fused in, for a layer whose gradient feeds nothing but that step:
+	 * dinp += dout W (the W of the forward pass), then W += -lr doutᵀ inp and
+	 * b += -lr Σ_n dout; no gradient is stored.  Shapes as linear_backward.
+	 * The product's rounding may differ from linear_backward + sgd_step in
+	 * the last bit (a BLAS may fold -lr into its multiply-add). */
+	void (*linear_backward_sgd)(float *dinp, float *weight, float *bias, const float *dout,
+	                            const float *inp, int N, int C, int OC, float lr);
 };
 
 /* The CPU backend (always present). */

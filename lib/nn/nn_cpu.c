@@ -185,6 +185,28 @@ static void linear_forward(float *out, const float *inp, const float *weight, co
 	}
 }
 
+/* column sums of dout [N,OC] in double, in blocks of 64 columns (each
+ * thread owns its columns); dbias += the sums, or with step a plain SGD
+ * step with them: dbias = dbias + (-lr)·sum, as sgd_step computes it */
+static void bias_grad(float *dbias, const float *dout, int N, int OC, int step, float lr)
+{
+	int nblk = (OC + 63) / 64;
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < nblk; b++) {
+		double acc[64] = {0};
+		int j0 = b * 64, j1 = j0 + 64 < OC ? j0 + 64 : OC;
+		for (int n = 0; n < N; n++) {
+			const float *d = dout + (size_t)n * OC;
+			for (int j = j0; j < j1; j++)
+				acc[j - j0] += d[j];
+		}
+		for (int j = j0; j < j1; j++) {
+			float g = (float)acc[j - j0];
+			dbias[j] = step ? dbias[j] + (-lr) * g : dbias[j] + g;
+		}
+	}
+}
+
 static void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int N, int C, int OC)
 {
@@ -194,22 +216,21 @@ static void linear_backward(float *dinp, float *dweight, float *dbias, const flo
 	if (dweight)
 		gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp,
 		            C, 1.0f, dweight, C);
-	if (dbias) {
-		/* column sums in blocks of 64 columns: each thread owns its columns */
-		int nblk = (OC + 63) / 64;
-#pragma omp parallel for schedule(static)
-		for (int b = 0; b < nblk; b++) {
-			double acc[64] = {0};
-			int j0 = b * 64, j1 = j0 + 64 < OC ? j0 + 64 : OC;
-			for (int n = 0; n < N; n++) {
-				const float *d = dout + (size_t)n * OC;
-				for (int j = j0; j < j1; j++)
-					acc[j - j0] += d[j];
-			}
-			for (int j = j0; j < j1; j++)
-				dbias[j] += (float)acc[j - j0];
-		}
-	}
+	if (dbias)
+		bias_grad(dbias, dout, N, OC, 0, 0.0f);
+}
+
+/* the weight's gradient goes straight into the weight (OpenBLAS folds alpha
+ * = -lr into its multiply-add: C + (-lr)·Σ in one rounding, where the
+ * unfused path rounds Σ, then -lr·Σ, then the sum) */
+static void linear_backward_sgd(float *dinp, float *weight, float *bias, const float *dout,
+                                const float *inp, int N, int C, int OC, float lr)
+{
+	if (dinp)
+		gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+	gemm(1, 0, OC, C, N, -lr, dout, OC, inp, C, 1.0f, weight, C);
+	if (bias)
+		bias_grad(bias, dout, N, OC, 1, lr);
 }
 
 /* ---------------- convolution ----------------
@@ -445,6 +466,98 @@ static inline void wst(float *p, wvec v)
 	memcpy(p, &v, sizeof v);
 }
 
+typedef int32_t wivec __attribute__((vector_size(WV * sizeof(int32_t))));
+#define WINLINE static inline __attribute__((always_inline))
+
+/* r[0..7] transposed in place: lane j of r[i] becomes lane i of r[j] (the
+ * unpack, shuffle, swap-halves sequence; pure data movement) */
+WINLINE void wtranspose8(wvec r[WV])
+{
+	const wivec lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+	const wivec s44 = {0, 1, 8, 9, 4, 5, 12, 13}, see = {2, 3, 10, 11, 6, 7, 14, 15};
+	const wivec h20 = {0, 1, 2, 3, 8, 9, 10, 11}, h31 = {4, 5, 6, 7, 12, 13, 14, 15};
+	wvec t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[0], r[1], hi);
+	wvec t2 = __builtin_shuffle(r[2], r[3], lo), t3 = __builtin_shuffle(r[2], r[3], hi);
+	wvec t4 = __builtin_shuffle(r[4], r[5], lo), t5 = __builtin_shuffle(r[4], r[5], hi);
+	wvec t6 = __builtin_shuffle(r[6], r[7], lo), t7 = __builtin_shuffle(r[6], r[7], hi);
+	wvec u0 = __builtin_shuffle(t0, t2, s44), u1 = __builtin_shuffle(t0, t2, see);
+	wvec u2 = __builtin_shuffle(t1, t3, s44), u3 = __builtin_shuffle(t1, t3, see);
+	wvec u4 = __builtin_shuffle(t4, t6, s44), u5 = __builtin_shuffle(t4, t6, see);
+	wvec u6 = __builtin_shuffle(t5, t7, s44), u7 = __builtin_shuffle(t5, t7, see);
+	r[0] = __builtin_shuffle(u0, u4, h20), r[4] = __builtin_shuffle(u0, u4, h31);
+	r[1] = __builtin_shuffle(u1, u5, h20), r[5] = __builtin_shuffle(u1, u5, h31);
+	r[2] = __builtin_shuffle(u2, u6, h20), r[6] = __builtin_shuffle(u2, u6, h31);
+	r[3] = __builtin_shuffle(u3, u7, h20), r[7] = __builtin_shuffle(u3, u7, h31);
+}
+
+/* the pack offsets (in floats) of the next WV pixels from (y, x) on */
+WINLINE void wpack_offsets(size_t off[WV], size_t o, size_t rs, int W, int *y, int *x)
+{
+#pragma GCC unroll 8
+	for (int i = 0; i < WV; i++) {
+		off[i] = (o + (size_t)*y * rs + (size_t)*x) * WV;
+		if (++*x == W)
+			*x = 0, ++*y;
+	}
+}
+
+/* WV planes [H][W] (plane c at src + c*ps) into a channel-last pack:
+ * pixel (y, x) of plane c to pk[(o + y*rs + x)*WV + c].  Eight pixels at a
+ * time by a transpose; the last HW mod 8 one by one. */
+WINLINE void wpack8(float *pk, size_t o, size_t rs, const float *src, size_t ps, int H, int W)
+{
+	int HW = H * W, q = 0, y = 0, x = 0;
+	for (; q + WV <= HW; q += WV) {
+		wvec r[WV];
+		size_t off[WV];
+#pragma GCC unroll 8
+		for (int c = 0; c < WV; c++)
+			r[c] = wld(src + (size_t)c * ps + q);
+		wtranspose8(r);
+		wpack_offsets(off, o, rs, W, &y, &x);
+#pragma GCC unroll 8
+		for (int i = 0; i < WV; i++)
+			wst(pk + off[i], r[i]);
+	}
+	for (; q < HW; q++) {
+		for (int c = 0; c < WV; c++)
+			pk[(o + (size_t)y * rs + x) * WV + c] = src[(size_t)c * ps + q];
+		if (++x == W)
+			x = 0, y++;
+	}
+}
+
+/* the reverse of wpack8: dst[c*ps + y*W + x] = (or, with add, +=) the pack's
+ * pixel (y, x) lane c */
+WINLINE void wunpack8(float *dst, size_t ps, const float *pk, size_t o, size_t rs, int H, int W,
+                      int add)
+{
+	int HW = H * W, q = 0, y = 0, x = 0;
+	for (; q + WV <= HW; q += WV) {
+		wvec r[WV];
+		size_t off[WV];
+		wpack_offsets(off, o, rs, W, &y, &x);
+#pragma GCC unroll 8
+		for (int i = 0; i < WV; i++)
+			r[i] = wld(pk + off[i]);
+		wtranspose8(r);
+#pragma GCC unroll 8
+		for (int c = 0; c < WV; c++) {
+			float *d = dst + (size_t)c * ps + q;
+			wst(d, add ? wld(d) + r[c] : r[c]);
+		}
+	}
+	for (; q < HW; q++) {
+		for (int c = 0; c < WV; c++) {
+			float v = pk[(o + (size_t)y * rs + x) * WV + c];
+			float *d = dst + (size_t)c * ps + q;
+			*d = add ? *d + v : v;
+		}
+		if (++x == W)
+			x = 0, y++;
+	}
+}
+
 struct wino_plan {
 	int lanes, G;       /* lanes of images, most images in a block */
 	int TH, TW, tpi;    /* tiles per column, row, image */
@@ -566,8 +679,11 @@ static void wino_input(float *V, float *pk, const float *inp, const struct nn_co
 	for (int i = 0; i < g; i++) {
 		for (int c0 = 0; c0 < C; c0 += WV) {
 			int nc = C - c0 < WV ? C - c0 : WV;
-			for (int cc = 0; cc < nc; cc++) {
-				const float *src = inp + ((size_t)(n0 + i) * C + c0 + cc) * H * W;
+			const float *src0 = inp + ((size_t)(n0 + i) * C + c0) * H * W;
+			if (nc == WV)
+				wpack8(pk, (size_t)PW + 1, (size_t)PW, src0, (size_t)H * W, H, W);
+			for (int cc = 0; cc < nc && nc < WV; cc++) {
+				const float *src = src0 + (size_t)cc * H * W;
 				for (int y = 0; y < H; y++) {
 					float *d = pk + ((size_t)(y + 1) * PW + 1) * WV + cc;
 					const float *sr = src + (size_t)y * W;
@@ -582,11 +698,13 @@ static void wino_input(float *V, float *pk, const float *inp, const struct nn_co
 					float *o = v + (size_t)(ty * TW + tx) * Cp;
 					/* row r of Bᵀ d (d0 - d2, d1 + d2, d2 - d1, d1 - d3),
 					 * then its row transform: four stores */
+#pragma GCC unroll 4
 					for (int r = 0; r < 4; r++) {
 						static const int ia[4] = {0, 1, 2, 1}, ib[4] = {2, 2, 1, 3};
 						const float *ra = a + (size_t)ia[r] * PW * WV;
 						const float *rb = a + (size_t)ib[r] * PW * WV;
 						wvec t[4];
+#pragma GCC unroll 4
 						for (int k = 0; k < 4; k++) {
 							wvec x0 = wld(ra + (size_t)k * WV), x1 = wld(rb + (size_t)k * WV);
 							t[k] = r == 1 ? x0 + x1 : x0 - x1;
@@ -622,6 +740,7 @@ static void wino_output(float *out, float *pk, const float *M, const float *bias
 				for (int tx = 0; tx < TW; tx++) {
 					const float *q = m + (size_t)(ty * TW + tx) * OCp;
 					wvec s0[4], s1[4];
+#pragma GCC unroll 4
 					for (int j = 0; j < 4; j++) {
 						wvec m0 = wld(q + (size_t)j * plane);
 						wvec m1 = wld(q + (size_t)(4 + j) * plane);
@@ -637,8 +756,11 @@ static void wino_output(float *out, float *pk, const float *M, const float *bias
 					wst(y + ((size_t)W2 + 1) * WV, s1[1] - s1[2] - s1[3] + b);
 				}
 			}
-			for (int cc = 0; cc < nc; cc++) {
-				float *o = out + ((size_t)(n0 + i) * OC + oc0 + cc) * OH * OW;
+			float *o0 = out + ((size_t)(n0 + i) * OC + oc0) * OH * OW;
+			if (nc == WV)
+				wunpack8(o0, (size_t)OH * OW, pk, 0, (size_t)W2, OH, OW, 0);
+			for (int cc = 0; cc < nc && nc < WV; cc++) {
+				float *o = o0 + (size_t)cc * OH * OW;
 				for (int y = 0; y < OH; y++) {
 					const float *src = pk + (size_t)y * W2 * WV + cc;
 					for (int x = 0; x < OW; x++)
@@ -662,8 +784,11 @@ static void wino_output_adjoint(float *dM, float *pk, const float *dout,
 	for (int i = 0; i < g; i++) {
 		for (int oc0 = 0; oc0 < OC; oc0 += WV) {
 			int nc = OC - oc0 < WV ? OC - oc0 : WV;
-			for (int cc = 0; cc < nc; cc++) {
-				const float *d = dout + ((size_t)(n0 + i) * OC + oc0 + cc) * OH * OW;
+			const float *d0 = dout + ((size_t)(n0 + i) * OC + oc0) * OH * OW;
+			if (nc == WV)
+				wpack8(pk, 0, (size_t)W2, d0, (size_t)OH * OW, OH, OW);
+			for (int cc = 0; cc < nc && nc < WV; cc++) {
+				const float *d = d0 + (size_t)cc * OH * OW;
 				for (int y = 0; y < OH; y++) {
 					float *dst = pk + (size_t)y * W2 * WV + cc;
 					for (int x = 0; x < OW; x++)
@@ -721,6 +846,7 @@ static void wino_input_adjoint(float *dinp, float *pk, const float *dV,
 				float *a = pk + (size_t)(2 * ty) * PW * WV;
 				for (int x = 0; x <= TW; x++) {
 					wvec u[4][2];
+#pragma GCC unroll 4
 					for (int r = 0; r < 4; r++) {
 						const float *q = vr + (size_t)(4 * r) * plane;
 						wvec e = {0}, o = {0};
@@ -737,6 +863,7 @@ static void wino_input_adjoint(float *dinp, float *pk, const float *dV,
 						u[r][0] = e;
 						u[r][1] = o;
 					}
+#pragma GCC unroll 2
 					for (int k = 0; k < 2; k++) {
 						float *a0 = a + (size_t)(2 * x + k) * WV, *a1 = a0 + (size_t)PW * WV,
 						      *a2 = a1 + (size_t)PW * WV, *a3 = a2 + (size_t)PW * WV;
@@ -747,8 +874,11 @@ static void wino_input_adjoint(float *dinp, float *pk, const float *dV,
 					}
 				}
 			}
-			for (int cc = 0; cc < nc; cc++) {
-				float *dst = dinp + ((size_t)(n0 + i) * C + c0 + cc) * H * W;
+			float *dst0 = dinp + ((size_t)(n0 + i) * C + c0) * H * W;
+			if (nc == WV)
+				wunpack8(dst0, (size_t)H * W, pk, (size_t)PW + 1, (size_t)PW, H, W, 1);
+			for (int cc = 0; cc < nc && nc < WV; cc++) {
+				float *dst = dst0 + (size_t)cc * H * W;
 				for (int y = 0; y < H; y++) {
 					const float *src = pk + ((size_t)(y + 1) * PW + 1) * WV + cc;
 					float *drow = dst + (size_t)y * W;
@@ -1300,7 +1430,6 @@ static int pool_argmax(const float *x, const struct nn_conv_shape *s, int oh, in
  * what the scalar scan gives: the first NaN of the window in row-major
  * order if there is one, else the first position holding the maximum.
  * Lanes past the last plane compute on zeros and are not stored. */
-typedef int32_t wivec __attribute__((vector_size(WV * sizeof(int32_t))));
 #define POOL_PACK_MAX 1024 /* input plane floats packed on the stack (32 KiB) */
 
 static inline wvec wsel(wivec keep, wvec a, wvec b)
@@ -1323,7 +1452,9 @@ static void maxpool33_planes(float *out, int32_t *idx, const float *inp,
 	int32_t pi[POOL_PACK_MAX / 4 * WV] __attribute__((aligned(32)));
 	if (np < WV)
 		memset(pk, 0, (size_t)HWi * WV * sizeof *pk);
-	for (int l = 0; l < np; l++) {
+	if (np == WV)
+		wpack8(pk, 0, (size_t)W, inp + (size_t)pl0 * HWi, (size_t)HWi, s->H, W);
+	for (int l = 0; l < np && np < WV; l++) {
 		const float *x = inp + (size_t)(pl0 + l) * HWi;
 		for (int i = 0; i < HWi; i++)
 			pk[(size_t)i * WV + l] = x[i];
@@ -1646,4 +1777,5 @@ const struct nn_backend nn_cpu = {
 	.loss_soft2 = loss_soft2,
 	.sgd_step = sgd_step,
 	.adam_step = adam_step,
+	.linear_backward_sgd = linear_backward_sgd,
 };

@@ -36,6 +36,10 @@ static int run(int head_kind, int n, int steps, double *ips, struct err *e)
 	if ((rc = nn_optim_create(&oe, be, &c, enc.nparams, e)) < 0 ||
 	    (rc = nn_optim_create(&oh, be, &c, head.nparams, e)) < 0)
 		return rc;
+	/* as weno-fit trains them: a step per backward, the head's Linears
+	 * stepping inside it (WENO_BENCH_UNFUSED=1: gradient, then step) */
+	if (!getenv("WENO_BENCH_UNFUSED"))
+		nn_module_fuse_sgd(&head, &oh);
 	float *x = malloc((size_t)n * 784 * sizeof(float));
 	float *y = malloc((size_t)n * sizeof(float));
 	float *dfeat = malloc((size_t)n * 512 * sizeof(float));

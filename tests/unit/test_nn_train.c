@@ -1,6 +1,7 @@
 /* test_nn_train.c - training-level properties of lib/nn: results do not
  * depend on the thread count, initialisation follows WENO.md, the arenas
  * grow, a few steps lower the loss. */
+#include <math.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -14,7 +15,9 @@ struct run {
 	struct nn_optim oe, oa, os;
 };
 
-static int run_create(struct run *r, int optim_kind, struct err *e)
+/* plain: SGD without momentum and weight decay; fuse: its step fused into
+ * the heads' backward (nn_module_fuse_sgd) */
+static int run_create_plain(struct run *r, int optim_kind, int plain, int fuse, struct err *e)
 {
 	memset(r, 0, sizeof *r);
 	struct rng g;
@@ -32,13 +35,23 @@ static int run_create(struct run *r, int optim_kind, struct err *e)
 	struct nn_optim_conf c;
 	nn_optim_conf_default(&c, optim_kind);
 	c.lr = 1e-2f;
-	c.momentum = optim_kind == NN_OPTIM_SGD ? 0.9f : 0.0f;
-	c.weight_decay = 1e-4f;
+	c.momentum = optim_kind == NN_OPTIM_SGD && !plain ? 0.9f : 0.0f;
+	c.weight_decay = plain ? 0.0f : 1e-4f;
 	if ((rc = nn_optim_create(&r->oe, be, &c, r->enc.nparams, e)) < 0)
 		return rc;
 	if ((rc = nn_optim_create(&r->oa, be, &c, r->abmil.nparams, e)) < 0)
 		return rc;
-	return nn_optim_create(&r->os, be, &c, r->student.nparams, e);
+	if ((rc = nn_optim_create(&r->os, be, &c, r->student.nparams, e)) < 0)
+		return rc;
+	if (fuse && (nn_module_fuse_sgd(&r->abmil, &r->oa) != 1 ||
+	             nn_module_fuse_sgd(&r->student, &r->os) != 1))
+		return err_set(e, ERR_USAGE, "plain SGD was not fused");
+	return 0;
+}
+
+static int run_create(struct run *r, int optim_kind, struct err *e)
+{
+	return run_create_plain(r, optim_kind, 0, 0, e);
 }
 
 static void run_free(struct run *r)
@@ -166,6 +179,106 @@ static void test_gemm_threads(void)
 		free(x), free(w), free(dy), free(ref), free(got);
 	}
 	nn_set_threads(2);
+}
+
+/* the op: dinp as linear_backward gives it, bit for bit; the bias as
+ * linear_backward + sgd_step, bit for bit; the weight within the one
+ * rounding the fused multiply-add saves */
+static void test_linear_backward_sgd_op(void)
+{
+	int N = 300, C = 515, OC = 1000;
+	struct rng r;
+	rng_seed(&r, 8, 0);
+	size_t nx = (size_t)N * C, nw = (size_t)OC * C, ny = (size_t)N * OC;
+	float *x = malloc(nx * sizeof *x), *dy = malloc(ny * sizeof *dy);
+	float *w0 = malloc(nw * sizeof *w0), *w1 = malloc(nw * sizeof *w1), *g = calloc(nw, sizeof *g);
+	float *wb = malloc(nw * sizeof *wb);
+	float *d0 = calloc(nx, sizeof *d0), *d1 = calloc(nx, sizeof *d1);
+	float b0[1000], b1[1000], gb[1000] = {0};
+	for (size_t i = 0; i < nx; i++)
+		x[i] = rng_float(&r) - 0.5f;
+	for (size_t i = 0; i < ny; i++)
+		dy[i] = rng_float(&r) - 0.5f;
+	for (size_t i = 0; i < nw; i++)
+		w0[i] = w1[i] = wb[i] = rng_float(&r) - 0.5f;
+	for (int j = 0; j < OC; j++)
+		b0[j] = b1[j] = rng_float(&r) - 0.5f;
+	struct nn_optim_conf c;
+	nn_optim_conf_default(&c, NN_OPTIM_SGD);
+	c.lr = 0.05f;
+	nn_cpu.linear_backward(d0, g, gb, dy, x, w0, N, C, OC);
+	nn_cpu.sgd_step(w0, g, NULL, nw, &c, 1);
+	nn_cpu.sgd_step(b0, gb, NULL, (size_t)OC, &c, 1);
+	nn_cpu.linear_backward_sgd(d1, w1, b1, dy, x, N, C, OC, c.lr);
+	size_t i = 0;
+	CHECK(same_bits(d0, d1, nx, &i), "dinp differs at %zu: %.9g %.9g", i, d0[i], d1[i]);
+	CHECK(same_bits(b0, b1, (size_t)OC, &i), "bias differs at %zu: %.9g %.9g", i, b0[i], b1[i]);
+	double worst = 0;
+	size_t moved = 0, at = 0;
+	for (size_t k = 0; k < nw; k++) {
+		/* the step is lr * |g| (g up to ~N/4): one ulp of the weight plus one
+		 * of the step covers both roundings the unfused path makes */
+		double tol = 1.2e-7 * (fabs((double)w0[k]) + c.lr * fabs((double)g[k])) + 1e-12;
+		double err = fabs((double)w0[k] - (double)w1[k]) / tol;
+		if (err > worst)
+			worst = err, at = k;
+		moved += w1[k] != wb[k];
+	}
+	CHECK(worst <= 1.0, "weight %zu: fused %.9g, unfused %.9g (%.2f x tolerance)", at, w1[at],
+	      w0[at], worst);
+	CHECK(moved > nw / 2, "the fused step left %zu of %zu weights where they were", nw - moved,
+	      nw);
+	free(x), free(dy), free(w0), free(w1), free(wb), free(g), free(d0), free(d1);
+}
+
+/* three steps of the encoder and both heads with plain SGD, fused and not:
+ * the same training within the fused rounding; the fused run on 1 and 2
+ * threads bit for bit */
+static void test_fused_sgd_training(void)
+{
+	struct err e = {0};
+	struct run a, b, c;
+	double la = 0, lb = 0, lc = 0;
+	nn_set_threads(2);
+	REQUIRE(run_create_plain(&a, NN_OPTIM_SGD, 1, 0, &e) == 0, "%s", e.msg);
+	REQUIRE(run_steps(&a, 3, 9, &la, &e) == 0, "%s", e.msg);
+	REQUIRE(run_create_plain(&b, NN_OPTIM_SGD, 1, 1, &e) == 0, "%s", e.msg);
+	REQUIRE(run_steps(&b, 3, 9, &lb, &e) == 0, "%s", e.msg);
+	nn_set_threads(1);
+	REQUIRE(run_create_plain(&c, NN_OPTIM_SGD, 1, 1, &e) == 0, "%s", e.msg);
+	REQUIRE(run_steps(&c, 3, 9, &lc, &e) == 0, "%s", e.msg);
+	nn_set_threads(2);
+	struct nn_module *ma[3] = {&a.enc, &a.abmil, &a.student}, *mb[3] = {&b.enc, &b.abmil, &b.student};
+	struct nn_module *mc[3] = {&c.enc, &c.abmil, &c.student};
+	for (int k = 0; k < 3; k++) {
+		double worst = 0, scale = 0;
+		size_t at = 0, i = 0;
+		for (size_t j = 0; j < ma[k]->nparams; j++) {
+			double d = fabs((double)ma[k]->w[j] - (double)mb[k]->w[j]);
+			scale = fmax(scale, fabs((double)ma[k]->w[j]));
+			if (d > worst)
+				worst = d, at = j;
+		}
+		CHECK(worst <= 1e-5 * scale, "%s: parameter %zu fused %.9g, unfused %.9g",
+		      nn_module_kind_name(ma[k]->kind), at, mb[k]->w[at], ma[k]->w[at]);
+		CHECK(same_bits(mb[k]->w, mc[k]->w, mb[k]->nparams, &i),
+		      "%s fused: 1 and 2 threads differ at %zu", nn_module_kind_name(mb[k]->kind), i);
+	}
+	CHECK(fabs(la - lb) <= 1e-5 * fabs(la), "losses %.9g unfused, %.9g fused", la, lb);
+	CHECK(lb == lc, "fused losses %.17g (2 threads), %.17g (1)", lb, lc);
+	/* nothing else fuses: momentum, Adam */
+	struct nn_optim o;
+	struct nn_optim_conf oc;
+	nn_optim_conf_default(&oc, NN_OPTIM_SGD);
+	oc.momentum = 0.9f;
+	REQUIRE(nn_optim_create(&o, be, &oc, a.student.nparams, &e) == 0, "%s", e.msg);
+	CHECK(nn_module_fuse_sgd(&a.student, &o) == 0, "SGD with momentum fused");
+	nn_optim_free(&o);
+	nn_optim_conf_default(&oc, NN_OPTIM_ADAM);
+	REQUIRE(nn_optim_create(&o, be, &oc, a.student.nparams, &e) == 0, "%s", e.msg);
+	CHECK(nn_module_fuse_sgd(&a.student, &o) == 0, "Adam fused");
+	nn_optim_free(&o);
+	run_free(&a), run_free(&b), run_free(&c);
 }
 
 static void test_threads_bit_identical_sgd(void)
@@ -300,6 +413,8 @@ static void test_training_lowers_loss(void)
 int main(void)
 {
 	RUN(test_gemm_threads);
+	RUN(test_linear_backward_sgd_op);
+	RUN(test_fused_sgd_training);
 	RUN(test_threads_bit_identical_sgd);
 	RUN(test_threads_bit_identical_adam);
 	RUN(test_init_follows_weno);
