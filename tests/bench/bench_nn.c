@@ -4,6 +4,9 @@
  *            forward + loss + backward + SGD step on both modules
  *   teacher: fmnist encoder + ABMIL head, one bag of 100 instances per step,
  *            forward + loss + backward + SGD step (dropout 0.5 on)
+ * Both with plain SGD, the head's Linears stepping inside its backward pass
+ * as weno-fit runs them (nn_module_fuse_sgd; WENO_BENCH_UNFUSED=1: gradient,
+ * then optimizer step, as with momentum or Adam).
  * Prints instances per second; threads from WENO_THREADS (default 2), steps
  * from WENO_BENCH_STEPS (default 6, after 1 warm-up step); WENO_BENCH_ONLY=
  * student|abmil runs one case (for profiling).  Output lines
