@@ -479,7 +479,7 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 	nn_module_zero_grad(N->enc_t);
 	nn_module_zero_grad(N->teacher);
 	double loss = 0, mn = INFINITY, mx = -INFINITY;
-	uint64_t kept = 0, pos_total = 0;
+	uint64_t kept = 0, pos_total = 0, mined = 0, mined_kept = 0;
 	int *keep = NULL;
 	struct idx_score *tmp = NULL;
 	size_t keep_cap = 0;
@@ -540,6 +540,8 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 			hin = N->featk;
 			kept += (uint64_t)m;
 			pos_total += (uint64_t)n;
+			mined++;
+			mined_kept += (uint64_t)m;
 		} else if (Y == 1) {
 			kept += (uint64_t)n;
 			pos_total += (uint64_t)n;
@@ -609,6 +611,7 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 	st->pl_min = mn;
 	st->pl_max = mx;
 	st->kept = pos_total ? (double)kept / (double)pos_total : NAN;
+	st->kept_bag = mined ? (double)mined_kept / (double)mined : NAN;
 	return rc;
 }
 
@@ -1168,7 +1171,7 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 		memset(&st, 0, sizeof st);
 		for (int i = 0; i < 4; i++)
 			st.val[i] = st.test[i] = NAN;
-		st.pl_min = st.pl_max = st.kept = st.student_loss = NAN;
+		st.pl_min = st.pl_max = st.kept = st.kept_bag = st.student_loss = NAN;
 		st.epoch = epoch + 1;
 		double t0 = progress_now();
 		char label[64];

@@ -82,6 +82,7 @@ struct weno_epoch_stats {
 	double teacher_loss, student_loss;
 	double pl_min, pl_max;     /* teacher score range of the teacher pass */
 	double kept;               /* fraction of positive-bag instances HPM kept */
+	double kept_bag;           /* instances HPM kept per positive bag it mined (NaN: none) */
 	double val[4];             /* student bag, teacher bag, student inst, teacher inst AUC */
 	double test[4];
 	double seconds;

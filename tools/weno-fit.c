@@ -93,6 +93,18 @@ static void on_epoch(const struct weno_epoch_stats *s, void *arg)
 		         : c->select == WENO_SEL_TEACHER_INST ? s->val[3] : s->val[0];
 		run_best = m == m ? m : run_best;
 	}
+	/* once: threshold mining that leaves the positive bags almost empty */
+	static int warned;
+	if (c->hpm == WENO_HPM_THRESHOLD && s->kept_bag == s->kept_bag &&
+	    (s->kept_bag < 1.5 || s->kept < 0.05) && !warned) {
+		warned = 1;
+		fprintf(stderr, "weno-fit: warning: epoch %d: hard positive mining kept %.1f %% of the "
+		        "positive bags' instances, %.2f a bag: the student puts nearly all of them above "
+		        "--hpm-tau %.2f, so the teacher learns from positive bags of one or a few "
+		        "instances; a higher --hpm-tau, a later --hpm-epoch or --hpm-search may suit "
+		        "this data (hpm_kept in the log)\n", s->epoch, 100 * s->kept, s->kept_bag,
+		        c->hpm_tau);
+	}
 	if (cli_quiet)
 		return;
 	fprintf(stderr, "weno-fit: epoch %d/%d  loss T %.4f S %.4f  val AUC bag S %.4f T %.4f  inst S %.4f T %.4f  %.1fs%s\n",
