@@ -84,6 +84,7 @@ static void on_signal(int sig)
 }
 
 static double run_best = -1; /* the best validation metric of the current run */
+static int run_warned;        /* the mining warning was given in the current run */
 
 static void on_epoch(const struct weno_epoch_stats *s, void *arg)
 {
@@ -93,11 +94,10 @@ static void on_epoch(const struct weno_epoch_stats *s, void *arg)
 		         : c->select == WENO_SEL_TEACHER_INST ? s->val[3] : s->val[0];
 		run_best = m == m ? m : run_best;
 	}
-	/* once: threshold mining that leaves the positive bags almost empty */
-	static int warned;
+	/* once a run: threshold mining that leaves the positive bags almost empty */
 	if (c->hpm == WENO_HPM_THRESHOLD && s->kept_bag == s->kept_bag &&
-	    (s->kept_bag < 1.5 || s->kept < 0.05) && !warned) {
-		warned = 1;
+	    (s->kept_bag < 1.5 || s->kept < 0.05) && !run_warned) {
+		run_warned = 1;
 		fprintf(stderr, "weno-fit: warning: epoch %d: hard positive mining kept %.1f %% of the "
 		        "positive bags' instances, %.2f a bag: the student puts nearly all of them above "
 		        "--hpm-tau %.2f, so the teacher learns from positive bags of one or a few "
@@ -236,6 +236,7 @@ int main(int argc, char **argv)
 			o.out = mpath;
 			o.log_path = lpath;
 			run_best = -1;
+			run_warned = 0;
 			if (!cli_quiet)
 				fprintf(stderr, "weno-fit: --hpm-search: tau %s\n", tok);
 			rc = weno_fit(&ds, &c, &o, &e);

@@ -608,16 +608,9 @@ static int tensor_fused(const struct nn_module *m, int t)
 }
 
 /* the next run [*off, *off + *n) of adjacent tensors from tensor *t on that
- * the optimizer steps (all of them, as one run, when not fused); 0 at the
- * end */
+ * the optimizer steps (all of them, one run, when not fused); 0 at the end */
 static int next_run(const struct nn_module *m, int *t, size_t *off, size_t *n)
 {
-	if (!m->fuse_sgd) {
-		if (*t > 0 || !m->nparams)
-			return 0;
-		*t = m->ntensors, *off = 0, *n = m->nparams;
-		return 1;
-	}
 	while (*t < m->ntensors && tensor_fused(m, *t))
 		++*t;
 	if (*t >= m->ntensors)

@@ -501,13 +501,15 @@ WINLINE void wpack_offsets(size_t off[WV], size_t o, size_t rs, int W, int *y, i
 	}
 }
 
-/* WV planes [H][W] (plane c at src + c*ps) into a channel-last pack:
- * pixel (y, x) of plane c to pk[(o + y*rs + x)*WV + c].  Eight pixels at a
- * time by a transpose; the last HW mod 8 one by one. */
-WINLINE void wpack8(float *pk, size_t o, size_t rs, const float *src, size_t ps, int H, int W)
+/* nc <= WV planes [H][W] (plane c at src + c*ps) into a channel-last pack:
+ * pixel (y, x) of plane c to pk[(o + y*rs + x)*WV + c] (lanes past nc are
+ * left alone).  A full group moves eight pixels at a time by a transpose;
+ * the last HW mod 8 pixels, and a partial group, one value at a time. */
+WINLINE void wpack(float *pk, size_t o, size_t rs, const float *src, size_t ps, int H, int W,
+                   int nc)
 {
 	int HW = H * W, q = 0, y = 0, x = 0;
-	for (; q + WV <= HW; q += WV) {
+	for (; nc == WV && q + WV <= HW; q += WV) {
 		wvec r[WV];
 		size_t off[WV];
 #pragma GCC unroll 8
@@ -520,20 +522,20 @@ WINLINE void wpack8(float *pk, size_t o, size_t rs, const float *src, size_t ps,
 			wst(pk + off[i], r[i]);
 	}
 	for (; q < HW; q++) {
-		for (int c = 0; c < WV; c++)
+		for (int c = 0; c < nc; c++)
 			pk[(o + (size_t)y * rs + x) * WV + c] = src[(size_t)c * ps + q];
 		if (++x == W)
 			x = 0, y++;
 	}
 }
 
-/* the reverse of wpack8: dst[c*ps + y*W + x] = (or, with add, +=) the pack's
- * pixel (y, x) lane c */
-WINLINE void wunpack8(float *dst, size_t ps, const float *pk, size_t o, size_t rs, int H, int W,
-                      int add)
+/* the reverse of wpack: dst[c*ps + y*W + x] = (or, with add, +=) the pack's
+ * pixel (y, x) lane c, for the nc <= WV planes */
+WINLINE void wunpack(float *dst, size_t ps, const float *pk, size_t o, size_t rs, int H, int W,
+                     int nc, int add)
 {
 	int HW = H * W, q = 0, y = 0, x = 0;
-	for (; q + WV <= HW; q += WV) {
+	for (; nc == WV && q + WV <= HW; q += WV) {
 		wvec r[WV];
 		size_t off[WV];
 		wpack_offsets(off, o, rs, W, &y, &x);
@@ -548,7 +550,7 @@ WINLINE void wunpack8(float *dst, size_t ps, const float *pk, size_t o, size_t r
 		}
 	}
 	for (; q < HW; q++) {
-		for (int c = 0; c < WV; c++) {
+		for (int c = 0; c < nc; c++) {
 			float v = pk[(o + (size_t)y * rs + x) * WV + c];
 			float *d = dst + (size_t)c * ps + q;
 			*d = add ? *d + v : v;
@@ -679,18 +681,8 @@ static void wino_input(float *V, float *pk, const float *inp, const struct nn_co
 	for (int i = 0; i < g; i++) {
 		for (int c0 = 0; c0 < C; c0 += WV) {
 			int nc = C - c0 < WV ? C - c0 : WV;
-			const float *src0 = inp + ((size_t)(n0 + i) * C + c0) * H * W;
-			if (nc == WV)
-				wpack8(pk, (size_t)PW + 1, (size_t)PW, src0, (size_t)H * W, H, W);
-			for (int cc = 0; cc < nc && nc < WV; cc++) {
-				const float *src = src0 + (size_t)cc * H * W;
-				for (int y = 0; y < H; y++) {
-					float *d = pk + ((size_t)(y + 1) * PW + 1) * WV + cc;
-					const float *sr = src + (size_t)y * W;
-					for (int x = 0; x < W; x++)
-						d[(size_t)x * WV] = sr[x];
-				}
-			}
+			wpack(pk, (size_t)PW + 1, (size_t)PW, inp + ((size_t)(n0 + i) * C + c0) * H * W,
+			      (size_t)H * W, H, W, nc);
 			float *v = V + (size_t)i * p->tpi * Cp + c0;
 			for (int ty = 0; ty < p->TH; ty++) {
 				for (int tx = 0; tx < TW; tx++) {
@@ -756,17 +748,8 @@ static void wino_output(float *out, float *pk, const float *M, const float *bias
 					wst(y + ((size_t)W2 + 1) * WV, s1[1] - s1[2] - s1[3] + b);
 				}
 			}
-			float *o0 = out + ((size_t)(n0 + i) * OC + oc0) * OH * OW;
-			if (nc == WV)
-				wunpack8(o0, (size_t)OH * OW, pk, 0, (size_t)W2, OH, OW, 0);
-			for (int cc = 0; cc < nc && nc < WV; cc++) {
-				float *o = o0 + (size_t)cc * OH * OW;
-				for (int y = 0; y < OH; y++) {
-					const float *src = pk + (size_t)y * W2 * WV + cc;
-					for (int x = 0; x < OW; x++)
-						o[(size_t)y * OW + x] = src[(size_t)x * WV];
-				}
-			}
+			wunpack(out + ((size_t)(n0 + i) * OC + oc0) * OH * OW, (size_t)OH * OW, pk, 0,
+			        (size_t)W2, OH, OW, nc, 0);
 		}
 	}
 }
@@ -784,17 +767,8 @@ static void wino_output_adjoint(float *dM, float *pk, const float *dout,
 	for (int i = 0; i < g; i++) {
 		for (int oc0 = 0; oc0 < OC; oc0 += WV) {
 			int nc = OC - oc0 < WV ? OC - oc0 : WV;
-			const float *d0 = dout + ((size_t)(n0 + i) * OC + oc0) * OH * OW;
-			if (nc == WV)
-				wpack8(pk, 0, (size_t)W2, d0, (size_t)OH * OW, OH, OW);
-			for (int cc = 0; cc < nc && nc < WV; cc++) {
-				const float *d = d0 + (size_t)cc * OH * OW;
-				for (int y = 0; y < OH; y++) {
-					float *dst = pk + (size_t)y * W2 * WV + cc;
-					for (int x = 0; x < OW; x++)
-						dst[(size_t)x * WV] = d[(size_t)y * OW + x];
-				}
-			}
+			wpack(pk, 0, (size_t)W2, dout + ((size_t)(n0 + i) * OC + oc0) * OH * OW,
+			      (size_t)OH * OW, OH, OW, nc);
 			float *m = dM + (size_t)i * p->tpi * OCp + oc0;
 			for (int ty = 0; ty < p->TH; ty++) {
 				for (int tx = 0; tx < TW; tx++) {
@@ -874,18 +848,8 @@ static void wino_input_adjoint(float *dinp, float *pk, const float *dV,
 					}
 				}
 			}
-			float *dst0 = dinp + ((size_t)(n0 + i) * C + c0) * H * W;
-			if (nc == WV)
-				wunpack8(dst0, (size_t)H * W, pk, (size_t)PW + 1, (size_t)PW, H, W, 1);
-			for (int cc = 0; cc < nc && nc < WV; cc++) {
-				float *dst = dst0 + (size_t)cc * H * W;
-				for (int y = 0; y < H; y++) {
-					const float *src = pk + ((size_t)(y + 1) * PW + 1) * WV + cc;
-					float *drow = dst + (size_t)y * W;
-					for (int x = 0; x < W; x++)
-						drow[x] += src[(size_t)x * WV];
-				}
-			}
+			wunpack(dinp + ((size_t)(n0 + i) * C + c0) * H * W, (size_t)H * W, pk,
+			        (size_t)PW + 1, (size_t)PW, H, W, nc, 1);
 		}
 	}
 }
@@ -1452,13 +1416,7 @@ static void maxpool33_planes(float *out, int32_t *idx, const float *inp,
 	int32_t pi[POOL_PACK_MAX / 4 * WV] __attribute__((aligned(32)));
 	if (np < WV)
 		memset(pk, 0, (size_t)HWi * WV * sizeof *pk);
-	if (np == WV)
-		wpack8(pk, 0, (size_t)W, inp + (size_t)pl0 * HWi, (size_t)HWi, s->H, W);
-	for (int l = 0; l < np && np < WV; l++) {
-		const float *x = inp + (size_t)(pl0 + l) * HWi;
-		for (int i = 0; i < HWi; i++)
-			pk[(size_t)i * WV + l] = x[i];
-	}
+	wpack(pk, 0, (size_t)W, inp + (size_t)pl0 * HWi, (size_t)HWi, s->H, W, np);
 	const int off[9] = {0, 1, 2, W, W + 1, W + 2, 2 * W, 2 * W + 1, 2 * W + 2};
 	for (int p = 0; p < P; p++) {
 		int base = (p / OW) * s->SH * W + (p % OW) * s->SW;

@@ -38,6 +38,8 @@ ok "DSMIL teacher with HPM from the first epoch" '[ $status = 0 ] && awk -F"\t" 
 ok "no mining warning when it keeps a fair share" '! has_err "hard positive mining kept"'
 run $FIT1 --epochs 1 --hpm threshold --hpm-tau 0 --hpm-epoch -1 -o "$T/tau0.model"
 ok "mining that keeps one instance a bag is warned about" '[ $status = 0 ] && has_err "warning: epoch 1: hard positive mining kept 10.0 % of the positive bags. instances, 1.00 a bag" && [ $(grep -c "hard positive mining" "$T/err") = 1 ]'
+run $FIT1 --epochs 1 --hpm-epoch -1 --hpm-search 0,0.0 -o "$T/tau00.model"
+ok "the mining warning comes once per searched threshold" '[ $status = 0 ] && [ $(grep -c "hard positive mining kept" "$T/err") = 2 ]'
 run $FIT1 --epochs 1 --separate-encoders --hpm topk --hpm-k 3 --hpm-epoch -1 -o "$T/sep.model"
 ok "separate encoders with top-K mining" '[ $status = 0 ] && awk -F"\t" "NR==2 && \$6 == 0.3" "$T/sep.model.log.tsv" | grep -q .'
 run "$BIN/weno-score" --threads 1 "$T/teacher.model" -m "$M" -o "$T/t.tsv"
