@@ -14,7 +14,8 @@
 
 #define EPS 1e-5
 #define EVAL_CHUNK 512
-#define EXTRA_MAGIC 0x574e4f31u /* "WNO1" */
+#define EXTRA_MAGIC 0x574e4f31u  /* "WNO1" */
+#define EXTRA2_MAGIC 0x574e4f32u /* "WNO2": with the --keep-best metrics */
 
 /* RNG streams: (epoch + 1) * 16 + purpose; stream 0 initialises the nets. */
 enum { RS_TEACHER_ORDER = 1, RS_TEACHER_DROP = 2, RS_STUDENT_ORDER = 3, RS_STUDENT_DROP = 4 };
@@ -76,6 +77,8 @@ static void fmt_float(char *buf, size_t n, double v, int is_float)
 	}
 }
 
+static int pick(const char *const *names, int count, const char *v);
+
 size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap)
 {
 	char f[8][40];
@@ -97,7 +100,49 @@ size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap)
 	                 c->hpm_k, c->pl_dropout, f[2], f[3], c->batch, c->accum,
 	                 c->opt.kind == NN_OPTIM_ADAM ? "adam" : "sgd", f[4], f[5], f[6], SELECTS[c->select],
 	                 c->eval_test, f[7]);
-	return n < 0 ? 0 : (size_t)n;
+	if (n < 0)
+		return 0;
+	/* written only when set: models of runs without it keep their bytes */
+	for (int i = 0, first = 1; i < WENO_SEL_LAST && c->keep && (size_t)n < cap; i++)
+		if (c->keep & (1u << i)) {
+			int k = snprintf(buf + n, cap - (size_t)n, "%s%s", first ? "keep=" : ",", SELECTS[i]);
+			n += k > 0 ? k : 0;
+			first = 0;
+		}
+	if (c->keep && (size_t)n < cap)
+		n += snprintf(buf + n, cap - (size_t)n, "\n");
+	return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+int weno_select_parse(const char *s)
+{
+	return pick(SELECTS, 5, s);
+}
+
+const char *weno_select_name(int sel)
+{
+	return sel >= 0 && sel < 5 ? SELECTS[sel] : NULL;
+}
+
+int weno_keep_parse(const char *s, unsigned *mask, const char **bad, int *badlen)
+{
+	*mask = 0;
+	while (*s) {
+		const char *end = strchr(s, ',');
+		int len = end ? (int)(end - s) : (int)strlen(s);
+		int i;
+		for (i = 0; i < WENO_SEL_LAST; i++)
+			if ((int)strlen(SELECTS[i]) == len && !strncmp(SELECTS[i], s, (size_t)len))
+				break;
+		if (i == WENO_SEL_LAST) {
+			*bad = s;
+			*badlen = len;
+			return -1;
+		}
+		*mask |= 1u << i;
+		s += len + (end != NULL);
+	}
+	return 0;
 }
 
 static int pick(const char *const *names, int count, const char *v)
@@ -174,7 +219,11 @@ int weno_conf_parse(struct weno_conf *c, const char *text, struct err *e)
 			c->opt.weight_decay = strtof(v, NULL);
 		else if (!strcmp(k, "select"))
 			bad = (c->select = pick(SELECTS, 5, v)) < 0;
-		else if (!strcmp(k, "eval_test"))
+		else if (!strcmp(k, "keep")) {
+			const char *b;
+			int bl;
+			bad = weno_keep_parse(v, &c->keep, &b, &bl) < 0;
+		} else if (!strcmp(k, "eval_test"))
 			c->eval_test = atoi(v);
 		else if (!strcmp(k, "pos_threshold"))
 			c->pos_threshold = strtod(v, NULL);
@@ -340,6 +389,8 @@ struct trainer {
 	const struct weno_fit_opts *o;
 	double best_metric;
 	int best_epoch;
+	double keep_metric[WENO_SEL_LAST]; /* the best of each --keep-best metric */
+	int keep_epoch[WENO_SEL_LAST];
 	struct progress pr;
 	uint64_t done_units;
 };
@@ -917,6 +968,13 @@ struct extra {
 	double best_metric;
 };
 
+/* with --keep-best: also the best epoch and metric of each kept metric */
+struct extra2 {
+	struct extra x;
+	int32_t keep_epoch[WENO_SEL_LAST];
+	double keep_metric[WENO_SEL_LAST];
+};
+
 static int make_config(const struct trainer *t, char **out, struct err *e)
 {
 	size_t cap = 16384 + (t->o->params ? strlen(t->o->params) * 2 : 0);
@@ -943,14 +1001,20 @@ static int make_config(const struct trainer *t, char **out, struct err *e)
  * best model, for scoring, does not: it is a third of the size). */
 static int save(struct trainer *t, const char *path, int epoch, int checkpoint, struct err *e)
 {
-	struct extra x = {EXTRA_MAGIC, t->best_epoch, t->best_metric};
+	struct extra2 x2;
+	memset(&x2, 0, sizeof x2);
+	x2.x = (struct extra){t->c->keep ? EXTRA2_MAGIC : EXTRA_MAGIC, t->best_epoch, t->best_metric};
+	for (int i = 0; i < WENO_SEL_LAST; i++) {
+		x2.keep_epoch[i] = t->keep_epoch[i];
+		x2.keep_metric[i] = t->keep_metric[i];
+	}
 	struct nn_optim *opts[NN_MODEL_MAX_MODULES];
 	memcpy(opts, t->model.opts, sizeof opts);
 	if (!checkpoint)
 		memset(t->model.opts, 0, sizeof t->model.opts);
 	t->model.epoch = (uint64_t)epoch;
-	t->model.extra = &x;
-	t->model.extra_size = sizeof x;
+	t->model.extra = &x2;
+	t->model.extra_size = t->c->keep ? sizeof x2 : sizeof x2.x; /* as before without --keep-best */
 	int rc = nn_model_save(path, &t->model, e);
 	t->model.extra = NULL;
 	memcpy(t->model.opts, opts, sizeof opts);
@@ -1083,6 +1147,8 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 	t.n.be = o->be;
 	t.best_metric = -INFINITY;
 	t.best_epoch = 0;
+	for (int i = 0; i < WENO_SEL_LAST; i++)
+		t.keep_metric[i] = -INFINITY;
 	int rc = 0, start = 0;
 	char last[4096];
 	snprintf(last, sizeof last, "%s.last", o->out);
@@ -1127,12 +1193,20 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 				               "\nhint: resume from MODEL.last", o->resume);
 			}
 		const struct extra *x = t.model.extra;
-		if (!x || t.model.extra_size != sizeof *x || x->magic != EXTRA_MAGIC) {
+		size_t want = c->keep ? sizeof(struct extra2) : sizeof *x;
+		if (!x || t.model.extra_size != want || x->magic != (c->keep ? EXTRA2_MAGIC : EXTRA_MAGIC)) {
 			nn_model_free(&t.model);
 			return err_set(e, ERR_FORMAT, "%s: no trainer state; not a weno-fit checkpoint", o->resume);
 		}
 		t.best_metric = x->best_metric;
 		t.best_epoch = x->best_epoch;
+		if (c->keep) {
+			const struct extra2 *x2 = t.model.extra;
+			for (int i = 0; i < WENO_SEL_LAST; i++) {
+				t.keep_metric[i] = x2->keep_metric[i];
+				t.keep_epoch[i] = x2->keep_epoch[i];
+			}
+		}
 		start = (int)t.model.epoch;
 		free(t.model.extra);
 		t.model.extra = NULL;
@@ -1209,6 +1283,19 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 			t.best_epoch = epoch + 1;
 			st.best = 1;
 			rc = save(&t, o->out, epoch + 1, 0, e);
+		}
+		/* --keep-best: the best model by each further metric, at MODEL.<metric> */
+		for (int s = 0; !rc && s < WENO_SEL_LAST; s++) {
+			if (!(c->keep & (1u << s)))
+				continue;
+			double v = st.val[s] == st.val[s] ? st.val[s] : -1;
+			if (v >= t.keep_metric[s]) {
+				char kp[4200];
+				snprintf(kp, sizeof kp, "%s.%s", o->out, SELECTS[s]);
+				t.keep_metric[s] = v;
+				t.keep_epoch[s] = epoch + 1;
+				rc = save(&t, kp, epoch + 1, 0, e);
+			}
 		}
 		if (!rc)
 			rc = save(&t, last, epoch + 1, 1, e);

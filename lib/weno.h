@@ -64,6 +64,7 @@ struct weno_conf {
 	int accum;                 /* bags per teacher optimizer step */
 	struct nn_optim_conf opt;  /* one optimizer of this kind per module */
 	int select;                /* enum weno_select */
+	unsigned keep;             /* 1 << enum weno_select: also keep the best model by each at MODEL.<name> */
 	int eval_test;             /* also evaluate the test bags every epoch */
 	double pos_threshold;      /* an instance label >= this is positive (AUCs) */
 };
@@ -75,6 +76,12 @@ size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap);
 int weno_conf_parse(struct weno_conf *c, const char *text, struct err *e);
 const char *weno_method_name(int m);
 int weno_method_parse(const char *s);
+/* "student_bag" ... "last" for enum weno_select; -1 / NULL when unknown */
+int weno_select_parse(const char *s);
+const char *weno_select_name(int sel);
+/* A comma-separated list of selection metrics (not "last") to a weno_conf.keep
+ * mask; -1 naming the bad item in *bad (a pointer into s, length *badlen). */
+int weno_keep_parse(const char *s, unsigned *mask, const char **bad, int *badlen);
 
 /* What one epoch measured (NaN where it does not apply). */
 struct weno_epoch_stats {

@@ -38,9 +38,11 @@ FMNIST_OUT := runs/fmnist-mil-quick
 endif
 
 FMNIST_FLAGS_abmil := --method teacher --teacher abmil
-FMNIST_FLAGS_abmil-weno := --method weno --teacher abmil $(FMNIST_WENO)
+# The WENO rows keep a second model, the epoch of the best validation bag AUC of the teacher
+# (MODEL.teacher_bag): the table reads their bag AUC from it, as the teachers alone are chosen.
+FMNIST_FLAGS_abmil-weno := --method weno --teacher abmil --keep-best teacher_bag $(FMNIST_WENO)
 FMNIST_FLAGS_dsmil := --method teacher --teacher dsmil
-FMNIST_FLAGS_dsmil-weno := --method weno --teacher dsmil $(FMNIST_WENO)
+FMNIST_FLAGS_dsmil-weno := --method weno --teacher dsmil --keep-best teacher_bag $(FMNIST_WENO)
 FMNIST_FLAGS_supervised := --method supervised
 FMNIST_FLAGS_meanpool := --method meanpool
 FMNIST_FLAGS_maxpool := --method maxpool
@@ -60,6 +62,11 @@ $(FMNIST_OUT)/data-r$(1)-s$(2)/$(3).auc.tsv: $(FMNIST_OUT)/data-r$(1)-s$(2)/mani
 		--device $(DEVICE) -o $$(@D)/$(3).last.scores.tsv
 	$(BUILD)/bin/auc-report -b 1000 --tsv $$(@D)/$(3).last.auc.tsv $$(@D)/$(3).last.scores.tsv \
 		> $$(@D)/$(3).last.auc.txt
+	if [ -e $$(@D)/$(3).model.teacher_bag ]; then \
+	  $(BUILD)/bin/weno-score -q $$(@D)/$(3).model.teacher_bag -m $$< --split val,test --threads $(THREADS) \
+		--device $(DEVICE) -o $$(@D)/$(3).teacher_bag.scores.tsv && \
+	  $(BUILD)/bin/auc-report -b 1000 --tsv $$(@D)/$(3).teacher_bag.auc.tsv $$(@D)/$(3).teacher_bag.scores.tsv \
+		> $$(@D)/$(3).teacher_bag.auc.txt; fi
 	$(BUILD)/bin/weno-score -q $$(@D)/$(3).model -m $$< --split val,test --threads $(THREADS) \
 		--device $(DEVICE) -o $$(@D)/$(3).scores.tsv
 	$(BUILD)/bin/auc-report -b 1000 --tsv $$@ $$(@D)/$(3).scores.tsv > $$(@D)/$(3).auc.txt

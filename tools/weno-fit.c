@@ -13,7 +13,7 @@
 
 static const char *opt_hpm_search, *opt_manifest, *opt_out, *opt_teacher = "abmil", *opt_method = "weno", *opt_encoder,
 		  *opt_device = "auto", *opt_hpm = "off", *opt_optim = "sgd", *opt_select = "student_bag", *opt_log,
-		  *opt_resume;
+		  *opt_resume, *opt_keep_best;
 static int opt_epochs = 50, opt_threads = 0, opt_hpm_epoch = 10, opt_hpm_k = 10, opt_batch = 0, opt_accum = 1,
 	   opt_no_pl_dropout, opt_separate, opt_eval_test, opt_cache_mb = 2048;
 static long long opt_seed = 0;
@@ -46,6 +46,7 @@ static const struct cli_opt OPTS[] = {
 	{"weight-decay", 0, CLI_DOUBLE, &opt_wd, "WD", "L2 weight decay", NULL},
 	{"accum", 0, CLI_INT, &opt_accum, "N", "bags per teacher step (gradient accumulation)", NULL},
 	{"select", 0, CLI_STRING, &opt_select, "METRIC", "validation metric that picks the best epoch (ties: the later epoch)", "student_bag|teacher_bag|student_inst|teacher_inst|last"},
+	{"keep-best", 0, CLI_STRING, &opt_keep_best, "M1,M2,..", "also keep the best model by each of these validation metrics, at MODEL.<metric> (student_bag, teacher_bag, student_inst, teacher_inst)", NULL},
 	{"eval-test", 0, CLI_FLAG, &opt_eval_test, NULL, "also score the test bags every epoch (in the log; never used to select)", NULL},
 	{"pos-threshold", 0, CLI_DOUBLE, &opt_pos_thr, "F", "an instance label >= F counts as positive", NULL},
 	{"log", 'l', CLI_STRING, &opt_log, "FILE", "per-epoch TSV log (default MODEL.log.tsv)", NULL},
@@ -186,6 +187,25 @@ int main(int argc, char **argv)
 		c.select = WENO_SEL_TEACHER_BAG;
 	c.eval_test = opt_eval_test;
 	c.pos_threshold = opt_pos_thr;
+	if (opt_keep_best) {
+		const char *bad;
+		int bl;
+		if (weno_keep_parse(opt_keep_best, &c.keep, &bad, &bl) < 0) {
+			dataset_close(&ds);
+			return cli_usage_error(&CLI, "--keep-best: '%.*s' is not one of student_bag, teacher_bag, "
+			                       "student_inst, teacher_inst", bl, bad);
+		}
+		int has_t = c.method == WENO_WENO || c.method == WENO_TEACHER, has_s = c.method != WENO_TEACHER;
+		for (int i = 0; i < WENO_SEL_LAST; i++) {
+			int teacher_metric = i == WENO_SEL_TEACHER_BAG || i == WENO_SEL_TEACHER_INST;
+			if ((c.keep & (1u << i)) && (teacher_metric ? !has_t : !has_s)) {
+				dataset_close(&ds);
+				return cli_usage_error(&CLI, "--keep-best %s: --method %s has no %s", weno_select_name(i),
+				                       weno_method_name(c.method), teacher_metric ? "teacher" : "student");
+			}
+		}
+		c.keep &= ~(1u << c.select); /* MODEL itself is that one */
+	}
 	if ((c.encoder == NN_ENC_MLP) != (ds.kind == BAG_FEATURES)) {
 		cli_error(CLI.prog, "--encoder %s does not fit %s bags", nn_module_kind_name(c.encoder),
 		          ds.kind == BAG_FEATURES ? "feature" : "pixel");
@@ -251,7 +271,17 @@ int main(int argc, char **argv)
 		if (!rc && best_path[0]) {
 			if (rename(best_path, opt_out) != 0)
 				rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", best_path, opt_out);
-			else
+			/* the chosen run's --keep-best models go with it */
+			for (int i = 0; !rc && i < WENO_SEL_LAST; i++) {
+				if (!(c.keep & (1u << i)))
+					continue;
+				char from[4300], to[4300];
+				snprintf(from, sizeof from, "%s.%s", best_path, weno_select_name(i));
+				snprintf(to, sizeof to, "%s.%s", opt_out, weno_select_name(i));
+				if (rename(from, to) != 0)
+					rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", from, to);
+			}
+			if (!rc)
 				fprintf(stderr, "weno-fit: --hpm-search: chose tau %g (validation %s %.4f); model %s\n", best_tau,
 				        opt_select, best, opt_out);
 		}
