@@ -7,6 +7,10 @@
 # Instance AUC: the student's for WENO and the supervised baseline, the
 # teacher's for ABMIL and DSMIL alone.  Bag AUC: the teacher's bag
 # probability where there is a teacher, else the student's max-pooling.
+# Where a WENO row has <method>.teacher_bag.auc.tsv beside it (weno-fit
+# --keep-best teacher_bag: the epoch of the teacher's best validation bag AUC,
+# the rule that picks the teachers alone), its bag AUC of the chosen epoch
+# comes from there; its instance AUC stays the student's chosen epoch.
 # Writes OUT_PREFIX.md and OUT_PREFIX.tsv.
 #
 # Where the score tables sit beside the results (<method>.scores.tsv,
@@ -27,7 +31,15 @@ files=()
 for f in "$@"; do
 	if [ -e "$f" ]; then files+=("$f"); elif [[ $f != *.last.auc.tsv ]]; then echo "$f: not found" >&2; exit 1; fi
 done
-set -- "${files[@]}"
+# the WENO rows' teacher_bag results go first: awk then knows, reading the
+# row's own results, that their bag AUC is taken
+tb=()
+for f in "${files[@]}"; do
+	case $(basename "$f") in abmil-weno.auc.tsv | dsmil-weno.auc.tsv)
+		t=${f%.auc.tsv}.teacher_bag.auc.tsv; [ -e "$t" ] && tb+=("$t") ;;
+	esac
+done
+set -- ${tb[@]+"${tb[@]}"} "${files[@]}"
 
 # the paired tests: rows "cmp ratio base level epoch z" in a file that awk
 # reads first
@@ -37,6 +49,7 @@ if [ -x "$BIN/auc-compare" ]; then
 	for f in "$@"; do
 		b=$(basename "$f")
 		case $b in abmil-weno.auc.tsv | dsmil-weno.auc.tsv) e=best ext= ;;
+		*-weno.teacher_bag.auc.tsv) continue ;;
 		abmil-weno.last.auc.tsv | dsmil-weno.last.auc.tsv) e=last ext=.last ;;
 		*) continue ;; esac
 		d=$(dirname "$f"); m=${b%%.*}; base=${m%-weno}
@@ -46,7 +59,9 @@ if [ -x "$BIN/auc-compare" ]; then
 		for level in instance bag; do
 			cols=teacher_score
 			[ $level = instance ] && cols=student_score,teacher_score
-			"$BIN/auc-compare" -q --tsv "$cmp.one" --score-col "$cols" "$sa" "$sb" >/dev/null 2>&1 || continue
+			a=$sa
+			[ $level = bag ] && [ $e = best ] && [ -e "$d/$m.teacher_bag.scores.tsv" ] && a=$d/$m.teacher_bag.scores.tsv
+			"$BIN/auc-compare" -q --tsv "$cmp.one" --score-col "$cols" "$a" "$sb" >/dev/null 2>&1 || continue
 			# z is NA where DeLong's variance is 0 (both AUCs 0 or 1): a sure sign
 			awk -F'\t' -v r="$r" -v base="$base" -v level="$level" -v e="$e" '
 				NR > 1 && $1 == level {
@@ -61,6 +76,7 @@ FILENAME == CMP { split($0, c, " "); zk = c[2] SUBSEP c[3] SUBSEP c[4] SUBSEP c[
                   zs[zk] += c[6]; zn[zk]++; next }
 FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d = p[np - 1];
            e = "best"; if (m ~ /\.last$/) { e = "last"; sub(/\.last$/, "", m) }
+           tbag = 0; if (m ~ /\.teacher_bag$/) { tbag = 1; sub(/\.teacher_bag$/, "", m) }
            r = d; sub(/^data-r/, "", r); sub(/-s[0-9]+$/, "", r)
            sd_ = d; sub(/.*-s/, "", sd_); seeds[sd_] = 1; next }
 {
@@ -70,6 +86,11 @@ FNR == 1 { np = split(FILENAME, p, "/"); m = p[np]; sub(/\.auc\.tsv$/, "", m); d
 	if (kind == "instance" && ((teacher && score == "teacher_score") || (!teacher && score == "student_score"))) key = "inst"
 	else if (kind == "bag" && ((hasteacher && score == "teacher_score") || (!hasteacher && score == "student_score"))) key = "bag"
 	else next
+	if (tbag && key != "bag") next
+	if (key == "bag" && e == "best") {
+		if (tbag) TB[r, m, sd_] = 1
+		else if ((r, m, sd_) in TB) next
+	}
 	k = r SUBSEP m SUBSEP key SUBSEP e
 	s[k] += auc; s2[k] += auc * auc; n[k]++; PS[k, sd_] = auc
 	ratios[r] = 1; methods[m] = 1; if (e == "last") haslast = 1

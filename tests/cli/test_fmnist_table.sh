@@ -75,4 +75,22 @@ z1=$("$BIN/auc-compare" --json --score-col student_score,teacher_score $E/data-r
 p2=$(python3 -c "import math,sys; print('%.2g' % math.erfc(abs(float(sys.argv[1])) * math.sqrt(2) / math.sqrt(2)))" "$z1")
 ok "table: two seeds combine by Stouffer" '[ $status = 0 ] && grep "^| 0.2 | WENO − ABMIL |" $T/p2.md | grep -q "(p $p2; 2/2 seeds)"'
 grep "WENO" $T/p1.md $T/p2.md | sed "s/^/# /"
+
+# a WENO row with <method>.teacher_bag.auc.tsv beside it (--keep-best
+# teacher_bag): the chosen epoch's bag AUC comes from there, the instance AUC
+# and the last epoch from the row's own files; rows without it are as before
+G=$T/tb
+auc $G/data-r0.1-s0/abmil.auc.tsv teacher 0.70 teacher 0.80
+auc $G/data-r0.1-s1/abmil.auc.tsv teacher 0.80 teacher 0.90
+auc $G/data-r0.1-s0/abmil-weno.auc.tsv student 0.90 teacher 0.40
+auc $G/data-r0.1-s1/abmil-weno.auc.tsv student 0.90 teacher 0.85
+auc $G/data-r0.1-s0/abmil-weno.teacher_bag.auc.tsv student 0.30 teacher 0.95
+auc $G/data-r0.1-s0/abmil-weno.last.auc.tsv student 0.65 teacher 0.75
+auc $G/data-r0.1-s0/abmil.last.auc.tsv teacher 0.60 teacher 0.70
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/tb $G/*/abmil.auc.tsv $G/*/abmil-weno.auc.tsv
+ok "table: a WENO row's bag AUC from its teacher_bag model, seed by seed" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.9000 ± 0.0707 | 2 |$" $T/tb.md'
+ok "table: the teacher_bag delta counts seeds the same way" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 (2/2 seeds) | +0.0500 (1/2 seeds) | |$" $T/tb.md'
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/tc $G/data-r0.1-s0/abmil.auc.tsv $G/data-r0.1-s0/abmil-weno.auc.tsv \
+	$G/data-r0.1-s0/abmil.last.auc.tsv $G/data-r0.1-s0/abmil-weno.last.auc.tsv
+ok "table: the last epoch stays the last model's" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.9500 ± 0.0000 | 0.6500 ± 0.0000 | 0.7500 ± 0.0000 | 1 |$" $T/tc.md'
 rm -rf "$T"

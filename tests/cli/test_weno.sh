@@ -48,6 +48,28 @@ ok "teacher-only scores have NA student scores" '[ $status = 0 ] && grep -q "^ba
 run $FIT1 --epochs 1 --hpm-epoch -1 --hpm-search 0.3,0.9 -o "$T/search.model"
 ok "HPM threshold grid search keeps the best run" '[ $status = 0 ] && [ -s "$T/search.model" ] && [ -s "$T/search.model.tau0.3.last" ] && [ -s "$T/search.model.tau0.9.last" ] && has_err "chose tau"'
 
+# --keep-best: the best epoch of further validation metrics at MODEL.<metric>
+# (ties: the later epoch, as for MODEL); epoch_of MODEL reads weno-score's header
+epoch_of() { "$BIN/weno-score" -q --threads 1 "$1" -m "$M" --split val -o - | head -1 | sed 's/.*, epoch \([0-9]*\),.*/\1/'; }
+best_in_log() { awk -F'\t' -v c="$2" 'NR > 1 && $c + 0 >= b { b = $c + 0; e = $1 } END { print e }' "$1"; }
+run $FIT1 --epochs 4 --keep-best teacher_bag,student_inst -o "$T/keep.model"
+ok "--keep-best writes a model per further metric" '[ $status = 0 ] && [ -s "$T/keep.model.teacher_bag" ] && [ -s "$T/keep.model.student_inst" ] && [ ! -e "$T/keep.model.student_bag" ]'
+ok "--keep-best teacher_bag is the best validation teacher bag AUC epoch" '[ "$(epoch_of "$T/keep.model.teacher_bag")" = "$(best_in_log "$T/keep.model.log.tsv" 8)" ]'
+ok "--keep-best student_inst is the best validation student instance AUC epoch" '[ "$(epoch_of "$T/keep.model.student_inst")" = "$(best_in_log "$T/keep.model.log.tsv" 9)" ]'
+ok "MODEL is still chosen by --select" '[ "$(epoch_of "$T/keep.model")" = "$(best_in_log "$T/keep.model.log.tsv" 7)" ]'
+run $FIT1 --epochs 2 --keep-best teacher_bag,student_inst -o "$T/keepr.model"
+run $FIT1 --epochs 4 --keep-best teacher_bag,student_inst --resume "$T/keepr.model.last" -o "$T/keepr.model"
+ok "--keep-best resumes bit for bit" '[ $status = 0 ] && cmp -s "$T/keep.model.teacher_bag" "$T/keepr.model.teacher_bag" && cmp -s "$T/keep.model.student_inst" "$T/keepr.model.student_inst" && cmp -s "$T/keep.model.last" "$T/keepr.model.last"'
+run $FIT1 --epochs 3 --resume "$T/keepr.model.last" -o "$T/keepr.model"
+ok "resuming without the --keep-best of the run is refused" '[ $status = 2 ] && has_err "other options"'
+run $FIT1 --epochs 1 --keep-best teacher_bag,bag -o "$T/kb.model"
+ok "--keep-best with an unknown metric is a usage error" '[ $status = 2 ] && has_err "'"'"'bag'"'"' is not one of" && [ ! -e "$T/kb.model" ]'
+run $FIT1 --epochs 1 --method supervised --keep-best teacher_bag -o "$T/kb.model"
+ok "--keep-best of a teacher metric without a teacher is a usage error" '[ $status = 2 ] && has_err "has no teacher"'
+run $FIT1 --epochs 1 --hpm-epoch -1 --hpm-search 0.3,0.9 --keep-best teacher_bag,student_bag -o "$T/ks.model"
+ok "--hpm-search carries the chosen run's --keep-best models" '[ $status = 0 ] && [ -s "$T/ks.model.teacher_bag" ] && [ $(ls "$T" | grep -c "^ks.model.tau.*teacher_bag") = 1 ]'
+ok "--keep-best of the --select metric writes nothing more (MODEL is it)" '[ $(ls "$T" | grep -c "student_bag") = 0 ]'
+
 # SIGTERM (SIGINT alike; a background job of a script ignores SIGINT): stops cleanly, keeps the
 # last checkpoint, which resumes.  timeout forwards the signal and bounds the test if it is lost.
 timeout -s KILL 300 $FIT1 --epochs 500 -o "$T/int.model" 2>"$T/err" &
