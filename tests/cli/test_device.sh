@@ -24,6 +24,9 @@ run env OUT="$T/st2" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" DEVICE=cpu FMN
 	FMNIST_OUT="$T/study2" FMNIST_RATIOS=0.1 FMNIST_SEEDS=0 FMNIST_METHODS=abmil FMNIST_EPOCHS=100000 \
 	FMNIST_MAX_BAGS=3 STUDY_SECONDS=2 bash "$ROOT/tests/device/gpu-checks.sh" study
 ok "gpu-checks.sh study out of time: stops, says so, fails" '[ $status = 1 ] && has_out "stopped before its end (status 124"'
+# timeout's TERM reaches weno-fit, which ends its step and checkpoint after timeout has
+# returned; wait for it, or its last words land in the next run's output
+for i in $(seq 1 300); do pgrep -f "$T/study2" >/dev/null || break; sleep 0.1; done
 run env OUT="$T/dev" BUNDLE="$T/none.tar.zst" WENO_BUNDLE_DIR="$T/w2" bash "$ROOT/tests/device/gpu-checks.sh" env
 ok "gpu-checks.sh without the bundle: exit 1 saying what to do" '[ $status = 1 ] && has_out "make device-bundle"'
 run env OUT="$T/dev" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" bash "$ROOT/tests/device/gpu-checks.sh" nonsense

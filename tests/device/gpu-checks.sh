@@ -28,6 +28,9 @@ bundle=${BUNDLE:-$root/build/device/bundle.tar.zst}
 W=${WENO_BUNDLE_DIR:-/tmp/weno-bundle}
 log=$OUT/$mode.log
 exec > >(tee -a "$log") 2>&1
+# tee outlives the script unless waited for: close our ends, let it drain
+teepid=$!
+trap 'exec >&- 2>&-; wait "$teepid"' EXIT
 say() { echo "== $(date -u +%T) $*"; }
 
 if [ ! -x "$W/bin/weno-fit" ]; then
