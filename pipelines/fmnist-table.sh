@@ -22,7 +22,10 @@
 # teacher's attention; bag level: the two teachers' bag probabilities.
 # Every delta also says in how many of the seeds that have both runs WENO's
 # AUC is the higher ("k/n seeds"): the training's own noise, which DeLong's
-# test does not see, shows there.
+# test does not see, shows there; and, with two seeds or more whose
+# differences are not all equal, the two-sided p of the paired t-test of the
+# per-seed differences ("paired t p"), which sees both: each seed draws its
+# own bags and its own training.
 set -euo pipefail
 out=$1; shift
 BIN=${BIN:-build/bin}
@@ -132,14 +135,59 @@ END {
 				mdl = mdl " | " (a && b ? delta(M[r, base "-weno", key, ep[x]] - M[r, base, key, ep[x]]) : "NA")
 				if (!(a && b)) continue
 				ka = r SUBSEP base "-weno" SUBSEP key SUBSEP ep[x]; kb = r SUBSEP base SUBSEP key SUBSEP ep[x]
-				up = 0; both = 0
+				up = 0; both = 0; ds = 0; ds2 = 0
 				for (sd_ in seeds) if (((ka, sd_) in PS) && ((kb, sd_) in PS)) {
-					both++; up += PS[ka, sd_] > PS[kb, sd_] }
-				mdl = mdl " (" (zk in zn ? "p " pval(zs[zk] / sqrt(zn[zk])) "; " : "") up "/" both " seeds)"
+					both++; up += PS[ka, sd_] > PS[kb, sd_]
+					dd = PS[ka, sd_] - PS[kb, sd_]; ds += dd; ds2 += dd * dd }
+				# the paired t-test over seeds: training and test-set noise together
+				tt = ""
+				if (both >= 2) {
+					dm = ds / both; dv = (ds2 - both * dm * dm) / (both - 1)
+					if (dv > 1e-24) tt = "; paired t p " fmtp(tpval(dm / sqrt(dv / both), both - 1))
+				}
+				mdl = mdl " (" (zk in zn ? "p " pval(zs[zk] / sqrt(zn[zk])) "; " : "") up "/" both " seeds" tt ")"
 			}
 			print mdl " | |" > MD
 		}
 	}
+}
+# two-sided p of the Student t distribution with df degrees of freedom: the regularized
+# incomplete beta I_x(df/2, 1/2) at x = df / (df + t^2)
+function tpval(t, df) { return betai(df / 2, 0.5, df / (df + t * t)) }
+function fmtp(p) { return p < 1e-300 ? "< 1e-300" : sprintf("%.2g", p > 1 ? 1 : p) }
+# log Gamma by the Lanczos series (g = 7, nine terms), for x >= 0.5
+function lgam(x,   c, a, i, t) {
+	split("0.99999999999980993 676.5203681218851 -1259.1392167224028 771.32342877765313 -176.61502916214059 12.507343278686905 -0.13857109526572012 9.9843695780195716e-6 1.5056327351493116e-7", c, " ")
+	x -= 1; a = c[1]; for (i = 1; i <= 8; i++) a += c[i + 1] / (x + i)
+	t = x + 7.5
+	return 0.5 * log(2 * 3.141592653589793) + (x + 0.5) * log(t) - t + log(a)
+}
+# I_x(a, b) by its continued fraction (modified Lentz), on the side where
+# it converges fast
+function betai(a, b, x,   f) {
+	if (x <= 0) return 0
+	if (x >= 1) return 1
+	f = exp(lgam(a + b) - lgam(a) - lgam(b) + a * log(x) + b * log(1 - x))
+	if (x < (a + 1) / (a + b + 2)) return f * betacf(a, b, x) / a
+	return 1 - f * betacf(b, a, 1 - x) / b
+}
+function betacf(a, b, x,   m, m2, aa, c, d, h, del, tiny) {
+	tiny = 1e-300; c = 1; d = 1 - (a + b) * x / (a + 1)
+	if (d < tiny && d > -tiny) d = tiny
+	d = 1 / d; h = d
+	for (m = 1; m <= 300; m++) {
+		m2 = 2 * m
+		aa = m * (b - m) * x / ((a - 1 + m2) * (a + m2))
+		d = 1 + aa * d; if (d < tiny && d > -tiny) d = tiny
+		c = 1 + aa / c; if (c < tiny && c > -tiny) c = tiny
+		d = 1 / d; h *= d * c
+		aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + 1 + m2))
+		d = 1 + aa * d; if (d < tiny && d > -tiny) d = tiny
+		c = 1 + aa / c; if (c < tiny && c > -tiny) c = tiny
+		d = 1 / d; del = d * c; h *= del
+		if (del - 1 < 3e-16 && del - 1 > -3e-16) break
+	}
+	return h
 }
 function delta(x) { return sprintf("%+.4f", x < 5e-5 && x > -5e-5 ? 0 : x) }
 # two-sided p of a standard normal z: erfc(|z|/sqrt 2), by the complementary

@@ -33,7 +33,9 @@ run bash "$ROOT/pipelines/fmnist-table.sh" $T/t $D/*/abmil.auc.tsv $D/*/abmil-we
 	$D/*/supervised.auc.tsv
 ok "table: mean and sd over two seeds" '[ $status = 0 ] && grep -q "^| 0.1 | abmil | 0.7500 ± 0.0707 | 0.8500 ± 0.0707 | 2 |$" $T/t.md'
 ok "table: the student's instance AUC for WENO, teacher bag AUC" 'grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.8500 ± 0.0000 | 2 |$" $T/t.md'
-ok "table: WENO - ABMIL delta, and in how many seeds WENO is higher" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 (2/2 seeds) | +0.0000 (1/2 seeds) | |$" $T/t.md'
+# paired t over the seeds, one degree of freedom: p = 1 - 2 atan(|t|) / pi; instance
+# differences 0.2 and 0.1 give t = 3 (p 0.2048), bag differences +-0.05 t = 0 (p 1)
+ok "table: WENO - ABMIL delta, in how many seeds WENO is higher, the paired t-test" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 (2/2 seeds; paired t p 0.2) | +0.0000 (1/2 seeds; paired t p 1) | |$" $T/t.md'
 ok "table: supervised uses the student's max-pooling bag score; ratios sorted" \
 	'grep -q "^| 0.05 | supervised | 0.9500 ± 0.0000 | 0.9700 ± 0.0000 | 1 |$" $T/t.md && [ "$(grep -c "^| 0.05" $T/t.md)" = 1 ] && grep -n "^| 0.05" $T/t.md | grep -q "^3:"'
 ok "table: TSV twin" '[ "$(sed -n 2p $T/t.tsv | cut -f1-4)" = "$(printf "0.05\tsupervised\t0.95\t0")" ]'
@@ -89,8 +91,19 @@ auc $G/data-r0.1-s0/abmil-weno.last.auc.tsv student 0.65 teacher 0.75
 auc $G/data-r0.1-s0/abmil.last.auc.tsv teacher 0.60 teacher 0.70
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/tb $G/*/abmil.auc.tsv $G/*/abmil-weno.auc.tsv
 ok "table: a WENO row's bag AUC from its teacher_bag model, seed by seed" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.9000 ± 0.0707 | 2 |$" $T/tb.md'
-ok "table: the teacher_bag delta counts seeds the same way" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 (2/2 seeds) | +0.0500 (1/2 seeds) | |$" $T/tb.md'
+# bag differences 0.15 and -0.05: t = 0.5, p = 1 - 2 atan(0.5) / pi = 0.7048
+ok "table: the teacher_bag delta counts seeds the same way" 'grep -q "^| 0.1 | WENO − ABMIL | +0.1500 (2/2 seeds; paired t p 0.2) | +0.0500 (1/2 seeds; paired t p 0.7) | |$" $T/tb.md'
 run bash "$ROOT/pipelines/fmnist-table.sh" $T/tc $G/data-r0.1-s0/abmil.auc.tsv $G/data-r0.1-s0/abmil-weno.auc.tsv \
 	$G/data-r0.1-s0/abmil.last.auc.tsv $G/data-r0.1-s0/abmil-weno.last.auc.tsv
 ok "table: the last epoch stays the last model's" '[ $status = 0 ] && grep -q "^| 0.1 | abmil-weno | 0.9000 ± 0.0000 | 0.9500 ± 0.0000 | 0.6500 ± 0.0000 | 0.7500 ± 0.0000 | 1 |$" $T/tc.md'
+
+# three seeds, two degrees of freedom: p = 1 - |t| / sqrt(t^2 + 2); instance differences
+# 0.10, 0.20, 0.30 give t = 0.2 / (0.1 / sqrt 3) = 3.4641, p 0.07418
+H=$T/t3
+for s in 0 1 2; do
+	auc $H/data-r0.5-s$s/dsmil.auc.tsv teacher 0.5$s teacher 0.6
+	auc $H/data-r0.5-s$s/dsmil-weno.auc.tsv student $(echo "0.60 0.71 0.82" | cut -d" " -f$((s + 1))) teacher 0.6
+done
+run bash "$ROOT/pipelines/fmnist-table.sh" $T/t3 $H/*/*.auc.tsv
+ok "table: the paired t-test over three seeds" '[ $status = 0 ] && grep -q "^| 0.5 | WENO − DSMIL | +0.2000 (3/3 seeds; paired t p 0.074) | +0.0000 (0/3 seeds) | |$" $T/t3.md'
 rm -rf "$T"
