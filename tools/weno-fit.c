@@ -91,8 +91,7 @@ static void on_epoch(const struct weno_epoch_stats *s, void *arg)
 {
 	const struct weno_conf *c = arg;
 	if (s->best) {
-		double m = c->select == WENO_SEL_TEACHER_BAG ? s->val[1] : c->select == WENO_SEL_STUDENT_INST ? s->val[2]
-		         : c->select == WENO_SEL_TEACHER_INST ? s->val[3] : s->val[0];
+		double m = s->val[c->select < WENO_SEL_LAST ? c->select : WENO_SEL_STUDENT_BAG]; /* val[] in enum order */
 		run_best = m == m ? m : run_best;
 	}
 	/* once a run: threshold mining that leaves the positive bags almost empty */
@@ -178,9 +177,9 @@ int main(int argc, char **argv)
 	c.opt.lr = (float)opt_lr;
 	c.opt.momentum = (float)opt_momentum;
 	c.opt.weight_decay = (float)opt_wd;
-	c.select = !strcmp(opt_select, "teacher_bag") ? WENO_SEL_TEACHER_BAG : !strcmp(opt_select, "student_inst") ? WENO_SEL_STUDENT_INST
-	         : !strcmp(opt_select, "teacher_inst") ? WENO_SEL_TEACHER_INST : !strcmp(opt_select, "last") ? WENO_SEL_LAST
-	         : WENO_SEL_STUDENT_BAG;
+	c.select = weno_select_parse(opt_select); /* one of them: the parser checked the choices */
+	if (c.select < 0)
+		c.select = WENO_SEL_STUDENT_BAG;
 	if (c.method != WENO_WENO && c.method != WENO_TEACHER && (c.select == WENO_SEL_TEACHER_BAG || c.select == WENO_SEL_TEACHER_INST))
 		c.select = WENO_SEL_STUDENT_BAG;
 	if (c.method == WENO_TEACHER && c.select == WENO_SEL_STUDENT_BAG)
