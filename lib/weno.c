@@ -1118,15 +1118,13 @@ static int log_write(const char *path, char **lines, int nlines, struct err *e)
 	return afile_commit(&af, e);
 }
 
-static double select_metric(const struct weno_conf *c, const struct weno_epoch_stats *s)
+/* the value selection metric sel gives an epoch (val[] is in the enum's order);
+ * without validation -1: the latest epoch wins until one scores */
+static double select_metric(int sel, const struct weno_epoch_stats *s)
 {
-	switch (c->select) {
-	case WENO_SEL_STUDENT_BAG: return s->val[0];
-	case WENO_SEL_TEACHER_BAG: return s->val[1];
-	case WENO_SEL_STUDENT_INST: return s->val[2];
-	case WENO_SEL_TEACHER_INST: return s->val[3];
-	}
-	return s->epoch; /* last */
+	if (sel == WENO_SEL_LAST)
+		return s->epoch;
+	return isnan(s->val[sel]) ? -1 : s->val[sel];
 }
 
 static void fmt_auc(char *b, size_t n, double v)
@@ -1272,9 +1270,7 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 		if (rc)
 			break;
 		st.seconds = progress_now() - t0;
-		double metric = select_metric(c, &st);
-		if (isnan(metric))
-			metric = -1; /* no validation: the latest epoch wins until one scores */
+		double metric = select_metric(c->select, &st);
 		/* ties go to the later epoch: with small validation sets an AUC
 		 * saturates early (1.0 from epoch 1), and keeping the first such
 		 * epoch kept a teacher that had not learned yet */
@@ -1288,7 +1284,7 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 		for (int s = 0; !rc && s < WENO_SEL_LAST; s++) {
 			if (!(c->keep & (1u << s)))
 				continue;
-			double v = st.val[s] == st.val[s] ? st.val[s] : -1;
+			double v = select_metric(s, &st);
 			if (v >= t.keep_metric[s]) {
 				char kp[4200];
 				snprintf(kp, sizeof kp, "%s.%s", o->out, SELECTS[s]);

@@ -177,9 +177,7 @@ int main(int argc, char **argv)
 	c.opt.lr = (float)opt_lr;
 	c.opt.momentum = (float)opt_momentum;
 	c.opt.weight_decay = (float)opt_wd;
-	c.select = weno_select_parse(opt_select); /* one of them: the parser checked the choices */
-	if (c.select < 0)
-		c.select = WENO_SEL_STUDENT_BAG;
+	c.select = weno_select_parse(opt_select); /* a known name: cli_parse checked the choices */
 	if (c.method != WENO_WENO && c.method != WENO_TEACHER && (c.select == WENO_SEL_TEACHER_BAG || c.select == WENO_SEL_TEACHER_INST))
 		c.select = WENO_SEL_STUDENT_BAG;
 	if (c.method == WENO_TEACHER && c.select == WENO_SEL_STUDENT_BAG)
