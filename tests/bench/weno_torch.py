@@ -3,7 +3,8 @@
 encoder, shared/WENO.md), for tests/bench/weno_epoch.sh.
 
     /usr/bin/python3 tests/bench/weno_torch.py [--threads T] [--epochs E]
-        [--ratio R] [--idx DIR] [--seed S] [--max-bags N]
+        [--ratio R] [--idx DIR] [--seed S] [--max-bags N] [--device cpu|cuda]
+        [--fast]
 
 It rebuilds Fashion-MNIST-MIL from the IDX files itself (the paper's
 construction, as mil-synth: class 6 positive, bags of 100, exactly int(100 r)
@@ -27,9 +28,19 @@ One epoch, as lib/weno.c runs it:
   3. evaluation (eval mode) of the val and the test bags: student instance
      and bag (max) scores, teacher bag probability and A_, and the four AUCs.
 
+On --device cuda the networks, the optimizers and every step run on the GPU
+(weno-fit --device cuda's twin): the bags stay in pinned host memory, as
+weno-fit's bag cache holds them on the host, and travel to the GPU with each
+step (non-blocking copies); the clock reads after torch.cuda.synchronize().
+TF32 is off for cuBLAS and cuDNN (float32 products, as weno-fit's default
+deterministic mode) unless --fast (as WENO_CUDA_FAST=1).  With no usable GPU
+it prints "SKIP: ..." and exits 0.
+
 Prints one line per epoch and a summary line:
   weno_torch epoch 1 seconds 12.34 teacher 3.1 student 8.2 eval 1.0 ...
-  weno_torch threads 2 epochs 1 seconds_per_epoch 12.34 peak_rss_mb 987.6
+  weno_torch threads 2 epochs 1 seconds_per_epoch 12.34 peak_rss_mb 987.6 device cpu
+(with more than one epoch, seconds_per_epoch is the mean of epochs 2.., as
+weno_epoch.sh reads weno-fit's log)
 """
 import argparse
 import gzip
@@ -216,13 +227,19 @@ def auc(scores, labels):
     return (ranks[y].sum() - npos * (npos + 1) / 2.0) / (npos * nneg)
 
 
-def teacher_pass(E, T, S, oE, oT, train, g):
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def teacher_pass(E, T, S, oE, oT, train, g, dev):
     E.train()
     T.train()
     S.eval()
     mn, mx, total = math.inf, -math.inf, 0.0
     for b in torch.randperm(len(train), generator=g).tolist():
         x, Y, _ = train[b]
+        x = x.to(dev, non_blocking=True)
         oE.zero_grad()
         oT.zero_grad()
         logits, A_ = T(E(x))
@@ -238,7 +255,7 @@ def teacher_pass(E, T, S, oE, oT, train, g):
     return total / len(train), mn, mx
 
 
-def student_pass(E, T, S, oE, oS, train, mn, mx, g, batch, w):
+def student_pass(E, T, S, oE, oS, train, mn, mx, g, batch, w, dev):
     E.train()
     T.train()   # the teacher's dropout is active while labelling, as in the authors' code
     S.train()
@@ -252,6 +269,9 @@ def student_pass(E, T, S, oE, oS, train, mn, mx, g, batch, w):
         if idx.numel() < 2:
             break   # BatchNorm needs two instances
         x, yb = X[idx], bagY[idx]
+        if dev.type == "cuda":
+            x = x.pin_memory().to(dev, non_blocking=True)  # the gather is pageable
+            yb = yb.to(dev, non_blocking=True)
         oE.zero_grad()
         oS.zero_grad()
         feat = E(x)
@@ -270,20 +290,21 @@ def student_pass(E, T, S, oE, oS, train, mn, mx, g, batch, w):
 
 
 @torch.no_grad()
-def evaluate(E, T, S, bags):
+def evaluate(E, T, S, bags, dev):
     E.eval()
     T.eval()
     S.eval()
     bs, bt, by, is_, it, iy = [], [], [], [], [], []
     for x, Y, il in bags:
+        x = x.to(dev, non_blocking=True)
         feat = torch.cat([E(x[i:i + 512]) for i in range(0, x.shape[0], 512)])
         q1 = F.softmax(S(feat), dim=1)[:, 1]
         logits, A_ = T(feat)
         bs.append(float(q1.max()))
         bt.append(float(F.softmax(logits, dim=1)[0, 1]))
         by.append(Y)
-        is_.append(q1.numpy())
-        it.append(A_.numpy())
+        is_.append(q1.cpu().numpy())
+        it.append(A_.cpu().numpy())
         iy.append(il.numpy())
     is_, it, iy = np.concatenate(is_), np.concatenate(it), np.concatenate(iy)
     return auc(bs, by), auc(bt, by), auc(is_, iy), auc(it, iy)
@@ -301,17 +322,29 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="random seed [0]")
     ap.add_argument("--batch", type=int, default=256, help="student mini-batch [256]")
     ap.add_argument("--max-bags", type=int, default=0, help="at most N bags of each label per split (smoke test)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train [cpu]")
+    ap.add_argument("--fast", action="store_true", help="cuda: allow TF32 in cuBLAS and cuDNN")
     args = ap.parse_args()
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("SKIP: torch %s sees no usable GPU (torch.cuda.is_available() is False)" % torch.__version__)
+        return
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = args.fast
+        torch.backends.cudnn.allow_tf32 = args.fast
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     data = load_data(args)
+    if dev.type == "cuda":
+        for split in data.values():
+            split[:] = [(x.pin_memory(), Y, il) for x, Y, il in split]
     print("weno_torch data: %d train, %d val, %d test bags, %d training instances" %
           (len(data["train"]), len(data["val"]), len(data["test"]),
            sum(x.shape[0] for x, _, _ in data["train"])), flush=True)
 
-    E, T, S = FMnist(), Abmil(512), Student(512)
+    E, T, S = FMnist().to(dev), Abmil(512).to(dev), Student(512).to(dev)
     lr = 1e-3
     oE = torch.optim.SGD(E.parameters(), lr=lr)
     oT = torch.optim.SGD(T.parameters(), lr=lr)
@@ -319,13 +352,17 @@ def main():
 
     times = []
     for ep in range(args.epochs):
+        sync(dev)
         t0 = time.perf_counter()
-        tl, mn, mx = teacher_pass(E, T, S, oE, oT, data["train"], g)
+        tl, mn, mx = teacher_pass(E, T, S, oE, oT, data["train"], g, dev)
+        sync(dev)
         t1 = time.perf_counter()
-        sl = student_pass(E, T, S, oE, oS, data["train"], mn, mx, g, args.batch, 0.1)
+        sl = student_pass(E, T, S, oE, oS, data["train"], mn, mx, g, args.batch, 0.1, dev)
+        sync(dev)
         t2 = time.perf_counter()
-        val = evaluate(E, T, S, data["val"])
-        test = evaluate(E, T, S, data["test"])
+        val = evaluate(E, T, S, data["val"], dev)
+        test = evaluate(E, T, S, data["test"], dev)
+        sync(dev)
         t3 = time.perf_counter()
         times.append(t3 - t0)
         print("weno_torch epoch %d seconds %.2f teacher %.2f student %.2f eval %.2f teacher_loss %.4g "
@@ -333,8 +370,12 @@ def main():
               (ep + 1, t3 - t0, t1 - t0, t2 - t1, t3 - t2, tl, sl, mn, mx,
                ",".join("%.4f" % v for v in val), ",".join("%.4f" % v for v in test)), flush=True)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print("weno_torch threads %d epochs %d seconds_per_epoch %.2f peak_rss_mb %.1f" %
-          (args.threads, args.epochs, sum(times) / len(times), rss_kb / 1024.0))
+    name = args.device
+    if dev.type == "cuda":
+        name = "cuda:%s%s" % (torch.cuda.get_device_name(dev).replace(" ", "_"), ":tf32" if args.fast else "")
+    steady = times[1:] if len(times) > 1 else times  # epoch 1 warms cuDNN and the allocator
+    print("weno_torch threads %d epochs %d seconds_per_epoch %.3f peak_rss_mb %.1f device %s" %
+          (args.threads, args.epochs, sum(steady) / len(steady), rss_kb / 1024.0, name))
 
 
 if __name__ == "__main__":

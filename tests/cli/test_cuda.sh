@@ -57,6 +57,10 @@ if [ $status = 1 ] && has_err "no usable GPU"; then
 	ok "--device auto without a GPU trains on the CPU with a note" '[ $status = 0 ] && [ -s "$T/a.model" ] && has_err "training on the CPU"'
 	run "$BIN/weno-score" --device cuda "$T/a.model" -m "$M" -o "$T/s.tsv"
 	ok "weno-score --device cuda without a GPU exits 1" '[ $status = 1 ] && has_err "no usable GPU" && no_file "$T/s.tsv"'
+	# the GPU epoch benchmark (make bench, gpu-checks.sh) skips at once
+	run env BUILD="$BIN/.." WENO_BENCH_DEVICE=cuda bash "$(dirname "$0")/../bench/weno_epoch.sh"
+	ok "weno_epoch.sh on cuda without a GPU says SKIP and why, before building any data" \
+		'[ $status = 0 ] && has_out "^SKIP: weno-fit --device cuda: no usable GPU: $why" && ! has_out "mil-synth"'
 	echo "SKIP cpu and cuda training give the same AUCs: $why"
 	echo "SKIP weno-score on the GPU matches the CPU: $why"
 else
