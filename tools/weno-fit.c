@@ -35,7 +35,7 @@ static const struct cli_opt OPTS[] = {
 	{"hpm-tau", 0, CLI_DOUBLE, &opt_tau, "T", "threshold rule: drop positives whose student probability is above T", NULL},
 	{"hpm-epoch", 0, CLI_INT, &opt_hpm_epoch, "E", "mining is active when epoch > E (0-based)", NULL},
 	{"hpm-k", 0, CLI_INT, &opt_hpm_k, "K", "top-K rule: keep the K least positive instances", NULL},
-	{"hpm-search", 0, CLI_STRING, &opt_hpm_search, "T1,T2,..", "grid search of the threshold on the validation bags: one run per tau, the best kept as MODEL", NULL},
+	{"hpm-search", 0, CLI_STRING, &opt_hpm_search, "T1,T2,..", "grid search of the threshold on the validation bags: one run per tau (MODEL.tau<T>...); the best one's model, MODEL.last, log and kept models take MODEL's names", NULL},
 	{"no-pl-dropout", 0, CLI_FLAG, &opt_no_pl_dropout, NULL, "deterministic pseudo labels (teacher dropout off while labelling)", NULL},
 	{"separate-encoders", 0, CLI_FLAG, &opt_separate, NULL, "ablation: teacher and student do not share the encoder", NULL},
 	{"student-dropout", 0, CLI_DOUBLE, &opt_student_dropout, "P", "Dropout before the student's hidden Linears (CRC setup: 0.5)", NULL},
@@ -268,13 +268,23 @@ int main(int argc, char **argv)
 		if (!rc && best_path[0]) {
 			if (rename(best_path, opt_out) != 0)
 				rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", best_path, opt_out);
-			/* the chosen run's --keep-best models go with it */
-			for (int i = 0; !rc && i < WENO_SEL_LAST; i++) {
-				if (!(c.keep & (1u << i)))
-					continue;
+			/* the chosen run's last checkpoint, log and --keep-best models go
+			 * with it, so that MODEL.last and the log are where a run without
+			 * the search leaves them (the other thresholds keep theirs) */
+			for (int i = -2; !rc && i < WENO_SEL_LAST; i++) {
 				char from[4300], to[4300];
-				snprintf(from, sizeof from, "%s.%s", best_path, weno_select_name(i));
-				snprintf(to, sizeof to, "%s.%s", opt_out, weno_select_name(i));
+				if (i == -2) {
+					snprintf(from, sizeof from, "%s.last", best_path);
+					snprintf(to, sizeof to, "%s.last", opt_out);
+				} else if (i == -1) {
+					snprintf(from, sizeof from, "%s.log.tsv", best_path);
+					snprintf(to, sizeof to, "%s", opt_log ? opt_log : logp);
+				} else if (c.keep & (1u << i)) {
+					snprintf(from, sizeof from, "%s.%s", best_path, weno_select_name(i));
+					snprintf(to, sizeof to, "%s.%s", opt_out, weno_select_name(i));
+				} else {
+					continue;
+				}
 				if (rename(from, to) != 0)
 					rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", from, to);
 			}

@@ -46,7 +46,12 @@ run "$BIN/weno-score" --threads 1 "$T/teacher.model" -m "$M" -o "$T/t.tsv"
 ok "teacher-only scores have NA student scores" '[ $status = 0 ] && grep -q "^bag	test	.*	NA	[0-9.e-]*$" "$T/t.tsv"'
 
 run $FIT1 --epochs 1 --hpm-epoch -1 --hpm-search 0.3,0.9 -o "$T/search.model"
-ok "HPM threshold grid search keeps the best run" '[ $status = 0 ] && [ -s "$T/search.model" ] && [ -s "$T/search.model.tau0.3.last" ] && [ -s "$T/search.model.tau0.9.last" ] && has_err "chose tau"'
+ok "HPM threshold grid search keeps the best run" '[ $status = 0 ] && [ -s "$T/search.model" ] && has_err "chose tau"'
+# the chosen run's checkpoint and log take MODEL's names; the other run keeps its own
+chosen=$(sed -n 's/.*chose tau \([0-9.]*\) .*/\1/p' "$T/err")
+other=0.3; [ "$chosen" = 0.3 ] && other=0.9
+ok "the chosen run's MODEL.last and log take MODEL's names, the other threshold's stay" \
+	'[ -s "$T/search.model.last" ] && [ -s "$T/search.model.log.tsv" ] && [ ! -e "$T/search.model.tau$chosen.last" ] && [ ! -e "$T/search.model.tau$chosen.log.tsv" ] && [ -s "$T/search.model.tau$other.last" ] && [ -s "$T/search.model.tau$other.log.tsv" ] && [ "$(strings "$T/search.model.last" | grep -o "hpm_tau=[0-9.]*" | head -1)" = "hpm_tau=$chosen" ]'
 
 # --keep-best: the best epoch of further validation metrics at MODEL.<metric>
 # (ties: the later epoch, as for MODEL); epoch_of MODEL reads weno-score's header
