@@ -6,8 +6,9 @@
  * One context (struct cu_state cu): device 0 of the visible ones, one
  * non-blocking stream that every op queues on, one cuBLAS and one cuDNN
  * handle bound to it, a cuDNN workspace and a reduction scratch that grow
- * and never shrink (so steady-state training never allocates), and a pinned
- * word for the losses' return value.
+ * and never shrink (so steady-state training never allocates), a pinned
+ * word for the losses' return value, and a ring of pinned staging buffers
+ * through which uploads travel asynchronously (nn_cuda_core.cu, "memory").
  *
  * Determinism: every reduction is a fixed tree over a fixed partition that
  * depends on the shape only (never on timing), there are no atomics, and
@@ -27,6 +28,16 @@ extern "C" {
 #include "../lib/nn/nn.h"
 }
 
+/* a pinned staging buffer for uploads, and the event of its last copy */
+struct cu_stage {
+	void *p;
+	size_t bytes;
+	cudaEvent_t done;
+	int pending;                  /* a copy from p was queued after done's last wait */
+};
+#define CU_STAGE_SLOTS 4
+#define CU_STAGE_MAX ((size_t)32 << 20) /* bytes of one slot at most */
+
 struct cu_state {
 	int tried, ok;                /* initialisation tried / succeeded */
 	char why[256];                /* why not, when !ok */
@@ -44,6 +55,8 @@ struct cu_state {
 	size_t tmp_bytes;
 	double *dloss;                /* device word for a loss */
 	double *hloss;                /* pinned host word for it */
+	struct cu_stage stage[CU_STAGE_SLOTS]; /* uploads, used in turn */
+	int stage_next;
 };
 
 extern struct cu_state cu;
@@ -88,6 +101,8 @@ void cu_bias_rows(float *x, const float *bias, int rows, int C);
 void cu_bias_planes(float *x, const float *bias, int N, int C, int HW);
 /* dbias [C] += column sums of dout [N, C], each column summed in row order */
 void cu_colsum_add(float *dbias, const float *dout, int N, int C);
+/* bias [C] += alpha * (column sums of dout [N, C]): a fused SGD step */
+void cu_colsum_axpy(float *bias, const float *dout, int N, int C, float alpha);
 /* dbias [C] += per-channel sums of dout [N, C, HW] (fixed-order tree) */
 void cu_chansum_add(float *dbias, const float *dout, int N, int C, int HW);
 

@@ -278,14 +278,73 @@ static void cuda_copy(float *dst, const float *src, size_t n)
 		cu_check(cudaMemcpyAsync(dst, t, bytes, cudaMemcpyDeviceToDevice, cu.stream), "copy");
 }
 
+/* Uploads are staged: the caller's data is copied into one of the ring's
+ * pinned buffers and an asynchronous copy is queued from there, so the
+ * caller may reuse its buffer at once (nn.h) while the host goes on to the
+ * next bag or batch and the GPU is still computing: only a slot's own
+ * earlier copy is waited for before the slot is refilled.  Uploads larger
+ * than a slot travel in pieces.  Where pinned memory cannot be had, the
+ * upload is synchronous (the caller's buffer, then a wait for the stream).
+ * 1: slot s is ready for b bytes; 0: no pinned memory (go synchronous);
+ * -1: a CUDA error (sticky). */
+static int stage_ready(struct cu_stage *s, size_t b)
+{
+	if (!s->done && cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming) != cudaSuccess) {
+		cudaGetLastError();
+		s->done = NULL;
+		return 0;
+	}
+	if (s->pending) {
+		if (cu_check(cudaEventSynchronize(s->done), "upload (or an earlier kernel)") < 0)
+			return -1;
+		s->pending = 0;
+	}
+	if (s->bytes < b) {
+		if (s->p)
+			cudaFreeHost(s->p);
+		s->p = NULL;
+		s->bytes = 0;
+		size_t want = b + b / 2 < CU_STAGE_MAX ? b + b / 2 : CU_STAGE_MAX;
+		if (cudaMallocHost(&s->p, want > b ? want : b) != cudaSuccess) {
+			cudaGetLastError(); /* out of pinned memory: not an error, the slow way */
+			s->p = NULL;
+			return 0;
+		}
+		s->bytes = want > b ? want : b;
+	}
+	return 1;
+}
+
 static void cuda_upload(float *dst, const float *host, size_t n)
 {
 	if (!cu_live() || !n)
 		return;
-	/* synchronous: the caller may reuse host at once */
-	if (cu_check(cudaMemcpyAsync(dst, host, n * sizeof *dst, cudaMemcpyHostToDevice, cu.stream),
-	             "upload") == 0)
-		cu_check(cudaStreamSynchronize(cu.stream), "upload");
+	const char *src = (const char *)host;
+	char *d = (char *)dst;
+	size_t left = n * sizeof *dst;
+	while (left) {
+		size_t b = left < CU_STAGE_MAX ? left : CU_STAGE_MAX;
+		struct cu_stage *s = &cu.stage[cu.stage_next];
+		cu.stage_next = (cu.stage_next + 1) % CU_STAGE_SLOTS;
+		int r = stage_ready(s, b);
+		if (r < 0)
+			return;
+		if (r == 0) {
+			/* synchronous: the caller may reuse host at once */
+			if (cu_check(cudaMemcpyAsync(d, src, left, cudaMemcpyHostToDevice, cu.stream),
+			             "upload") == 0)
+				cu_check(cudaStreamSynchronize(cu.stream), "upload");
+			return;
+		}
+		memcpy(s->p, src, b);
+		if (cu_check(cudaMemcpyAsync(d, s->p, b, cudaMemcpyHostToDevice, cu.stream), "upload") < 0 ||
+		    cu_check(cudaEventRecord(s->done, cu.stream), "upload") < 0)
+			return;
+		s->pending = 1;
+		src += b;
+		d += b;
+		left -= b;
+	}
 }
 
 static void fill_nan(float *host, size_t n)
@@ -341,6 +400,20 @@ static void linear_backward(float *dinp, float *dweight, float *dbias, const flo
 		cu_colsum_add(dbias, dout, N, OC);
 }
 
+/* linear_backward with the plain SGD step fused in (nn.h): dinp with the
+ * weights of the forward pass first, then W += -lr doutᵀ inp as one GEMM
+ * with beta 1 (the gradient is never stored) and b += -lr Σ dout */
+static void linear_backward_sgd(float *dinp, float *weight, float *bias, const float *dout,
+                                const float *inp, int N, int C, int OC, float lr)
+{
+	if (dinp)
+		gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C,
+		     "linear_backward_sgd dinp");
+	gemm(1, 0, OC, C, N, -lr, dout, OC, inp, C, 1.0f, weight, C, "linear_backward_sgd weight");
+	if (bias)
+		cu_colsum_axpy(bias, dout, N, OC, -lr);
+}
+
 static void wsum_forward(float *out, const float *a, const float *h, int n, int K, int D)
 {
 	gemm(1, 0, K, D, n, 1.0f, a, K, h, D, 0.0f, out, D, "wsum_forward");
@@ -357,7 +430,7 @@ static void wsum_backward(float *da, float *dh, const float *dout, const float *
 
 /* ---------------- convolution plans (cuDNN) ---------------- */
 
-#define PLANS 48                  /* shapes cached: a resnet18 at two batch sizes fits */
+#define PLANS 96                  /* shapes cached: a resnet18 at four batch sizes fits */
 #define WS_LIMIT ((size_t)1 << 30) /* no algorithm needing more than 1 GiB of workspace */
 
 struct conv_plan {
@@ -370,10 +443,11 @@ struct conv_plan {
 	cudnnConvolutionBwdDataAlgo_t bwd_data;
 	cudnnConvolutionBwdFilterAlgo_t bwd_filter;
 	size_t ws_fwd, ws_data, ws_filter;         /* bytes */
+	unsigned long last_use;                    /* plan_clock at the last use */
 };
 
 static struct conv_plan plans[PLANS];
-static int plan_next;                         /* round-robin victim */
+static unsigned long plan_clock;              /* uses, for least-recently-used eviction */
 
 static int same_shape(const struct nn_conv_shape *a, const struct nn_conv_shape *b)
 {
@@ -403,9 +477,22 @@ static cudnnMathType_t want_math(void)
 	return cu.fast ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
+/* A heuristic entry's math type we may run: deterministic mode takes FMA
+ * entries and DEFAULT ones (cuDNN reports algorithms without a tensor-core
+ * variant as DEFAULT) and runs both with FMA math on the descriptor, as
+ * PyTorch does with TF32 off; fast mode also takes tensor-op (TF32) entries,
+ * never ALLOW_CONVERSION (half precision). */
 static int math_ok(cudnnMathType_t m)
 {
-	return cu.fast || m == CUDNN_FMA_MATH;
+	if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+		return 0;
+	return cu.fast || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
+}
+
+/* the math type to set for a chosen entry of type m */
+static cudnnMathType_t run_math(cudnnMathType_t m)
+{
+	return cu.fast ? m : CUDNN_FMA_MATH;
 }
 
 static int conv_desc(cudnnConvolutionDescriptor_t *d, const struct nn_conv_shape *s)
@@ -462,7 +549,7 @@ static int pick_fwd(struct conv_plan *p)
 			    perf[i].determinism == CUDNN_DETERMINISTIC && math_ok(perf[i].mathType) &&
 			    perf[i].memory <= WS_LIMIT) {
 				p->fwd = perf[i].algo;
-				math = perf[i].mathType;
+				math = run_math(perf[i].mathType);
 				break;
 			}
 		}
@@ -488,7 +575,7 @@ static int pick_bwd_data(struct conv_plan *p)
 			    perf[i].determinism == CUDNN_DETERMINISTIC && math_ok(perf[i].mathType) &&
 			    perf[i].memory <= WS_LIMIT) {
 				p->bwd_data = perf[i].algo;
-				math = perf[i].mathType;
+				math = run_math(perf[i].mathType);
 				break;
 			}
 		}
@@ -515,7 +602,7 @@ static int pick_bwd_filter(struct conv_plan *p)
 			    perf[i].determinism == CUDNN_DETERMINISTIC && math_ok(perf[i].mathType) &&
 			    perf[i].memory <= WS_LIMIT) {
 				p->bwd_filter = perf[i].algo;
-				math = perf[i].mathType;
+				math = run_math(perf[i].mathType);
 				break;
 			}
 		}
@@ -529,22 +616,50 @@ static int pick_bwd_filter(struct conv_plan *p)
 	                 "conv backward filter: workspace size");
 }
 
-/* the plan of shape s, made on first use; NULL after a failure */
+/* WENO_CUDA_VERBOSE=1: each new plan's algorithms on stderr (what cuDNN's
+ * heuristics gave on this GPU, for the first runs on a new card) */
+static void plan_say(const struct conv_plan *p)
+{
+	static int verbose = -1;
+	if (verbose < 0) {
+		const char *v = getenv("WENO_CUDA_VERBOSE");
+		verbose = v && !strcmp(v, "1");
+	}
+	if (!verbose)
+		return;
+	const struct nn_conv_shape *s = &p->s;
+	fprintf(stderr, "weno: CUDA conv plan %dx%dx%dx%d -> %d, %dx%d/%d pad %d: forward algo %d (%zu B), "
+	        "backward data algo %d (%zu B), backward filter algo %d (%zu B), %s\n", s->N, s->C, s->H,
+	        s->W, s->OC, s->KH, s->KW, s->SH, s->PH, (int)p->fwd, p->ws_fwd, (int)p->bwd_data,
+	        p->ws_data, (int)p->bwd_filter, p->ws_filter, cu.fast ? "TF32 allowed" : "FMA math");
+}
+
+/* the plan of shape s, made on first use; NULL after a failure.  Batches of
+ * many sizes (bags) make many plans: the least recently used one goes. */
 static struct conv_plan *plan_get(const struct nn_conv_shape *s)
 {
-	for (int i = 0; i < PLANS; i++)
-		if (plans[i].used && same_shape(&plans[i].s, s))
-			return &plans[i];
-	struct conv_plan *p = &plans[plan_next];
-	plan_next = (plan_next + 1) % PLANS;
+	plan_clock++;
+	struct conv_plan *victim = NULL; /* a free slot, else the least recently used */
+	for (int i = 0; i < PLANS; i++) {
+		struct conv_plan *q = &plans[i];
+		if (q->used && same_shape(&q->s, s)) {
+			q->last_use = plan_clock;
+			return q;
+		}
+		if (!victim || (victim->used && (!q->used || q->last_use < victim->last_use)))
+			victim = q;
+	}
+	struct conv_plan *p = victim;
 	plan_destroy(p);
 	p->used = 1;
 	p->s = *s;
+	p->last_use = plan_clock;
 	if (plan_descriptors(p, s) < 0 || pick_fwd(p) < 0 || pick_bwd_data(p) < 0 ||
 	    pick_bwd_filter(p) < 0) {
 		plan_destroy(p);
 		return NULL;
 	}
+	plan_say(p);
 	return p;
 }
 
@@ -655,9 +770,7 @@ const struct nn_backend nn_cuda = {
 	cu_loss_soft2,
 	cu_sgd_step,
 	cu_adam_step,
-	/* linear_backward_sgd: not here (a module then steps its Linears
-	 * after the backward, as with any other optimizer) */
-	nullptr,
+	linear_backward_sgd,
 };
 
 /* ---------------- the entry point (lib/nn/cuda_api.h) ---------------- */

@@ -85,8 +85,11 @@ void cu_bias_planes(float *x, const float *bias, int N, int C, int HW)
 	CU_LAUNCHED("conv bias");
 }
 
-/* one thread per column, rows in order in double: the CPU's sum exactly */
-__global__ static void colsum_kernel(float *dbias, const float *dout, int N, int C)
+/* one thread per column, rows in order in double: the CPU's sum exactly;
+ * step: dbias += alpha * sum (rounded as nn_cpu.c's bias_grad, no FMA),
+ * else dbias += sum */
+__global__ static void colsum_kernel(float *dbias, const float *dout, int N, int C, int step,
+                                     float alpha)
 {
 	int j = blockIdx.x * blockDim.x + threadIdx.x;
 	if (j >= C)
@@ -94,15 +97,26 @@ __global__ static void colsum_kernel(float *dbias, const float *dout, int N, int
 	double acc = 0.0;
 	for (int n = 0; n < N; n++)
 		acc += dout[(size_t)n * C + j];
-	dbias[j] += (float)acc;
+	float g = (float)acc;
+	dbias[j] = step ? __fadd_rn(dbias[j], __fmul_rn(alpha, g)) : dbias[j] + g;
 }
 
 void cu_colsum_add(float *dbias, const float *dout, int N, int C)
 {
 	if (!cu_live() || C <= 0)
 		return;
-	colsum_kernel<<<(C + THREADS - 1) / THREADS, THREADS, 0, cu.stream>>>(dbias, dout, N, C);
+	colsum_kernel<<<(C + THREADS - 1) / THREADS, THREADS, 0, cu.stream>>>(dbias, dout, N, C, 0,
+	                                                                      0.0f);
 	CU_LAUNCHED("linear dbias");
+}
+
+void cu_colsum_axpy(float *bias, const float *dout, int N, int C, float alpha)
+{
+	if (!cu_live() || C <= 0)
+		return;
+	colsum_kernel<<<(C + THREADS - 1) / THREADS, THREADS, 0, cu.stream>>>(bias, dout, N, C, 1,
+	                                                                      alpha);
+	CU_LAUNCHED("linear bias step");
 }
 
 /* ---------------- per-channel sums over [N, C, HW] ----------------
@@ -143,7 +157,7 @@ __global__ static void chan_partial_kernel(double *part1, double *part2, int mod
                                           int HW, int chunks)
 {
 	__shared__ double sh[THREADS];
-	int k = blockIdx.x, c = blockIdx.y;
+	int c = blockIdx.x, k = blockIdx.y; /* C on x: y is limited to 65535, chunks to 512 */
 	size_t m = (size_t)N * HW, len = (m + chunks - 1) / chunks;
 	size_t j0 = (size_t)k * len, j1 = j0 + len < m ? j0 + len : m;
 	double a = 0.0, b = 0.0;
@@ -194,7 +208,7 @@ static int chan_sums(double *tot1, double *tot2, double *tmp, int mode, const fl
 {
 	int chunks = chan_chunks((size_t)N * HW);
 	double *p1 = tmp, *p2 = tmp + (size_t)C * chunks;
-	dim3 grid((unsigned)chunks, (unsigned)C);
+	dim3 grid((unsigned)C, (unsigned)chunks);
 	chan_partial_kernel<<<grid, THREADS, 0, cu.stream>>>(p1, p2, mode, x, d, gam, bet, relu, c0,
 	                                                     f0, f1, N, C, HW, chunks);
 	unsigned b = (unsigned)((C + THREADS - 1) / THREADS);

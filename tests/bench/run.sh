@@ -15,4 +15,7 @@ for s in tests/bench/*.sh; do
 	echo "== $(basename "$s")"
 	bash "$s" || st=1
 done
+# the WENO epoch on the GPU against the PyTorch twin there (SKIP without one)
+echo "== weno_epoch.sh on the GPU"
+WENO_BENCH_DEVICE=cuda WENO_BENCH_EPOCHS=3 bash tests/bench/weno_epoch.sh || st=1
 exit $st

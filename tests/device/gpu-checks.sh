@@ -60,8 +60,8 @@ if [ "$mode" = env ]; then
 	miss=$(ldd "$W/lib/libweno_cuda.so" "$BIN"/* 2>&1 | grep "not found" | sort -u)
 	if [ -n "$miss" ]; then echo "unresolved:"; echo "$miss"; else echo "every library resolves"; fi
 elif [ "$mode" = checks ]; then
-	say "test_cuda (CPU vs GPU, every op)"
-	"$W/tests/test_cuda" || st=1
+	say "test_cuda (CPU vs GPU, every op; the cuDNN algorithms chosen per shape)"
+	WENO_CUDA_VERBOSE=1 "$W/tests/test_cuda" || st=1
 	say "tests/cli/test_cuda.sh (--device)"
 	(cd "$root" && BIN=$BIN bash tests/cli/test_cuda.sh) || st=1
 	say "bench_cuda"

@@ -236,6 +236,33 @@ static void test_cuda_memory(void)
 	gpu->copy(d, d + 5, 2000);
 	memmove(x, x + 5, 2000 * sizeof *x);
 	same_bits("overlapping copy backward", d, x, n);
+	/* staged uploads (nn_cuda_core.cu): the host buffer is reusable as soon
+	 * as upload returns, through more uploads than the ring has slots, and
+	 * one larger than a slot travels in pieces */
+	enum { K = 9 };
+	float *dk[K], *hk[K];
+	float *hb = hbuf(n);
+	for (int k = 0; k < K; k++) {
+		fill(hb, n, &r, -1, 1);
+		hk[k] = hcopy(hb, n);
+		dk[k] = dbuf(NULL, n);
+		gpu->upload(dk[k], hb, n);
+		memset(hb, 0xff, n * sizeof *hb); /* NaNs, at once */
+	}
+	for (int k = 0; k < K; k++) {
+		char what[64];
+		snprintf(what, sizeof what, "upload %d of %d, host buffer reused at once", k + 1, K);
+		same_bits(what, dk[k], hk[k], n);
+		gpu->free_(dk[k]);
+		free(hk[k]);
+	}
+	free(hb);
+	size_t big = ((size_t)32 << 20) / sizeof(float) * 2 + 12345; /* over two slots */
+	float *hbig = rand_buf(big, &r, -1, 1), *dbig = dbuf(NULL, big);
+	gpu->upload(dbig, hbig, big);
+	same_bits("an upload larger than a staging slot", dbig, hbig, big);
+	gpu->free_(dbig);
+	free(hbig);
 	float *one = gpu->alloc(0);
 	CHECK(one != NULL, "alloc(0) must give a buffer");
 	gpu->free_(one), gpu->free_(d), gpu->free_(e);
@@ -284,6 +311,38 @@ static void linear_case(int N, int C, int OC, int bias, struct rng *r)
 	same_bits(what, GX, gx1, ni);
 	same_bits(what, GB, gb1, (size_t)OC);
 	free(gx1), free(gb1);
+
+	/* the fused SGD step (nn.h linear_backward_sgd): dinp with the old
+	 * weights, then the weights and bias move by -lr times their gradient */
+	if (cpu->linear_backward_sgd && gpu->linear_backward_sgd) {
+		float lr = 0.25f;
+		float *w2 = hcopy(w, nw), *b2 = b ? hcopy(b, (size_t)OC) : NULL, *gx2 = hcopy(px, ni);
+		float *W2 = dbuf(w, nw), *B2 = b ? dbuf(b, (size_t)OC) : NULL, *GX2 = dbuf(px, ni);
+		cpu->linear_backward_sgd(gx2, w2, b2, dy, x, N, C, OC, lr);
+		gpu->linear_backward_sgd(GX2, W2, B2, DY, X, N, C, OC, lr);
+		snprintf(what, sizeof what, "linear %dx%d->%d fused SGD: dinp with the old weights", N, C, OC);
+		close_to(what, GX2, gx2, px, ni, red(OC));
+		snprintf(what, sizeof what, "linear %dx%d->%d fused SGD: weights", N, C, OC);
+		close_to(what, W2, w2, w, nw, red(N));
+		if (b) {
+			snprintf(what, sizeof what, "linear %dx%d->%d fused SGD: bias", N, C, OC);
+			close_to(what, B2, b2, b, (size_t)OC, red(N));
+		}
+		/* NULL dinp and bias: the weights still step */
+		gpu->upload(W2, w, nw);
+		memcpy(w2, w, nw * sizeof *w2);
+		cpu->linear_backward_sgd(NULL, w2, NULL, dy, x, N, C, OC, lr);
+		gpu->linear_backward_sgd(NULL, W2, NULL, DY, X, N, C, OC, lr);
+		snprintf(what, sizeof what, "linear %dx%d->%d fused SGD with NULL dinp, bias", N, C, OC);
+		close_to(what, W2, w2, w, nw, red(N));
+		free(w2), free(b2), free(gx2);
+		gpu->free_(W2), gpu->free_(GX2);
+		if (B2)
+			gpu->free_(B2);
+	} else {
+		CHECK(cpu->linear_backward_sgd && gpu->linear_backward_sgd,
+		      "both backends have linear_backward_sgd");
+	}
 
 	float *hs[] = {x, w, b, dy, px, pw, pb, y, gx, gw, gb};
 	for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
