@@ -23,6 +23,11 @@ ok "gpu-checks.sh study (the pipeline's make rules, on the CPU here): the table 
 run env OUT="$T/st2" BUNDLE="$T/b.tar.zst" WENO_BUNDLE_DIR="$T/w" DEVICE=cpu FMNIST_DIR="$T/idx" \
 	FMNIST_OUT="$T/study2" FMNIST_RATIOS=0.1 FMNIST_SEEDS=0 FMNIST_METHODS=abmil FMNIST_EPOCHS=100000 \
 	FMNIST_MAX_BAGS=3 STUDY_SECONDS=2 bash "$ROOT/tests/device/gpu-checks.sh" study
+zstd -dc "$T/st/study-runs.tar.zst" 2>/dev/null | tar -tf - >"$T/runs" 2>/dev/null
+ok "the study's runs come back as tables, AUCs and logs, without models, bags or scores" \
+	'grep -qx "./data-r0.1-s1/abmil-weno.auc.tsv" "$T/runs" && grep -qx "./data-r0.1-s1/abmil-weno.model.log.tsv" "$T/runs" && ! grep -Eq "scores|\.last$|\.model$|bags|\.wbag" "$T/runs"'
+ok "the pipeline's WENO rows search the mining threshold (a log per threshold)" \
+	'[ $(grep -c "^./data-r0.1-s0/abmil-weno.model.tau0\.[579].log.tsv$" "$T/runs") = 2 ]'
 ok "gpu-checks.sh study out of time: stops, says so, fails" '[ $status = 1 ] && has_out "stopped before its end (status 124"'
 # timeout's TERM reaches weno-fit, which ends its step and checkpoint after timeout has
 # returned; wait for it, or its last words land in the next run's output

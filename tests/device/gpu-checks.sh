@@ -92,7 +92,10 @@ elif [ "$mode" = study ]; then
 		[ -z "$done_runs" ] || (cd "$root" && BIN=$BIN bash pipelines/fmnist-table.sh "$S/table" $done_runs)
 	fi
 	cp "$S/table.md" "$S/table.tsv" "$OUT/" 2>/dev/null
-	tar -C "$S" -cf - --exclude='*.model*' --exclude=bags . | zstd -q -o "$OUT/study-runs.tar.zst" -f
+	# what the table was made of, and every run's per-epoch log; not the models,
+	# the bags nor the per-instance scores (hundreds of MB for the full study)
+	(cd "$S" && find . \( -name '*.auc.tsv' -o -name '*.auc.txt' -o -name '*.log.tsv' -o -name 'table.*' \) -print |
+		sort | tar -cf - -T -) | zstd -q -o "$OUT/study-runs.tar.zst" -f
 else
 	echo "usage: gpu-checks.sh [env|checks|study]"; exit 2
 fi
