@@ -83,6 +83,25 @@ NVCCFLAGS ?= -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-W
 ifeq ($(WERROR),1)
 NVCCFLAGS += -Werror all-warnings -Xcompiler -Werror
 endif
+# The same backend on a CPU emulation of the CUDA runtime, cuBLAS and cuDNN
+# (tests/emu): its host code and kernels, unchanged but for the launch
+# syntax, run and are tested without a GPU (tests/cli/test_cuda_emu.sh).
+# Built by g++ alone.
+EMU_SO := $(BUILD)/emu/libweno_cuda.so
+EMU_OBJ := $(CUDA_SRC:kernels/%.cu=$(BUILD)/emu/obj/%.o) $(BUILD)/emu/obj/emu.o
+EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -ffp-contract=off -Wall \
+	-Wno-unused-function -Itests/emu -Ikernels $(shell pkg-config --cflags openblas 2>/dev/null)
+EMU_LDFLAGS :=
+ifeq ($(WERROR),1)
+EMU_CXXFLAGS += -Werror
+endif
+# EMU_SANITIZE=address: the kernels' device memory is heap memory here, so
+# AddressSanitizer sees a kernel reading or writing outside its buffers
+# (rm -rf build/emu first; test_cuda_emu.sh preloads the runtime)
+ifneq ($(EMU_SANITIZE),)
+EMU_CXXFLAGS += -fsanitize=$(EMU_SANITIZE) -fno-omit-frame-pointer
+EMU_LDFLAGS += -fsanitize=$(EMU_SANITIZE)
+endif
 endif
 LIBA := $(BUILD)/libweno.a
 
@@ -98,7 +117,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs device-bundle
+.PHONY: emu all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs device-bundle
 all: check-pkgs probe $(TOOLS) $(CUDA_SO)
 
 check-pkgs:
@@ -141,6 +160,27 @@ $(BUILD)/lib/libweno_cuda.so: $(CUDA_OBJ)
 	@mkdir -p $(dir $@)
 	$(NVCC) -shared $(CUDA_ARCH) $^ -o $@.tmp $(CUDA_LIBS) && mv $@.tmp $@
 
+# a launch k<<<g, b, sh, st>>>(args) becomes emu_launch("k", k, g, b, sh, st, args)
+# (the sources are kept, for debugging the emulation)
+.PRECIOUS: $(BUILD)/emu/src/%.cpp
+$(BUILD)/emu/src/%.cpp: kernels/%.cu
+	@mkdir -p $(dir $@)
+	sed -E 's/([A-Za-z_][A-Za-z_0-9]*)<<<(.*)>>>\(/emu_launch("\1", \1, \2, /' $< >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/emu/obj/%.o: $(BUILD)/emu/src/%.cpp kernels/nn_cuda.cuh $(wildcard tests/emu/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/emu/obj/emu.o: tests/emu/emu.cpp $(wildcard tests/emu/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+
+$(EMU_SO): $(EMU_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) -shared $(EMU_LDFLAGS) $^ -o $@.tmp $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) && mv $@.tmp $@
+
+emu: $(EMU_SO)
+
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -157,7 +197,7 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBA) -o $@ $(LDLIBS)
 
-test: all $(TESTS) $(FUZZ_REPLAY)
+test: all $(TESTS) $(FUZZ_REPLAY) $(EMU_SO)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 bench: all $(BENCHES)

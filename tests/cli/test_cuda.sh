@@ -6,7 +6,8 @@
 fake_idx "$T" 11 1200 300
 "$BIN/mil-synth" -q --idx "$T" --pos-class 3 --ratio 0.2 --bag-size 10 --val-frac 0.3 -o "$T/ds" 2>/dev/null
 M="$T/ds/manifest.tsv"
-FIT="$BIN/weno-fit -m $M --epochs 2 --lr 1e-2 --batch 32 --threads 2"
+# CUDA_TEST_EPOCHS: 2 (test_cuda_emu.sh runs 1: its GPU is an emulation)
+FIT="$BIN/weno-fit -m $M --epochs ${CUDA_TEST_EPOCHS:-2} --lr 1e-2 --batch 32 --threads 2"
 
 # last epoch's validation bag AUCs (student, teacher) of a training log
 val_aucs() { awk -F'\t' 'END { print $7, $8 }' "$1"; }
@@ -41,7 +42,7 @@ fi
 # without the driver the library is never opened: a broken one named by
 # WENO_CUDA_LIB goes unnoticed, the reason is the driver
 if [ -e "$BIN/../lib/libweno_cuda.so" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
-	run env WENO_CUDA_LIB="$T/bad.so" $FIT -q --device cuda -o "$T/d.model"
+	run env -u WENO_CUDA_DRIVER WENO_CUDA_LIB="$T/bad.so" $FIT -q --device cuda -o "$T/d.model"
 	ok "without the driver the backend library is not even opened" \
 		'[ $status = 1 ] && has_err "no NVIDIA driver" && ! has_err "bad.so"'
 fi

@@ -5,6 +5,7 @@
  *
  * Each case prints "PASS name", "FAIL name: where: why" or "SKIP name: why";
  * the binary exits 1 when any case failed.  tests/run.sh adds them up.
+ * CHECK_ONLY=case1,case2 in the environment runs only the cases named.
  */
 #ifndef WENO_CHECK_H
 #define WENO_CHECK_H
@@ -48,7 +49,21 @@ static char check_skip_reason[256];
 
 static const char *check_case_name = "";
 
+/* CHECK_ONLY=case1,case2 in the environment runs only those cases */
+static inline int check_selected(const char *name)
+{
+	const char *only = getenv("CHECK_ONLY");
+	if (!only || !*only)
+		return 1;
+	size_t n = strlen(name);
+	for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 #define RUN(fn)                                                                       \
+	if (check_selected(#fn))                                                      \
 	do {                                                                          \
 		check_case_name = #fn;                                                \
 		check_case_failed = check_case_skipped = 0;                           \

@@ -23,10 +23,17 @@
  *     rel 1e-6, norm 1e-7;
  *   - modules (encoder + head, a few SGD/Adam steps on both backends from
  *     the same initialisation and data): first-step outputs and losses
- *     norm 1e-4, first-step gradients norm 1e-3, and the parameter change
- *     after the steps (w - w0) norm 1e-2 of its largest element, since
- *     differences grow step by step and a max-pool argmax or ReLU may flip
- *     on a near-tie;
+ *     norm 1e-4; first-step gradients norm 1e-3, or, where a ReLU mask or
+ *     max-pool argmax flipped on a near-tie, at most 2 % of the elements
+ *     out and a relative L2 distance of at most 2e-2; after three steps
+ *     the losses (the largest difference over the steps), the parameter
+ *     change (w - w0) and the running statistics (relative L2) at most 4x
+ *     as far from the CPU as the CPU itself from
+ *     a start perturbed by 1e-6 of every parameter, plus 1e-4: training
+ *     amplifies rounding (near-ties, batch norm over four instances,
+ *     Adam's sign-like first steps), and the tests/emu run showed
+ *     resnet18 at batch 4 diverging as far from a 1e-7 perturbation of
+ *     its own start as from the other backend;
  *   - determinism: the same steps twice on the GPU give bit-identical
  *     parameters, running statistics, optimizer moments and losses.
  * Accumulation: every backward runs with gradients pre-filled with nonzero
@@ -1071,29 +1078,112 @@ static int trio_run(struct trio *t, const struct trio_conf *k, int steps, int gr
 	return 0;
 }
 
-/* compares module m of a (GPU) with the same of b (CPU): the change of its
- * parameters since w0 (host copy of the common initial values), its
- * running statistics */
+/* How far a run is from the CPU's: the relative L2 distance of x from c
+ * (both taken as changes from base; NULL: 0) and the share of elements out
+ * of the elementwise tolerance t (the header's rule). */
+struct dist {
+	double rel2, out;
+};
+
+static struct dist distance(const float *x, const float *c, const float *base, size_t n,
+                            struct tol t)
+{
+	double scale = 0.0, num = 0.0, den = 0.0;
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		double s = fabs((double)c[i] - (base ? base[i] : 0.0));
+		scale = s > scale ? s : scale;
+	}
+	for (size_t i = 0; i < n; i++) {
+		double err = fabs((double)x[i] - c[i]), dc = (double)c[i] - (base ? base[i] : 0.0);
+		if (!(err <= t.rel * fabs(c[i]) + t.norm * scale))
+			bad++;
+		num += err * err;
+		den += dc * dc;
+	}
+	struct dist d = {den > 0 ? sqrt(num / den) : sqrt(num), n ? (double)bad / (double)n : 0.0};
+	if (num != num)
+		d.rel2 = INFINITY;
+	return d;
+}
+
+/* First-step gradients of a module: elementwise within loose(1e-3), or,
+ * where a ReLU mask or a max-pool argmax flipped on a near-tie (a value
+ * within rounding of zero or of its neighbour: the two backends then send
+ * a gradient down different paths, and batch norm spreads it over a
+ * channel), at most 2 % of the elements out and a relative L2 distance of
+ * at most 2e-2.  An indexing or wiring bug moves most elements. */
+static void close_grads(const char *what, const float *d, const float *c, size_t n)
+{
+	float *g = download(d, n);
+	struct dist s = distance(g, c, NULL, n, loose(1e-3));
+	printf("# %s: relative L2 distance %.3g, %.4f %% out of the elementwise tolerance\n", what,
+	       s.rel2, 100 * s.out);
+	CHECK(s.out == 0 || (s.rel2 <= 2e-2 * tmul && s.out <= 0.02),
+	      "%s: relative L2 distance %.3g (at most 2e-2), %.4f %% of the elements out of the "
+	      "elementwise tolerance (at most 2 %%)", what, s.rel2, 100 * s.out);
+	free(g);
+}
+
+/* Several training steps amplify the backends' rounding differences
+ * (1e-7..1e-6 of a value) by however much the training is sensitive to
+ * its inputs: a ReLU or a max-pool near-tie flips, batch norm over a few
+ * instances divides by a small spread, Adam's first steps move every
+ * weight by the learning rate times the sign of its gradient, whatever
+ * the gradient's size.  So after the steps the GPU is compared with the
+ * CPU on the same scale as the CPU with itself when its initial
+ * parameters are perturbed by 1e-6 of their value (PERTURB, times 100 in
+ * fast mode): the GPU's relative L2 distance from the CPU may be at most
+ * 4 times the perturbed CPU's, plus 1e-4. */
+#define PERTURB 1e-6
+
+static void perturb(struct trio *t)
+{
+	struct rng r;
+	rng_seed(&r, 77, 7);
+	struct nn_module *ms[] = {&t->enc, &t->bag, &t->student};
+	for (int k = 0; k < 3; k++) {
+		float *w = trio_get(t, ms[k]->w, ms[k]->nparams);
+		for (size_t i = 0; i < ms[k]->nparams; i++)
+			w[i] *= (float)(1.0 + PERTURB * tmul * (2.0 * rng_float(&r) - 1.0));
+		t->be->upload(ms[k]->w, w, ms[k]->nparams);
+		free(w);
+	}
+}
+
+static void calibrated(const char *what, const float *gd, const float *cd, const float *pd,
+                       const struct trio *b, const float *base, size_t n)
+{
+	float *g = download(gd, n), *c = trio_get(b, cd, n), *p = trio_get(b, pd, n);
+	struct dist dg = distance(g, c, base, n, loose(1e-2)), dp = distance(p, c, base, n, loose(1e-2));
+	double lim = 4 * dp.rel2 + 1e-4 * tmul;
+	printf("# %s: relative L2 distance from the CPU %.3g (perturbed CPU %.3g, limit %.3g), %.4f %% "
+	       "out of the elementwise tolerance (perturbed CPU %.4f %%)\n", what, dg.rel2, dp.rel2, lim,
+	       100 * dg.out, 100 * dp.out);
+	CHECK(dg.rel2 <= lim, "%s: relative L2 distance from the CPU %.3g, over 4 x the perturbed CPU's "
+	      "%.3g + 1e-4", what, dg.rel2, dp.rel2);
+	free(g), free(c), free(p);
+}
+
+/* module ma of the GPU's trio against mb of the CPU's b and mp of the
+ * perturbed CPU's: the change of the parameters since w0 (host copy of the
+ * common initial values), the running statistics */
 static void compare_module(const char *what, const struct nn_module *ma, const struct trio *b,
-                           const struct nn_module *mb, const float *w0, struct tol t)
+                           const struct nn_module *mb, const struct nn_module *mp, const float *w0)
 {
 	char w2[160];
-	float *cw = trio_get(b, mb->w, mb->nparams);
 	snprintf(w2, sizeof w2, "%s parameters (change since init)", what);
-	close_to(w2, ma->w, cw, w0, mb->nparams, t);
+	calibrated(w2, ma->w, mb->w, mp->w, b, w0, mb->nparams);
 	if (mb->nstate) {
-		float *cs = trio_get(b, mb->state, mb->nstate);
 		snprintf(w2, sizeof w2, "%s BN running statistics", what);
-		close_to(w2, ma->state, cs, NULL, mb->nstate, t);
-		free(cs);
+		calibrated(w2, ma->state, mb->state, mp->state, b, NULL, mb->nstate);
 	}
-	free(cw);
 }
 
 static void module_case(const struct trio_conf *k)
 {
 	struct err e = {0};
-	struct trio g, c;
+	struct trio g, c, p;
 	char what[160];
 	REQUIRE(trio_create(&g, gpu, k, &e) == 0, "%s on the GPU: %s", k->name, e.msg);
 	REQUIRE(trio_create(&c, cpu, k, &e) == 0, "%s on the CPU: %s", k->name, e.msg);
@@ -1113,29 +1203,45 @@ static void module_case(const struct trio_conf *k)
 	      k->name, g.losses[0], c.losses[0]);
 	float *cg = trio_get(&c, c.enc.g, c.enc.nparams);
 	snprintf(what, sizeof what, "%s: encoder gradients", k->name);
-	close_to(what, g.enc.g, cg, NULL, c.enc.nparams, loose(1e-3));
+	close_grads(what, g.enc.g, cg, c.enc.nparams);
 	free(cg);
 	cg = trio_get(&c, c.bag.g, c.bag.nparams);
 	snprintf(what, sizeof what, "%s: %s gradients", k->name, nn_module_kind_name(k->bag_head));
-	close_to(what, g.bag.g, cg, NULL, c.bag.nparams, loose(1e-3));
+	close_grads(what, g.bag.g, cg, c.bag.nparams);
 	free(cg);
 	trio_free(&g), trio_free(&c);
 
-	/* three full steps (teacher + student) from the start */
+	/* three full steps (teacher + student) from the start, and the CPU
+	 * from a perturbed start for the scale */
 	REQUIRE(trio_create(&g, gpu, k, &e) == 0, "%s on the GPU: %s", k->name, e.msg);
 	REQUIRE(trio_create(&c, cpu, k, &e) == 0, "%s on the CPU: %s", k->name, e.msg);
+	REQUIRE(trio_create(&p, cpu, k, &e) == 0, "%s on the CPU: %s", k->name, e.msg);
+	perturb(&p);
 	REQUIRE(trio_run(&g, k, 3, 0, &e) == 0, "%s GPU steps: %s", k->name, e.msg);
 	REQUIRE(trio_run(&c, k, 3, 0, &e) == 0, "%s CPU steps: %s", k->name, e.msg);
-	for (int i = 0; i < c.nloss; i++)
-		CHECK(check_close(g.losses[i], c.losses[i], 1e-3 * tmul, 1e-2 * tmul),
-		      "%s: loss %d gpu %.9g cpu %.9g", k->name, i, g.losses[i], c.losses[i]);
+	REQUIRE(trio_run(&p, k, 3, 0, &e) == 0, "%s perturbed CPU steps: %s", k->name, e.msg);
+	/* the losses: the largest difference over the steps, on the same scale */
+	double dg = 0, dp = 0;
+	int worst = 0;
+	for (int i = 0; i < c.nloss; i++) {
+		double a = fabs(g.losses[i] - c.losses[i]) / (1 + fabs(c.losses[i]));
+		double b = fabs(p.losses[i] - c.losses[i]) / (1 + fabs(c.losses[i]));
+		worst = a > dg ? i : worst;
+		dg = a > dg ? a : dg;
+		dp = b > dp ? b : dp;
+	}
+	printf("# %s, 3 steps: losses at most %.3g from the CPU's (perturbed CPU %.3g), relative to 1 + "
+	       "|loss|\n", k->name, dg, dp);
+	CHECK(dg <= 4 * dp + 1e-5 * tmul, "%s: loss %d gpu %.9g cpu %.9g: %.3g from the CPU, over 4 x "
+	      "the perturbed CPU's largest %.3g + 1e-5", k->name, worst, g.losses[worst], c.losses[worst],
+	      dg, dp);
 	snprintf(what, sizeof what, "%s, 3 steps: encoder", k->name);
-	compare_module(what, &g.enc, &c, &c.enc, w0e, loose(1e-2));
+	compare_module(what, &g.enc, &c, &c.enc, &p.enc, w0e);
 	snprintf(what, sizeof what, "%s, 3 steps: %s", k->name, nn_module_kind_name(k->bag_head));
-	compare_module(what, &g.bag, &c, &c.bag, w0b, loose(1e-2));
+	compare_module(what, &g.bag, &c, &c.bag, &p.bag, w0b);
 	snprintf(what, sizeof what, "%s, 3 steps: student", k->name);
-	compare_module(what, &g.student, &c, &c.student, w0s, loose(1e-2));
-	trio_free(&g), trio_free(&c);
+	compare_module(what, &g.student, &c, &c.student, &p.student, w0s);
+	trio_free(&g), trio_free(&c), trio_free(&p);
 	free(w0e), free(w0b), free(w0s);
 }
 
