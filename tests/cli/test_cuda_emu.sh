@@ -5,7 +5,8 @@
 # barriers once more with each block's threads in reverse order (a result
 # that depends on the order of the threads has a race).  What this shows
 # and what it cannot (timing, the GPU's math library, real concurrency):
-# tests/emu/cuda_runtime.h.  Lines are prefixed "emu" / "emu-reverse".
+# tests/emu/cuda_runtime.h.  The convolutions and products once more in fast
+# mode.  Lines are prefixed "emu", "emu-reverse", "emu-fast".
 . "$(dirname "$0")/lib.sh"
 BUILD=$(cd "$BIN/.." && pwd)
 EMU=$BUILD/emu/libweno_cuda.so
@@ -31,5 +32,8 @@ wait $unit
 tag emu <"$T/unit"
 EMU_ORDER=reverse CHECK_ONLY=test_cuda_batchnorm,test_cuda_softmax_wsum,test_cuda_losses,test_cuda_pooling,test_cuda_optim \
 	"$BUILD/tests/test_cuda" 2>&1 | tag emu-reverse
+# fast mode (WENO_CUDA_FAST=1): the tensor-op algorithms the heuristics offer
+WENO_CUDA_FAST=1 CHECK_ONLY=test_cuda_selection,test_cuda_linear,test_cuda_conv2d \
+	"$BUILD/tests/test_cuda" 2>&1 | tag emu-fast
 tag emu <"$T/cli"
 rm -rf "$T"
