@@ -8,6 +8,8 @@
 #   make fuzz             libFuzzer targets with clang (FUZZ_SECONDS=60 make fuzz-run)
 #   make CUDA=0|1         force the CUDA backend off or on (default: probe)
 #   make SANITIZE=address,undefined test    the suite under ASan and UBSan
+#   make emu              the CUDA backend on a CPU emulation (tests/emu; make test builds it);
+#                         EMU_SANITIZE=address for it under ASan (rm -rf $(BUILD)/emu first)
 #   make WERROR=1         warnings are errors (CI)
 
 VERSION := 0.1.0
