@@ -28,13 +28,18 @@
 
 static cudaError_t last_error = cudaSuccess;
 
+static void vsay(const char *what, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "emu: %s", what);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void say(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("emu: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay("", fmt, ap);
 	va_end(ap);
 }
 
@@ -42,9 +47,7 @@ static cudaError_t fail(cudaError_t e, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("emu: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay("", fmt, ap);
 	va_end(ap);
 	return e;
 }
@@ -224,9 +227,9 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
 	return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t s)
+cudaError_t cudaStreamSynchronize(cudaStream_t)
 {
-	return s ? cudaSuccess : cudaSuccess;
+	return cudaSuccess; /* everything queued has run */
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned)
@@ -552,9 +555,7 @@ static cudnnStatus_t bad(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("emu: cuDNN: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay("cuDNN: ", fmt, ap);
 	va_end(ap);
 	return CUDNN_STATUS_BAD_PARAM;
 }
