@@ -7,10 +7,11 @@
  *
  * What it is: device memory is host memory (cudaMalloc fills it with NaN
  * bytes, as a GPU leaves it unset); every copy and kernel runs at once, in
- * the calling thread (streams and events are bookkeeping only); a kernel
- * launch runs every block in order and, inside a block, every thread: as a
- * plain call for kernels that never call __syncthreads, as cooperative
- * fibers (one stack each, switched at every barrier) for those that do.
+ * the calling thread, unless its stream is capturing (graphs, below;
+ * streams and events are bookkeeping only); a kernel launch runs every
+ * block in order and, inside a block, every thread: as a plain call for
+ * kernels that never call __syncthreads, as cooperative fibers (one stack
+ * each, switched at every barrier) for those that do.
  * Launch limits (1024 threads a block, grid y and z up to 65535) and
  * barriers that not every thread of a block reaches are errors, as on a GPU.
  * EMU_ORDER=reverse runs a block's threads from the last to the first (a
@@ -21,6 +22,31 @@
  * friends differ in the last bits), FMA contraction (off here), warp-level
  * behaviour and real concurrency are not emulated: parity and determinism
  * on a real GPU still need the real run.
+ *
+ * Graphs (stream capture, as CUDA 13 in Global mode): between
+ * cudaStreamBeginCapture and cudaStreamEndCapture, the work queued on the
+ * stream is recorded, not run: kernel launches (the kernel, its launch shape
+ * and its arguments by value), device-to-device cudaMemcpyAsync,
+ * cudaMemsetAsync, and cublasSgemm and the three cuDNN convolutions on a
+ * handle set to the stream (alpha and beta read, descriptors copied,
+ * algorithm and workspace baked in, at the call).  What the real call checks
+ * of its arguments (launch limits, cuBLAS values, cuDNN shapes and
+ * algorithm) is checked when it is recorded and fails the call; pointers,
+ * ranges and workspace sizes when the node runs, as an eager call is the
+ * same node run at once.  cudaGraphLaunch runs the nodes in order and stops
+ * at the first that fails, returning its error (cudaErrorLaunchFailure for
+ * a cuBLAS or cuDNN node).  Refused while a capture is on (the stream's own,
+ * or any Global or ThreadLocal one; one thread here): cudaMalloc, cudaFree,
+ * cudaMallocHost, cudaFreeHost, cudaStreamSynchronize, cudaEventRecord,
+ * cudaEventSynchronize; on the capturing stream, a host copy and a graph
+ * launch.  A refused call returns cudaErrorStreamCaptureUnsupported, does
+ * nothing and invalidates the capture, as an invalid launch shape does: the
+ * stream's later work fails (cudaErrorStreamCaptureInvalidated, cuBLAS and
+ * cuDNN EXECUTION_FAILED) and cudaStreamEndCapture returns that error and
+ * no graph.  Stricter than CUDA, where an event record and a pinned host
+ * copy on the capturing stream become nodes, a graph launch a child graph,
+ * and another stream may be synchronized.  Every failing runtime call sets
+ * the error cudaGetLastError returns.
  *
  * The .cu sources are compiled as C++ after one textual change: a launch
  * `k<<<g, b, sh, st>>>(args)` becomes `emu_launch("k", k, g, b, sh, st,
@@ -33,6 +59,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <functional>
+
 typedef enum cudaError {
 	cudaSuccess = 0,
 	cudaErrorInvalidValue = 1,
@@ -41,11 +69,28 @@ typedef enum cudaError {
 	cudaErrorInsufficientDriver = 35,
 	cudaErrorInvalidDeviceFunction = 98,
 	cudaErrorNoDevice = 100,
+	cudaErrorIllegalState = 401,
 	cudaErrorLaunchFailure = 719,
+	cudaErrorStreamCaptureUnsupported = 900,
+	cudaErrorStreamCaptureInvalidated = 901,
 } cudaError_t;
 
 typedef struct emu_stream *cudaStream_t;
 typedef struct emu_event *cudaEvent_t;
+typedef struct emu_graph *cudaGraph_t;
+typedef struct emu_graph_exec *cudaGraphExec_t;
+
+enum cudaStreamCaptureMode {
+	cudaStreamCaptureModeGlobal = 0,
+	cudaStreamCaptureModeThreadLocal = 1,
+	cudaStreamCaptureModeRelaxed = 2,
+};
+
+enum cudaStreamCaptureStatus {
+	cudaStreamCaptureStatusNone = 0,
+	cudaStreamCaptureStatusActive = 1,
+	cudaStreamCaptureStatusInvalidated = 2,
+};
 
 enum cudaMemcpyKind {
 	cudaMemcpyHostToHost = 0,
@@ -96,6 +141,13 @@ cudaError_t cudaFreeHost(void *p);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t s);
 cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t s);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, enum cudaStreamCaptureStatus *st);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
 cudaError_t emu_func_attributes(cudaFuncAttributes *a, const void *f);
 template <typename F> static inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F f)
 {
@@ -121,23 +173,24 @@ static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fsub_rn(float a, float b) { return a - b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
 
-/* runs body(ctx) for every thread of grid g of blocks b; key tells the
- * kernels apart (whether one uses barriers is learnt on its first launch),
- * name is for messages */
-void emu_run(dim3 g, dim3 b, size_t shmem, void (*body)(void *), void *ctx, const void *key,
-             const char *name);
+/* queues body (the kernel called with its arguments) on stream s for every
+ * thread of grid g of blocks b: run at once, or recorded when s is capturing;
+ * key tells the kernels apart (whether one uses barriers is learnt on its
+ * first run), name is for messages */
+void emu_kernel(cudaStream_t s, dim3 g, dim3 b, size_t shmem, std::function<void()> body,
+                const void *key, const char *name);
 
 /* the arguments convert to the kernel's parameter types where the launch
- * is written (a literal 0 for a pointer, as with <<<>>>) */
+ * is written (a literal 0 for a pointer, as with <<<>>>), and are kept by
+ * value: a recorded launch replays them as they were */
 template <typename T> struct emu_same {
 	typedef T type;
 };
 template <typename... P>
 static inline void emu_launch(const char *name, void (*k)(P...), dim3 g, dim3 b, size_t shmem,
-                              cudaStream_t, typename emu_same<P>::type... a)
+                              cudaStream_t s, typename emu_same<P>::type... a)
 {
-	auto call = [&]() { k(a...); };
-	emu_run(g, b, shmem, [](void *c) { (*(decltype(call) *)c)(); }, &call, (const void *)k, name);
+	emu_kernel(s, g, b, shmem, [k, a...]() { k(a...); }, (const void *)k, name);
 }
 
 #endif

@@ -6,7 +6,10 @@
  * overlapping device copies, launch shapes over the limits, leading
  * dimensions, disagreeing convolution shapes, too small a workspace.  A
  * refusal prints "emu: ..." on stderr and returns the library's error code,
- * which the backend turns into its sticky error. */
+ * which the backend turns into its sticky error.  Every call that queues
+ * work on a stream is split in two: its argument checks, at the call, and a
+ * node that checks its pointers and runs, at once or (the stream capturing)
+ * at each cudaGraphLaunch. */
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
 #include "cudnn.h"
@@ -21,7 +24,9 @@
 
 #include <map>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 /* ---------------- errors ---------------- */
@@ -43,12 +48,14 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* a failing runtime call: says why, and sets the error cudaGetLastError returns */
 static cudaError_t fail(cudaError_t e, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsay("", fmt, ap);
 	va_end(ap);
+	last_error = e;
 	return e;
 }
 
@@ -69,9 +76,107 @@ const char *cudaGetErrorString(cudaError_t e)
 	case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient";
 	case cudaErrorInvalidDeviceFunction: return "invalid device function";
 	case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+	case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
 	case cudaErrorLaunchFailure: return "unspecified launch failure";
+	case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+	case cudaErrorStreamCaptureInvalidated:
+		return "operation failed due to a previous error during capture";
 	}
 	return "unknown error";
+}
+
+/* ---------------- streams and capture ---------------- */
+
+/* A piece of queued work: checks its pointers and runs, returning the
+ * runtime's error (a cuBLAS or cuDNN failure is cudaErrorLaunchFailure).
+ * An eager call runs it at once, a capture records it. */
+struct emu_node {
+	const char *what;
+	std::function<cudaError_t()> run;
+};
+
+struct emu_graph {
+	std::vector<emu_node> nodes; /* in the order recorded: one stream, a chain */
+};
+struct emu_graph_exec {
+	std::vector<emu_node> nodes; /* its own copy: the graph may go first */
+};
+
+struct emu_stream {
+	int flags;
+	cudaStreamCaptureStatus capture;
+	cudaStreamCaptureMode mode;
+	emu_graph *graph; /* what the capture has recorded, while it is on */
+};
+struct emu_event {
+	int recorded;
+};
+
+static std::set<emu_stream *> capturing;         /* capture not None */
+static std::set<const emu_graph *> graphs;       /* live ones, for the checks */
+static std::set<const emu_graph_exec *> execs;
+
+static void invalidate(cudaStream_t s)
+{
+	if (s && s->capture == cudaStreamCaptureStatusActive)
+		s->capture = cudaStreamCaptureStatusInvalidated;
+}
+
+/* 1 when call (which would synchronize, allocate or touch host memory) is
+ * refused: on s capturing, or while any Global or ThreadLocal capture is on
+ * (one thread here).  Refused: says so, invalidates the captures concerned,
+ * sets the last error. */
+static int refused(const char *call, cudaStream_t s)
+{
+	std::vector<emu_stream *> hit;
+	if (s && s->capture != cudaStreamCaptureStatusNone)
+		hit.push_back(s);
+	else
+		for (emu_stream *c : capturing)
+			if (c->mode != cudaStreamCaptureModeRelaxed)
+				hit.push_back(c);
+	if (hit.empty())
+		return 0;
+	for (emu_stream *c : hit)
+		invalidate(c);
+	fail(cudaErrorStreamCaptureUnsupported,
+	     "%s while stream %p is capturing: not permitted, the capture is invalidated", call,
+	     (void *)hit[0]);
+	return 1;
+}
+
+static cudaError_t as_cuda(cudaError_t e)
+{
+	return e;
+}
+
+static cudaError_t as_cuda(cublasStatus_t st)
+{
+	return st == CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorLaunchFailure;
+}
+
+static cudaError_t as_cuda(cudnnStatus_t st)
+{
+	return st == CUDNN_STATUS_SUCCESS ? cudaSuccess : cudaErrorLaunchFailure;
+}
+
+/* Queues op (it checks its pointers and runs, returning status type S) on
+ * stream s: runs it now, or records it when s is capturing and returns ok.
+ * Into an invalidated capture: nothing, and gone (the runtime's error also
+ * set as the last one). */
+template <typename S, typename F>
+static S enqueue(cudaStream_t s, const char *what, F op, S ok, S gone)
+{
+	if (!s || s->capture == cudaStreamCaptureStatusNone)
+		return op();
+	if (s->capture == cudaStreamCaptureStatusInvalidated) {
+		say("%s on stream %p, whose capture was invalidated: not recorded", what, (void *)s);
+		if (std::is_same<S, cudaError_t>::value)
+			last_error = cudaErrorStreamCaptureInvalidated;
+		return gone;
+	}
+	s->graph->nodes.push_back(emu_node{what, [op = std::move(op)]() { return as_cuda(op()); }});
+	return ok;
 }
 
 /* ---------------- the device ---------------- */
@@ -137,10 +242,12 @@ static int is_dev(const void *p)
 
 cudaError_t cudaMalloc(void **p, size_t bytes)
 {
+	if (refused("cudaMalloc", NULL))
+		return cudaErrorStreamCaptureUnsupported;
 	size_t b = bytes ? bytes : 1;
 	char *m = (char *)aligned_alloc(256, (b + 255) / 256 * 256);
 	if (!m)
-		return cudaErrorMemoryAllocation;
+		return last_error = cudaErrorMemoryAllocation;
 	memset(m, 0xff, b); /* NaN floats: a GPU leaves new memory unset */
 	dev_blocks[m] = b;
 	*p = m;
@@ -149,6 +256,8 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
 
 cudaError_t cudaFree(void *p)
 {
+	if (refused("cudaFree", NULL))
+		return cudaErrorStreamCaptureUnsupported;
 	if (!p)
 		return cudaSuccess;
 	auto it = dev_blocks.find((const char *)p);
@@ -161,15 +270,19 @@ cudaError_t cudaFree(void *p)
 
 cudaError_t cudaMallocHost(void **p, size_t bytes)
 {
+	if (refused("cudaMallocHost", NULL))
+		return cudaErrorStreamCaptureUnsupported;
 	*p = malloc(bytes ? bytes : 1);
 	if (!*p)
-		return cudaErrorMemoryAllocation;
+		return last_error = cudaErrorMemoryAllocation;
 	host_blocks.insert(*p);
 	return cudaSuccess;
 }
 
 cudaError_t cudaFreeHost(void *p)
 {
+	if (refused("cudaFreeHost", NULL))
+		return cudaErrorStreamCaptureUnsupported;
 	if (!p)
 		return cudaSuccess;
 	if (!host_blocks.erase(p))
@@ -178,16 +291,11 @@ cudaError_t cudaFreeHost(void *p)
 	return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t)
+/* the copy of cudaMemcpyAsync, when it runs (kind checked at the call) */
+static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
-	if (!bytes)
-		return cudaSuccess;
 	int dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
 	int sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-	if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToHost &&
-	    kind != cudaMemcpyDeviceToDevice)
-		return fail(cudaErrorInvalidValue, "cudaMemcpyAsync: kind %d not used by the backend", kind);
 	if (dd ? !dev_range(dst, bytes) : is_dev(dst))
 		return fail(cudaErrorInvalidValue, "cudaMemcpyAsync kind %d: destination %p (%zu bytes) is %s",
 		            kind, dst, bytes, dd ? "not inside one device block" : "device memory");
@@ -201,10 +309,25 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 	return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t)
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t s)
 {
 	if (!bytes)
 		return cudaSuccess;
+	if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToHost &&
+	    kind != cudaMemcpyDeviceToDevice)
+		return fail(cudaErrorInvalidValue, "cudaMemcpyAsync: kind %d not used by the backend", kind);
+	/* pageable host memory cannot be captured; pinned could, the backend never does */
+	if (kind != cudaMemcpyDeviceToDevice && s && s->capture != cudaStreamCaptureStatusNone &&
+	    refused(kind == cudaMemcpyHostToDevice ? "cudaMemcpyAsync host to device"
+	                                           : "cudaMemcpyAsync device to host", s))
+		return cudaErrorStreamCaptureUnsupported;
+	return enqueue(s, "cudaMemcpyAsync", [=]() { return copy(dst, src, bytes, kind); }, cudaSuccess,
+	               cudaErrorStreamCaptureInvalidated);
+}
+
+static cudaError_t fill(void *p, int v, size_t bytes)
+{
 	if (!dev_range(p, bytes))
 		return fail(cudaErrorInvalidValue, "cudaMemsetAsync: %p (%zu bytes) not inside one device block",
 		            p, bytes);
@@ -212,23 +335,26 @@ cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t)
 	return cudaSuccess;
 }
 
-/* ---------------- streams and events: everything has run already ---------------- */
+cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t s)
+{
+	if (!bytes)
+		return cudaSuccess;
+	return enqueue(s, "cudaMemsetAsync", [=]() { return fill(p, v, bytes); }, cudaSuccess,
+	               cudaErrorStreamCaptureInvalidated);
+}
 
-struct emu_stream {
-	int flags;
-};
-struct emu_event {
-	int recorded;
-};
+/* ---------------- streams, events and graphs ---------------- */
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
 {
-	*s = new emu_stream{(int)flags};
+	*s = new emu_stream{(int)flags, cudaStreamCaptureStatusNone, cudaStreamCaptureModeGlobal, NULL};
 	return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t)
+cudaError_t cudaStreamSynchronize(cudaStream_t s)
 {
+	if (refused("cudaStreamSynchronize", s))
+		return cudaErrorStreamCaptureUnsupported;
 	return cudaSuccess; /* everything queued has run */
 }
 
@@ -238,10 +364,12 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned)
 	return cudaSuccess;
 }
 
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t)
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
 	if (!e)
 		return fail(cudaErrorInvalidValue, "cudaEventRecord: no event");
+	if (refused("cudaEventRecord", s))
+		return cudaErrorStreamCaptureUnsupported;
 	e->recorded = 1;
 	return cudaSuccess;
 }
@@ -250,6 +378,104 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e)
 {
 	if (!e)
 		return fail(cudaErrorInvalidValue, "cudaEventSynchronize: no event");
+	if (refused("cudaEventSynchronize", NULL))
+		return cudaErrorStreamCaptureUnsupported;
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode)
+{
+	if (!s)
+		return fail(cudaErrorStreamCaptureUnsupported,
+		            "cudaStreamBeginCapture: the legacy default stream cannot capture");
+	if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+	    mode != cudaStreamCaptureModeRelaxed)
+		return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: mode %d", mode);
+	if (s->capture != cudaStreamCaptureStatusNone)
+		return fail(cudaErrorIllegalState, "cudaStreamBeginCapture: stream %p is capturing already",
+		            (void *)s);
+	s->capture = cudaStreamCaptureStatusActive;
+	s->mode = mode;
+	s->graph = new emu_graph;
+	capturing.insert(s);
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g)
+{
+	if (!g)
+		return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: no graph pointer");
+	*g = NULL;
+	if (!s || s->capture == cudaStreamCaptureStatusNone)
+		return fail(cudaErrorIllegalState, "cudaStreamEndCapture: stream %p is not capturing",
+		            (void *)s);
+	emu_graph *r = s->graph;
+	int spoilt = s->capture == cudaStreamCaptureStatusInvalidated;
+	s->capture = cudaStreamCaptureStatusNone;
+	s->graph = NULL;
+	capturing.erase(s);
+	if (spoilt) {
+		delete r;
+		return fail(cudaErrorStreamCaptureInvalidated,
+		            "cudaStreamEndCapture: the capture on stream %p was invalidated, no graph",
+		            (void *)s);
+	}
+	graphs.insert(r);
+	*g = r;
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *st)
+{
+	if (!st)
+		return fail(cudaErrorInvalidValue, "cudaStreamIsCapturing: no status pointer");
+	*st = s ? s->capture : cudaStreamCaptureStatusNone;
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long flags)
+{
+	if (!x)
+		return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: no exec pointer");
+	if (!graphs.count(g))
+		return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: %p is not a live graph", (void *)g);
+	if (flags)
+		return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: flags %llu (only 0 is emulated)",
+		            flags);
+	*x = new emu_graph_exec{g->nodes};
+	execs.insert(*x);
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s)
+{
+	if (!execs.count(x))
+		return fail(cudaErrorInvalidValue, "cudaGraphLaunch: %p is not a live graph exec", (void *)x);
+	if (s && s->capture != cudaStreamCaptureStatusNone && refused("cudaGraphLaunch", s))
+		return cudaErrorStreamCaptureUnsupported;
+	for (size_t i = 0; i < x->nodes.size(); i++) {
+		cudaError_t e = x->nodes[i].run();
+		if (e != cudaSuccess)
+			return fail(e, "cudaGraphLaunch: node %zu of %zu (%s) failed, the rest did not run", i + 1,
+			            x->nodes.size(), x->nodes[i].what);
+	}
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x)
+{
+	if (!execs.erase(x))
+		return fail(cudaErrorInvalidValue, "cudaGraphExecDestroy: %p is not a live graph exec",
+		            (void *)x);
+	delete x;
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t g)
+{
+	if (!graphs.erase(g))
+		return fail(cudaErrorInvalidValue, "cudaGraphDestroy: %p is not a live graph", (void *)g);
+	delete g;
 	return cudaSuccess;
 }
 
@@ -394,23 +620,23 @@ void __syncthreads(void)
 		_longjmp(sched_jb, 1);
 }
 
-void emu_run(dim3 g, dim3 b, size_t shmem, void (*body)(void *), void *ctx, const void *key,
-             const char *name)
+static void call(void *body)
+{
+	(*(const std::function<void()> *)body)();
+}
+
+/* one launch, when it runs (its shape checked at the launch): 0, or
+ * cudaErrorLaunchFailure for a barrier not every thread of a block reached */
+static cudaError_t run_kernel(dim3 g, dim3 b, const std::function<void()> &body, const void *key,
+                              const char *name)
 {
 	unsigned long long nt = (unsigned long long)b.x * b.y * b.z;
-	if (!nt || nt > 1024 || b.z > 64 || !g.x || !g.y || !g.z || g.x > 2147483647u || g.y > 65535 ||
-	    g.z > 65535 || shmem > 48 * 1024) {
-		say("kernel %s: launch of grid %ux%ux%u, blocks %ux%ux%u, %zu B shared: over the limits", name,
-		    g.x, g.y, g.z, b.x, b.y, b.z, shmem);
-		last_error = cudaErrorInvalidConfiguration;
-		return;
-	}
 	int &kind = kinds[key];
 	gridDim = g;
 	blockDim = b;
 	kname = name;
-	kbody = body;
-	kctx = ctx;
+	kbody = call;
+	kctx = (void *)&body;
 	mode = kind == 2 ? 1 : 2;
 	barriers = 0;
 	for (unsigned z = 0; z < g.z; z++)
@@ -420,34 +646,82 @@ void emu_run(dim3 g, dim3 b, size_t shmem, void (*body)(void *), void *ctx, cons
 				if (mode == 1) {
 					for (unsigned t = 0; t < nt; t++) {
 						set_thread(t);
-						body(ctx);
+						body();
 					}
 				} else if (run_fibers((unsigned)nt) < 0) {
 					say("kernel %s: block (%u,%u,%u): a __syncthreads not reached by every thread",
 					    name, x, y, z);
-					last_error = cudaErrorLaunchFailure;
-					return;
+					return cudaErrorLaunchFailure;
 				}
 			}
 	if (kind == 0)
 		kind = barriers ? 1 : 2;
+	return cudaSuccess;
+}
+
+void emu_kernel(cudaStream_t s, dim3 g, dim3 b, size_t shmem, std::function<void()> body,
+                const void *key, const char *name)
+{
+	unsigned long long nt = (unsigned long long)b.x * b.y * b.z;
+	if (!nt || nt > 1024 || b.z > 64 || !g.x || !g.y || !g.z || g.x > 2147483647u || g.y > 65535 ||
+	    g.z > 65535 || shmem > 48 * 1024) {
+		say("kernel %s: launch of grid %ux%ux%u, blocks %ux%ux%u, %zu B shared: over the limits", name,
+		    g.x, g.y, g.z, b.x, b.y, b.z, shmem);
+		last_error = cudaErrorInvalidConfiguration;
+		invalidate(s);
+		return;
+	}
+	cudaError_t e = enqueue(
+		s, name, [g, b, body = std::move(body), key, name]() {
+			return run_kernel(g, b, body, key, name);
+		},
+		cudaSuccess, cudaErrorStreamCaptureInvalidated);
+	if (e != cudaSuccess)
+		last_error = e;
 }
 
 /* ---------------- cuBLAS ---------------- */
 
 struct emu_blas {
 	int math;
+	cudaStream_t stream;
+	void *ws; /* cublasSetWorkspace's, NULL: cuBLAS's own pool */
+	size_t wsb;
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *h)
 {
-	*h = new emu_blas{0};
+	*h = new emu_blas{0, NULL, NULL, 0};
 	return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t)
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
 {
-	return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+	if (!h)
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	h->stream = s;
+	h->ws = NULL; /* as cuBLAS: back to the default pool */
+	h->wsb = 0;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes)
+{
+	if (!h)
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	if (ws || bytes) {
+		if ((uintptr_t)ws % 256) {
+			say("cublasSetWorkspace: %p is not aligned to 256 bytes", ws);
+			return CUBLAS_STATUS_INVALID_VALUE;
+		}
+		if (!dev_range(ws, bytes ? bytes : 1)) {
+			say("cublasSetWorkspace: %zu B at %p is not inside one device block", bytes, ws);
+			return CUBLAS_STATUS_INVALID_VALUE;
+		}
+	}
+	h->ws = ws;
+	h->wsb = bytes;
+	return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m)
@@ -476,14 +750,40 @@ static int mat_ok(const char *what, const float *p, int rows, int cols, int ld)
 	return 0;
 }
 
+/* the product, when it runs (its values checked at the call); m, n > 0 */
+static cublasStatus_t sgemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            float alpha, const float *A, int lda, const float *B, int ldb,
+                            float beta, float *C, int ldc, const void *ws, size_t wsb)
+{
+	int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+	int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+	if ((k && (!mat_ok("A", A, ar, ac, lda) || !mat_ok("B", B, br, bc, ldb))) ||
+	    !mat_ok("C", C, m, n, ldc))
+		return CUBLAS_STATUS_INVALID_VALUE;
+	if (wsb && !dev_range(ws, wsb)) {
+		say("cublasSgemm: its workspace (%zu B at %p) is no longer device memory", wsb, ws);
+		return CUBLAS_STATUS_INVALID_VALUE;
+	}
+	if (!k) { /* C = beta C, as cuBLAS (BLAS would too) */
+		for (int j = 0; j < n; j++)
+			for (int i = 0; i < m; i++)
+				C[(size_t)j * ldc + i] = beta == 0.0f ? 0.0f : beta * C[(size_t)j * ldc + i];
+		return CUBLAS_STATUS_SUCCESS;
+	}
+	cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+	            tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, alpha, A, lda, B, ldb, beta,
+	            C, ldc);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
                            int n, int k, const float *alpha, const float *A, int lda,
                            const float *B, int ldb, const float *beta, float *C, int ldc)
 {
 	if (!h)
 		return CUBLAS_STATUS_NOT_INITIALIZED;
-	int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
-	int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+	int ar = ta == CUBLAS_OP_N ? m : k;
+	int br = tb == CUBLAS_OP_N ? k : n;
 	if (m < 0 || n < 0 || k < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
 	    ldc < (m > 1 ? m : 1) || (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) ||
 	    (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T)) {
@@ -493,25 +793,19 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
 	}
 	if (!m || !n)
 		return CUBLAS_STATUS_SUCCESS;
-	if ((k && (!mat_ok("A", A, ar, ac, lda) || !mat_ok("B", B, br, bc, ldb))) ||
-	    !mat_ok("C", C, m, n, ldc))
-		return CUBLAS_STATUS_INVALID_VALUE;
-	if (!k) { /* C = beta C, as cuBLAS (BLAS would too) */
-		for (int j = 0; j < n; j++)
-			for (int i = 0; i < m; i++)
-				C[(size_t)j * ldc + i] = *beta == 0.0f ? 0.0f : *beta * C[(size_t)j * ldc + i];
-		return CUBLAS_STATUS_SUCCESS;
-	}
-	cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-	            tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, B, ldb,
-	            *beta, C, ldc);
-	return CUBLAS_STATUS_SUCCESS;
+	float al = *alpha, be = *beta; /* host pointer mode: read at the call */
+	const void *ws = h->ws;
+	size_t wsb = h->wsb;
+	return enqueue(
+		h->stream, "cublasSgemm",
+		[=]() { return sgemm(ta, tb, m, n, k, al, A, lda, B, ldb, be, C, ldc, ws, wsb); },
+		CUBLAS_STATUS_SUCCESS, CUBLAS_STATUS_EXECUTION_FAILED);
 }
 
 /* ---------------- cuDNN ---------------- */
 
 struct emu_dnn {
-	int unused;
+	cudaStream_t stream;
 };
 struct emu_tensor {
 	int set, n, c, h, w;
@@ -526,13 +820,16 @@ struct emu_conv {
 
 cudnnStatus_t cudnnCreate(cudnnHandle_t *h)
 {
-	*h = new emu_dnn{0};
+	*h = new emu_dnn{NULL};
 	return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t)
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s)
 {
-	return h ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_NOT_INITIALIZED;
+	if (!h)
+		return CUDNN_STATUS_NOT_INITIALIZED;
+	h->stream = s;
+	return CUDNN_STATUS_SUCCESS;
 }
 
 const char *cudnnGetErrorString(cudnnStatus_t st)
@@ -542,6 +839,7 @@ const char *cudnnGetErrorString(cudnnStatus_t st)
 	case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
 	case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
 	case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+	case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
 	}
 	return "CUDNN_STATUS_UNKNOWN";
 }
@@ -909,55 +1207,41 @@ static std::vector<double> to_double(const float *p, size_t n)
 	return std::vector<double>(p, p + n);
 }
 
-cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha,
-                                      cudnnTensorDescriptor_t xd, const void *x,
-                                      cudnnFilterDescriptor_t wd, const void *w,
-                                      cudnnConvolutionDescriptor_t c,
-                                      cudnnConvolutionFwdAlgo_t a, void *ws, size_t wsb,
-                                      const void *beta, cudnnTensorDescriptor_t yd, void *y)
+/* The three convolutions, when they run: descriptors as they were at the
+ * call (shapes and algorithm checked there), need the workspace the
+ * algorithm asks for. */
+static cudnnStatus_t conv_forward(float alpha, const emu_tensor &xd, const void *x,
+                                  const emu_filter &wd, const void *w, const emu_conv &c,
+                                  void *ws, size_t wsb, size_t need, float beta,
+                                  const emu_tensor &yd, void *y)
 {
-	cudnnStatus_t st = shapes("forward", xd, wd, c, yd);
+	cudnnStatus_t st = buffers("forward", x, count(&xd), w, count(&wd), y, count(&yd), ws, wsb, need);
 	if (st != CUDNN_STATUS_SUCCESS)
 		return st;
-	const entry *e = usable("forward", fwd_list, 3, a, c);
-	if (!e)
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	if ((st = buffers("forward", x, count(xd), w, count(wd), y, count(yd), ws,
-	                  wsb, (size_t)e->ws_per_out * count(yd))) != CUDNN_STATUS_SUCCESS)
-		return st;
-	geom g = geom_of(xd, wd, c, yd);
-	std::vector<double> Wd = to_double((const float *)w, count(wd)), col((size_t)g.rows() * g.cols());
-	std::vector<double> acc(count(yd), 0.0);
+	geom g = geom_of(&xd, &wd, &c, &yd);
+	std::vector<double> Wd = to_double((const float *)w, count(&wd)), col((size_t)g.rows() * g.cols());
+	std::vector<double> acc(count(&yd), 0.0);
 	for (int n = 0; n < g.N; n++) {
 		im2col(g, (const float *)x + (size_t)n * g.C * g.H * g.W, col.data());
 		/* y[n] [K, cols] = W [K, rows] col [rows, cols] */
 		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.K, g.cols(), g.rows(), 1.0, Wd.data(),
 		            g.rows(), col.data(), g.cols(), 0.0, acc.data() + (size_t)n * g.K * g.cols(), g.cols());
 	}
-	blend((float *)y, acc.data(), acc.size(), *(const float *)alpha, *(const float *)beta);
+	blend((float *)y, acc.data(), acc.size(), alpha, beta);
 	return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha,
-                                           cudnnFilterDescriptor_t wd, const void *w,
-                                           cudnnTensorDescriptor_t dyd, const void *dy,
-                                           cudnnConvolutionDescriptor_t c,
-                                           cudnnConvolutionBwdDataAlgo_t a, void *ws,
-                                           size_t wsb, const void *beta,
-                                           cudnnTensorDescriptor_t dxd, void *dx)
+static cudnnStatus_t conv_data(float alpha, const emu_filter &wd, const void *w,
+                               const emu_tensor &dyd, const void *dy, const emu_conv &c, void *ws,
+                               size_t wsb, size_t need, float beta, const emu_tensor &dxd, void *dx)
 {
-	cudnnStatus_t st = shapes("backward data", dxd, wd, c, dyd);
+	cudnnStatus_t st = buffers("backward data", w, count(&wd), dy, count(&dyd), dx, count(&dxd), ws,
+	                           wsb, need);
 	if (st != CUDNN_STATUS_SUCCESS)
 		return st;
-	const entry *e = usable("backward data", data_list, 3, a, c);
-	if (!e)
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	if ((st = buffers("backward data", w, count(wd), dy, count(dyd), dx, count(dxd), ws, wsb,
-	                  (size_t)e->ws_per_out * count(dxd))) != CUDNN_STATUS_SUCCESS)
-		return st;
-	geom g = geom_of(dxd, wd, c, dyd);
-	std::vector<double> Wd = to_double((const float *)w, count(wd)), col((size_t)g.rows() * g.cols());
-	std::vector<double> acc(count(dxd), 0.0);
+	geom g = geom_of(&dxd, &wd, &c, &dyd);
+	std::vector<double> Wd = to_double((const float *)w, count(&wd)), col((size_t)g.rows() * g.cols());
+	std::vector<double> acc(count(&dxd), 0.0);
 	for (int n = 0; n < g.N; n++) {
 		std::vector<double> dy1 = to_double((const float *)dy + (size_t)n * g.K * g.cols(), (size_t)g.K * g.cols());
 		/* dcol [rows, cols] = Wᵀ [rows, K] dy[n] [K, cols] */
@@ -965,29 +1249,21 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha,
 		            g.rows(), dy1.data(), g.cols(), 0.0, col.data(), g.cols());
 		col2im(g, col.data(), acc.data() + (size_t)n * g.C * g.H * g.W);
 	}
-	blend((float *)dx, acc.data(), acc.size(), *(const float *)alpha, *(const float *)beta);
+	blend((float *)dx, acc.data(), acc.size(), alpha, beta);
 	return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha,
-                                             cudnnTensorDescriptor_t xd, const void *x,
-                                             cudnnTensorDescriptor_t dyd, const void *dy,
-                                             cudnnConvolutionDescriptor_t c,
-                                             cudnnConvolutionBwdFilterAlgo_t a, void *ws,
-                                             size_t wsb, const void *beta,
-                                             cudnnFilterDescriptor_t dwd, void *dw)
+static cudnnStatus_t conv_filter(float alpha, const emu_tensor &xd, const void *x,
+                                 const emu_tensor &dyd, const void *dy, const emu_conv &c,
+                                 void *ws, size_t wsb, size_t need, float beta,
+                                 const emu_filter &dwd, void *dw)
 {
-	cudnnStatus_t st = shapes("backward filter", xd, dwd, c, dyd);
+	cudnnStatus_t st = buffers("backward filter", x, count(&xd), dy, count(&dyd), dw, count(&dwd), ws,
+	                           wsb, need);
 	if (st != CUDNN_STATUS_SUCCESS)
 		return st;
-	const entry *e = usable("backward filter", filter_list, 3, a, c);
-	if (!e)
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	if ((st = buffers("backward filter", x, count(xd), dy, count(dyd), dw, count(dwd), ws, wsb,
-	                  (size_t)e->ws_per_out * count(dwd))) != CUDNN_STATUS_SUCCESS)
-		return st;
-	geom g = geom_of(xd, dwd, c, dyd);
-	std::vector<double> col((size_t)g.rows() * g.cols()), acc(count(dwd), 0.0);
+	geom g = geom_of(&xd, &dwd, &c, &dyd);
+	std::vector<double> col((size_t)g.rows() * g.cols()), acc(count(&dwd), 0.0);
 	for (int n = 0; n < g.N; n++) {
 		im2col(g, (const float *)x + (size_t)n * g.C * g.H * g.W, col.data());
 		std::vector<double> dy1 = to_double((const float *)dy + (size_t)n * g.K * g.cols(), (size_t)g.K * g.cols());
@@ -995,6 +1271,92 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha,
 		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.K, g.rows(), g.cols(), 1.0, dy1.data(),
 		            g.cols(), col.data(), g.cols(), 1.0, acc.data(), g.rows());
 	}
-	blend((float *)dw, acc.data(), acc.size(), *(const float *)alpha, *(const float *)beta);
+	blend((float *)dw, acc.data(), acc.size(), alpha, beta);
 	return CUDNN_STATUS_SUCCESS;
+}
+
+/* alpha and beta are host pointers (float for float data), read at the call */
+static float host_float(const void *p)
+{
+	return *(const float *)p;
+}
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
+                                      cudnnTensorDescriptor_t xd, const void *x,
+                                      cudnnFilterDescriptor_t wd, const void *w,
+                                      cudnnConvolutionDescriptor_t c,
+                                      cudnnConvolutionFwdAlgo_t a, void *ws, size_t wsb,
+                                      const void *beta, cudnnTensorDescriptor_t yd, void *y)
+{
+	if (!h)
+		return bad("forward: no handle");
+	cudnnStatus_t st = shapes("forward", xd, wd, c, yd);
+	if (st != CUDNN_STATUS_SUCCESS)
+		return st;
+	const entry *e = usable("forward", fwd_list, 3, a, c);
+	if (!e)
+		return CUDNN_STATUS_NOT_SUPPORTED;
+	size_t need = (size_t)e->ws_per_out * count(yd);
+	float al = host_float(alpha), be = host_float(beta);
+	emu_tensor X = *xd, Y = *yd;
+	emu_filter W = *wd;
+	emu_conv C = *c;
+	return enqueue(
+		h->stream, "cudnnConvolutionForward",
+		[=]() { return conv_forward(al, X, x, W, w, C, ws, wsb, need, be, Y, y); },
+		CUDNN_STATUS_SUCCESS, CUDNN_STATUS_EXECUTION_FAILED);
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
+                                           cudnnFilterDescriptor_t wd, const void *w,
+                                           cudnnTensorDescriptor_t dyd, const void *dy,
+                                           cudnnConvolutionDescriptor_t c,
+                                           cudnnConvolutionBwdDataAlgo_t a, void *ws,
+                                           size_t wsb, const void *beta,
+                                           cudnnTensorDescriptor_t dxd, void *dx)
+{
+	if (!h)
+		return bad("backward data: no handle");
+	cudnnStatus_t st = shapes("backward data", dxd, wd, c, dyd);
+	if (st != CUDNN_STATUS_SUCCESS)
+		return st;
+	const entry *e = usable("backward data", data_list, 3, a, c);
+	if (!e)
+		return CUDNN_STATUS_NOT_SUPPORTED;
+	size_t need = (size_t)e->ws_per_out * count(dxd);
+	float al = host_float(alpha), be = host_float(beta);
+	emu_tensor DY = *dyd, DX = *dxd;
+	emu_filter W = *wd;
+	emu_conv C = *c;
+	return enqueue(
+		h->stream, "cudnnConvolutionBackwardData",
+		[=]() { return conv_data(al, W, w, DY, dy, C, ws, wsb, need, be, DX, dx); },
+		CUDNN_STATUS_SUCCESS, CUDNN_STATUS_EXECUTION_FAILED);
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
+                                             cudnnTensorDescriptor_t xd, const void *x,
+                                             cudnnTensorDescriptor_t dyd, const void *dy,
+                                             cudnnConvolutionDescriptor_t c,
+                                             cudnnConvolutionBwdFilterAlgo_t a, void *ws,
+                                             size_t wsb, const void *beta,
+                                             cudnnFilterDescriptor_t dwd, void *dw)
+{
+	if (!h)
+		return bad("backward filter: no handle");
+	cudnnStatus_t st = shapes("backward filter", xd, dwd, c, dyd);
+	if (st != CUDNN_STATUS_SUCCESS)
+		return st;
+	const entry *e = usable("backward filter", filter_list, 3, a, c);
+	if (!e)
+		return CUDNN_STATUS_NOT_SUPPORTED;
+	size_t need = (size_t)e->ws_per_out * count(dwd);
+	float al = host_float(alpha), be = host_float(beta);
+	emu_tensor X = *xd, DY = *dyd;
+	emu_filter DW = *dwd;
+	emu_conv C = *c;
+	return enqueue(
+		h->stream, "cudnnConvolutionBackwardFilter",
+		[=]() { return conv_filter(al, X, x, DY, dy, C, ws, wsb, need, be, DW, dw); },
+		CUDNN_STATUS_SUCCESS, CUDNN_STATUS_EXECUTION_FAILED);
 }
