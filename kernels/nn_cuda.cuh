@@ -10,6 +10,14 @@
  * word for the losses' return value, and a ring of pinned staging buffers
  * through which uploads travel asynchronously (nn_cuda_core.cu, "memory").
  *
+ * Graphs (nn.h's graph_begin..graph_end, nn_cuda_core.cu "graphs"): while
+ * the stream is being captured, ops queue nothing that runs; an op that
+ * cannot be recorded (one that returns to the host, allocates, or advances
+ * host state) or a scratch that would have to grow spoils the recording
+ * instead of failing (cu_spoil), and graph_end then gives NULL, so that the
+ * caller runs the ops one by one.  A scratch that moves bumps cu.gen, which
+ * makes every graph recorded before it stale.
+ *
  * Determinism: every reduction is a fixed tree over a fixed partition that
  * depends on the shape only (never on timing), there are no atomics, and
  * cuDNN/cuBLAS run deterministic algorithms on the one stream.
@@ -57,15 +65,30 @@ struct cu_state {
 	double *hloss;                /* pinned host word for it */
 	struct cu_stage stage[CU_STAGE_SLOTS]; /* uploads, used in turn */
 	int stage_next;
+	void *blas_ws;                /* cuBLAS's workspace, fixed (the same in graphs) */
+	/* graphs */
+	int graphs_off;               /* WENO_CUDA_GRAPHS=0, or capture failed once */
+	int capturing, spoiled;       /* recording; and what it recorded is unusable */
+	int refused;                  /* a CUDA/cuBLAS/cuDNN call failed while recording */
+	char refusal[512];            /* the first such failure */
+	size_t want_tmp, want_ws;     /* scratch sizes a spoiled recording asked for */
+	unsigned long gen;            /* bumped whenever tmp or ws moves */
+	int verbose;                  /* WENO_CUDA_VERBOSE=1 */
 };
 
 extern struct cu_state cu;
 
-/* 1 when ops may run: initialised and no sticky error yet. */
+/* 1 when ops may run: initialised, no sticky error yet, and not inside a
+ * spoiled recording (whose work is thrown away). */
 static inline int cu_live(void)
 {
-	return cu.ok && !cu.failed;
+	return cu.ok && !cu.failed && !cu.spoiled;
 }
+
+/* Spoils the recording in progress (what: the op that cannot be recorded;
+ * said under WENO_CUDA_VERBOSE=1); returns 1 when one is in progress (the
+ * op must then do nothing), 0 otherwise. */
+int cu_spoil(const char *what);
 
 /* Sets the sticky error (first wins) and prints it once. */
 void cu_fail(const char *what, const char *why);

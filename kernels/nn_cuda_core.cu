@@ -32,6 +32,16 @@ void cu_fail(const char *what, const char *why)
 {
 	if (cu.failed)
 		return;
+	if (cu.capturing) {
+		/* an op the device would not record: the recording is spoiled,
+		 * not the context (graph_end gives up graphs, the op runs again
+		 * outside a recording and fails there if it is a real error) */
+		if (!cu.refused)
+			snprintf(cu.refusal, sizeof cu.refusal, "%s: %s", what, why);
+		cu.refused = 1;
+		cu_spoil(what);
+		return;
+	}
 	cu.failed = 1;
 	snprintf(cu.errmsg, sizeof cu.errmsg, "%s: %s", what, why);
 	/* the ops have no error return: say it once, or a run would go on
@@ -139,6 +149,25 @@ static int init_libraries(void)
 	return 0;
 }
 
+/* cuBLAS's workspace: our own, set once (after cublasSetStream, which resets
+ * it), so that cuBLAS never allocates inside a recording and chooses its
+ * kernels from the same workspace in graphs and out of them; 32 MiB, what
+ * NVIDIA advises for Hopper.  Without it cuBLAS keeps its default pool. */
+#define CU_BLAS_WS ((size_t)32 << 20)
+
+static void init_blas_workspace(void)
+{
+	if (cudaMalloc(&cu.blas_ws, CU_BLAS_WS) != cudaSuccess) {
+		cudaGetLastError();
+		cu.blas_ws = NULL;
+		return;
+	}
+	if (cublasSetWorkspace(cu.blas, cu.blas_ws, CU_BLAS_WS) != CUBLAS_STATUS_SUCCESS) {
+		cudaFree(cu.blas_ws);
+		cu.blas_ws = NULL;
+	}
+}
+
 static int init_buffers(void)
 {
 	cudaError_t e = cudaMalloc((void **)&cu.dloss, 8 * sizeof(double));
@@ -171,8 +200,13 @@ static void init_once(void)
 	cu.tried = 1;
 	const char *f = getenv("WENO_CUDA_FAST");
 	cu.fast = f && !strcmp(f, "1");
+	const char *g = getenv("WENO_CUDA_GRAPHS");
+	cu.graphs_off = g && !strcmp(g, "0");
+	const char *v = getenv("WENO_CUDA_VERBOSE");
+	cu.verbose = v && !strcmp(v, "1");
 	if (init_device() < 0 || init_libraries() < 0 || init_buffers() < 0)
 		return;
+	init_blas_workspace();
 	cu.ok = 1;
 	describe();
 }
@@ -193,11 +227,20 @@ static const char *cuda_describe(void)
 
 /* ---------------- scratch ---------------- */
 
-/* grows *buf to at least bytes (by half again, to avoid creeping) */
-static void *grow(void **buf, size_t *have, size_t bytes, const char *what)
+/* grows *buf to at least bytes (by half again, to avoid creeping).  Inside
+ * a recording nothing may be allocated: the size is noted in *later, the
+ * recording spoiled, and graph_end grows the buffer. */
+static void *grow(void **buf, size_t *have, size_t *later, size_t bytes, const char *what)
 {
 	if (bytes <= *have)
 		return *buf;
+	if (cu.capturing) {
+		if (bytes > *later)
+			*later = bytes;
+		cu_spoil(what);
+		return NULL;
+	}
+	cu.gen++; /* graphs recorded with the old buffer are stale */
 	size_t want = bytes + bytes / 2;
 	/* the old buffer may still be read by queued kernels */
 	if (cu_check(cudaStreamSynchronize(cu.stream), what) < 0)
@@ -216,12 +259,12 @@ static void *grow(void **buf, size_t *have, size_t bytes, const char *what)
 
 void *cu_tmp(size_t bytes)
 {
-	return grow(&cu.tmp, &cu.tmp_bytes, bytes ? bytes : 8, "reduction scratch");
+	return grow(&cu.tmp, &cu.tmp_bytes, &cu.want_tmp, bytes ? bytes : 8, "reduction scratch");
 }
 
 static void *workspace(size_t bytes)
 {
-	return grow(&cu.ws, &cu.ws_bytes, bytes, "cuDNN workspace");
+	return grow(&cu.ws, &cu.ws_bytes, &cu.want_ws, bytes, "cuDNN workspace");
 }
 
 /* ---------------- memory ---------------- */
@@ -229,7 +272,7 @@ static void *workspace(size_t bytes)
 static float *cuda_alloc(size_t n)
 {
 	init_once();
-	if (!cu_live())
+	if (!cu_live() || cu_spoil("alloc"))
 		return NULL;
 	void *p = NULL;
 	size_t bytes = (n ? n : 1) * sizeof(float);
@@ -247,7 +290,7 @@ static float *cuda_alloc(size_t n)
 
 static void cuda_free(float *p)
 {
-	if (!p || !cu.ok)
+	if (!p || !cu.ok || cu_spoil("free"))
 		return;
 	/* queued kernels may still use p; cudaFree would wait too, but say so */
 	cudaStreamSynchronize(cu.stream);
@@ -317,7 +360,7 @@ static int stage_ready(struct cu_stage *s, size_t b)
 
 static void cuda_upload(float *dst, const float *host, size_t n)
 {
-	if (!cu_live() || !n)
+	if (!cu_live() || !n || cu_spoil("upload"))
 		return;
 	const char *src = (const char *)host;
 	char *d = (char *)dst;
@@ -357,7 +400,7 @@ static void cuda_download(float *host, const float *src, size_t n)
 {
 	if (!n)
 		return;
-	if (!cu_live()) {
+	if (!cu_live() || cu_spoil("download")) {
 		fill_nan(host, n);
 		return;
 	}
@@ -620,12 +663,7 @@ static int pick_bwd_filter(struct conv_plan *p)
  * heuristics gave on this GPU, for the first runs on a new card) */
 static void plan_say(const struct conv_plan *p)
 {
-	static int verbose = -1;
-	if (verbose < 0) {
-		const char *v = getenv("WENO_CUDA_VERBOSE");
-		verbose = v && !strcmp(v, "1");
-	}
-	if (!verbose)
+	if (!cu.verbose)
 		return;
 	const struct nn_conv_shape *s = &p->s;
 	fprintf(stderr, "weno: CUDA conv plan %dx%dx%dx%d -> %d, %dx%d/%d pad %d: forward algo %d (%zu B), "
@@ -727,6 +765,122 @@ static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *sc
 	}
 }
 
+/* ---------------- graphs ---------------- */
+
+int cu_spoil(const char *what)
+{
+	if (!cu.capturing)
+		return 0;
+	if (!cu.spoiled && cu.verbose)
+		fprintf(stderr, "weno: CUDA graph: recording given up at %s; the ops run one by one\n",
+		        what);
+	cu.spoiled = 1;
+	return 1;
+}
+
+/* graphs off for the rest of the run, said once: the device refused a
+ * recording that had nothing wrong on our side */
+static void graphs_off(const char *what, const char *why)
+{
+	cudaGetLastError();
+	if (cu.graphs_off)
+		return;
+	cu.graphs_off = 1;
+	fprintf(stderr, "weno: CUDA graphs off (%s: %s); the ops run one by one\n", what, why);
+}
+
+struct cu_graph {
+	cudaGraphExec_t exec;
+	unsigned long gen;            /* cu.gen when recorded */
+};
+
+static int graph_begin(void)
+{
+	if (!cu_live() || cu.graphs_off || cu.capturing)
+		return -1;
+	cudaError_t e = cudaStreamBeginCapture(cu.stream, cudaStreamCaptureModeGlobal);
+	if (e != cudaSuccess) {
+		graphs_off("begin capture", cudaGetErrorString(e));
+		return -1;
+	}
+	cu.capturing = 1;
+	cu.spoiled = 0;
+	return 0;
+}
+
+static void *graph_end(void)
+{
+	if (!cu.capturing)
+		return NULL;
+	cudaGraph_t g = NULL;
+	cudaError_t e = cudaStreamEndCapture(cu.stream, &g);
+	int spoiled = cu.spoiled, refused = cu.refused;
+	cu.capturing = 0;
+	cu.spoiled = 0;
+	cu.refused = 0;
+	if (refused) /* a library call failed inside the recording */
+		graphs_off("recording", cu.refusal);
+	if (e != cudaSuccess || !g) {
+		if (g)
+			cudaGraphDestroy(g);
+		if (spoiled)
+			cudaGetLastError(); /* the device saw what spoiled it */
+		else
+			graphs_off("end capture", e != cudaSuccess ? cudaGetErrorString(e) : "no graph");
+		g = NULL;
+	}
+	if (spoiled) {
+		if (g)
+			cudaGraphDestroy(g);
+		/* grow what the recording wanted, now that allocating is allowed */
+		if (cu.want_tmp)
+			cu_tmp(cu.want_tmp);
+		if (cu.want_ws)
+			workspace(cu.want_ws);
+		cu.want_tmp = cu.want_ws = 0;
+		return NULL;
+	}
+	if (!g)
+		return NULL;
+	struct cu_graph *h = (struct cu_graph *)calloc(1, sizeof *h);
+	if (!h) {
+		cudaGraphDestroy(g);
+		return NULL;
+	}
+	e = cudaGraphInstantiate(&h->exec, g, 0);
+	cudaGraphDestroy(g);
+	if (e != cudaSuccess) {
+		free(h);
+		graphs_off("instantiate", cudaGetErrorString(e));
+		return NULL;
+	}
+	h->gen = cu.gen;
+	return h;
+}
+
+static int graph_launch(void *p)
+{
+	struct cu_graph *h = (struct cu_graph *)p;
+	if (!h || cu.capturing)
+		return -1;
+	if (h->gen != cu.gen)
+		return -1; /* a scratch it uses has moved since */
+	if (!cu_live())
+		return 0; /* as every op after the sticky error: nothing */
+	cu_check(cudaGraphLaunch(h->exec, cu.stream), "graph launch");
+	return 0;
+}
+
+static void graph_free(void *p)
+{
+	struct cu_graph *h = (struct cu_graph *)p;
+	if (!h)
+		return;
+	if (cu.ok)
+		cudaGraphExecDestroy(h->exec);
+	free(h);
+}
+
 /* ---------------- the table ---------------- */
 
 extern "C" {
@@ -771,12 +925,17 @@ const struct nn_backend nn_cuda = {
 	cu_sgd_step,
 	cu_adam_step,
 	linear_backward_sgd,
+	graph_begin,
+	graph_end,
+	graph_launch,
+	graph_free,
 };
 
 /* ---------------- the entry point (lib/nn/cuda_api.h) ---------------- */
 
 static const struct weno_cuda_api api = {
-	WENO_CUDA_API_VERSION, &nn_cuda, cuda_available, cuda_error, cuda_describe,
+	WENO_CUDA_API_VERSION, sizeof(struct nn_backend), &nn_cuda, cuda_available, cuda_error,
+	cuda_describe,
 };
 
 /* the one symbol the shared library exports (built with hidden visibility) */

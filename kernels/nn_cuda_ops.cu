@@ -575,6 +575,8 @@ void cu_dropout_forward(float *out, float *mask, const float *inp, size_t n, flo
 		CU_LAUNCHED("dropout_forward");
 		return;
 	}
+	if (cu_spoil("dropout_forward")) /* a recording would replay one mask */
+		return;
 	float scale = 1.0f / (1.0f - p);
 	size_t nt = (n + DROP_PER_THREAD - 1) / DROP_PER_THREAD;
 	dropout_kernel<<<cu_grid(nt, THREADS), THREADS, 0, cu.stream>>>(out, mask, inp, n, p, scale,
@@ -853,7 +855,7 @@ static double loss_result(const char *what)
 
 double cu_loss_bce2(float *dlogits, const float *logits, const float *y, int B, float eps)
 {
-	if (!cu_live() || B <= 0)
+	if (!cu_live() || B <= 0 || cu_spoil("loss_bce2"))
 		return NAN;
 	bce2_kernel<<<1, THREADS, 0, cu.stream>>>(cu.dloss, dlogits, logits, y, B, eps);
 	return loss_result("loss_bce2");
@@ -861,7 +863,7 @@ double cu_loss_bce2(float *dlogits, const float *logits, const float *y, int B, 
 
 double cu_loss_ce(float *dlogits, const float *logits, const int *label, int B, int K)
 {
-	if (!cu_live() || B <= 0 || K <= 0)
+	if (!cu_live() || B <= 0 || K <= 0 || cu_spoil("loss_ce"))
 		return NAN;
 	ce_kernel<<<1, THREADS, 0, cu.stream>>>(cu.dloss, dlogits, logits, label, B, K);
 	return loss_result("loss_ce");
@@ -870,7 +872,7 @@ double cu_loss_ce(float *dlogits, const float *logits, const int *label, int B, 
 double cu_loss_soft2(float *dlogits, const float *logits, const float *y, int B, float w,
                      float eps)
 {
-	if (!cu_live() || B <= 0)
+	if (!cu_live() || B <= 0 || cu_spoil("loss_soft2"))
 		return NAN;
 	soft2_kernel<<<1, THREADS, 0, cu.stream>>>(cu.dloss, dlogits, logits, y, B, w, eps);
 	return loss_result("loss_soft2");

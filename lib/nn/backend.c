@@ -106,7 +106,8 @@ static const struct weno_cuda_api *cuda_lib(void)
 	void *sym = dlsym(h, WENO_CUDA_ENTRY);
 	memcpy(&entry, &sym, sizeof entry); /* POSIX: object to function pointer */
 	const struct weno_cuda_api *api = sym ? entry(&host) : NULL;
-	if (!api || api->version != WENO_CUDA_API_VERSION) {
+	if (!api || api->version != WENO_CUDA_API_VERSION ||
+	    api->table_bytes != sizeof(struct nn_backend)) {
 		snprintf(lib.why, sizeof lib.why,
 		         "%.600s is not this build's CUDA backend (%s); rebuild with make", used,
 		         !sym ? "no entry point" : "another interface version");

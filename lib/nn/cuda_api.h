@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define WENO_CUDA_API_VERSION 1
+#define WENO_CUDA_API_VERSION 2
 #define WENO_CUDA_LIB "libweno_cuda.so"
 #define WENO_CUDA_ENTRY "weno_cuda_api"
 
@@ -27,6 +27,7 @@ struct weno_cuda_host {
 /* What it gives: the operation table and the nn_cuda.h functions. */
 struct weno_cuda_api {
 	int version; /* WENO_CUDA_API_VERSION of the build that made the library */
+	size_t table_bytes; /* its sizeof(struct nn_backend): a table that grew is another interface */
 	const struct nn_backend *table;
 	int (*available)(char *why, size_t n);
 	int (*error)(char *msg, size_t n);

@@ -472,11 +472,14 @@ int nn_head_create(struct nn_module *m, const struct nn_backend *be, int kind, i
 	return rc < 0 ? rc : nn_module_alloc(m, cap, e);
 }
 
+static void graphs_clear(struct nn_module *m);
+
 void nn_module_free(struct nn_module *m)
 {
 	if (!m || !m->be)
 		return;
 	const struct nn_backend *be = m->be;
+	graphs_clear(m);
 	float *bufs[] = {m->w, m->g, m->state, m->act, m->dact, m->aux, m->scratch, m->hw, m->dhw};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (bufs[i])
@@ -537,6 +540,7 @@ int nn_module_reserve(struct nn_module *m, int n, struct err *e)
 			be->free_(old[i]);
 	m->act = act, m->dact = dact, m->aux = aux, m->scratch = scr, m->hw = hw, m->dhw = dhw;
 	m->cap = n;
+	graphs_clear(m); /* they point into the old arenas */
 	return 0;
 }
 
@@ -876,6 +880,103 @@ static void graph_backward(struct nn_module *m, float *dinp)
 	}
 }
 
+/* ---------------- recorded passes (graphs) ----------------
+ *
+ * An encoder pass (its whole forward, or its whole backward) is pure device
+ * work: on a backend with graph_begin it is recorded the second time the
+ * same pass is asked for, and replayed from then on (one launch instead of
+ * some twenty to a hundred and fifty).  A recording holds pointers and
+ * values, so a pass is keyed by everything it is given that can change:
+ * direction, batch size, training mode, the fused SGD step and its rate,
+ * and the caller's buffers; the module's own buffers are fixed until the
+ * arenas move (nn_module_reserve), which clears the table.  Encoders have
+ * no dropout, the one op that draws on the host.  The results are those of
+ * the ops run one by one: the same kernels with the same arguments. */
+
+static void graphs_clear(struct nn_module *m)
+{
+	for (int i = 0; i < NN_GRAPH_SLOTS; i++) {
+		if (m->graphs[i].g)
+			m->be->graph_free(m->graphs[i].g);
+		memset(&m->graphs[i], 0, sizeof m->graphs[i]);
+	}
+}
+
+/* the slot of a pass, found (seen once more) or claimed (the least
+ * recently used one goes) */
+static struct nn_graph_slot *graph_slot(struct nn_module *m, int dir, int train, const void *a,
+                                        const void *b)
+{
+	struct nn_graph_slot *victim = NULL;
+	m->graph_clock++;
+	for (int i = 0; i < NN_GRAPH_SLOTS; i++) {
+		struct nn_graph_slot *s = &m->graphs[i];
+		if (s->used && s->dir == dir && s->n == m->n && s->train == train &&
+		    s->fuse == m->fuse_sgd && s->lr == m->fuse_lr && s->a == a && s->b == b) {
+			s->last = m->graph_clock;
+			if (s->seen < 2)
+				s->seen++;
+			return s;
+		}
+		if (!victim || (victim->used && (!s->used || s->last < victim->last)))
+			victim = s;
+	}
+	if (victim->g)
+		m->be->graph_free(victim->g);
+	*victim = (struct nn_graph_slot){.used = 1, .dir = dir, .n = m->n, .train = train,
+	                                 .fuse = m->fuse_sgd, .lr = m->fuse_lr, .a = a, .b = b,
+	                                 .seen = 1, .last = m->graph_clock};
+	return victim;
+}
+
+/* the ops of a pass: forward of a (the input), or backward from a (dout)
+ * into b (dinp, or NULL) */
+static void pass_ops(struct nn_module *m, int dir, const void *a, void *b)
+{
+	if (dir == 0) {
+		graph_forward(m, a, m->n, NULL);
+		return;
+	}
+	float *d = graph_backward_begin(m);
+	m->be->copy(d, a, (size_t)m->n * m->out_dim);
+	graph_backward(m, b);
+}
+
+static void pass(struct nn_module *m, int dir, const void *a, void *b)
+{
+	const struct nn_backend *be = m->be;
+	if (!be->graph_begin || m->no_graphs) {
+		pass_ops(m, dir, a, b);
+		return;
+	}
+	struct nn_graph_slot *s = graph_slot(m, dir, dir ? m->fwd_train : m->train, a, b);
+	if (s->g) {
+		if (be->graph_launch(s->g) == 0) {
+			m->graph_runs++;
+			return;
+		}
+		be->graph_free(s->g); /* stale: record it again */
+		s->g = NULL;
+	}
+	/* a recording spoiled three times (a scratch grew each time) is not
+	 * tried again until the table is cleared */
+	if (s->seen >= 2 && s->spoiled < 3 && be->graph_begin() == 0) {
+		pass_ops(m, dir, a, b);
+		s->g = be->graph_end(); /* NULL: nothing ran, run the ops */
+		s->spoiled += !s->g;
+		if (s->g) {
+			m->graph_records++;
+			if (be->graph_launch(s->g) == 0) {
+				m->graph_runs++;
+				return;
+			}
+			be->graph_free(s->g);
+			s->g = NULL;
+		}
+	}
+	pass_ops(m, dir, a, b);
+}
+
 /* ---------------- encoders ---------------- */
 
 int nn_encoder_forward(struct nn_module *m, const float **out, const float *inp, int n,
@@ -896,16 +997,19 @@ int nn_encoder_forward(struct nn_module *m, const float **out, const float *inp,
 	int rc = nn_module_reserve(m, n, e);
 	if (rc < 0)
 		return rc;
-	graph_forward(m, inp, n, NULL);
+	/* what graph_forward records on the host, for a replay too */
+	m->inp = inp;
+	m->n = n;
+	m->fwd_train = m->train;
+	m->fwd_drop = 0;
+	pass(m, 0, inp, NULL);
 	*out = act_of(m, m->nlayers - 1);
 	return 0;
 }
 
 void nn_encoder_backward(struct nn_module *m, float *dinp, const float *dout)
 {
-	float *d = graph_backward_begin(m);
-	m->be->copy(d, dout, (size_t)m->n * m->out_dim);
-	graph_backward(m, dinp);
+	pass(m, 1, dout, dinp);
 }
 
 /* ---------------- heads ---------------- */

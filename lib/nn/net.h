@@ -67,6 +67,11 @@ struct nn_layer {
 	size_t out_off, aux_off;     /* per-instance offsets in the arenas */
 };
 
+/* encoder passes kept recorded per module (shapes: the teacher's bag, the
+ * student's batch and its last one, evaluation batches; forward and
+ * backward, training and evaluation) */
+#define NN_GRAPH_SLOTS 16
+
 struct nn_module {
 	int kind;                    /* enum nn_module_kind */
 	const struct nn_backend *be;
@@ -108,6 +113,19 @@ struct nn_module {
 	 * the backward pass (fuse_sgd 1, learning rate fuse_lr) */
 	int fuse_sgd;
 	float fuse_lr;
+
+	/* recorded encoder passes (backends with graph_begin: CUDA graphs),
+	 * replayed instead of their ops; cleared when the arenas move */
+	struct nn_graph_slot {
+		int used, dir, n, train, fuse, seen, spoiled;
+		float lr;
+		const void *a, *b;    /* forward: inp; backward: dout, dinp */
+		void *g;              /* the backend's graph, NULL until recorded */
+		unsigned long last;   /* graph_clock at the last use */
+	} graphs[NN_GRAPH_SLOTS];
+	unsigned long graph_clock;
+	int no_graphs;               /* 1: never record (tests, benchmarks) */
+	long graph_runs, graph_records; /* replays and recordings, for tests */
 };
 
 /* Creates an encoder.  kind NN_ENC_*; for images c,h,w give the input

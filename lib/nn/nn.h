@@ -199,6 +199,26 @@ struct nn_backend {
 	 * the last bit (a BLAS may fold -lr into its multiply-add). */
 	void (*linear_backward_sgd)(float *dinp, float *weight, float *bias, const float *dout,
 	                            const float *inp, int N, int C, int OC, float lr);
+
+	/* Recorded sequences of ops, replayed with one call (CUDA graphs).
+	 * graph_begin starts a recording (0; -1 when the backend cannot: graphs
+	 * off, or a recording already open): the ops called until graph_end
+	 * are recorded and NOT run.  Only ops that leave everything on the
+	 * device may be recorded: no alloc, free, upload, download, loss, and
+	 * no dropout_forward with p > 0 (it advances the host's rng); such an
+	 * op, or a backend scratch that would have to grow, spoils the
+	 * recording.  graph_end returns the graph, or NULL when the recording
+	 * was spoiled or refused (nothing ran: run the ops one by one; the
+	 * backend has grown its scratch, so a second recording usually
+	 * succeeds).  graph_launch runs the recorded ops with the arguments they
+	 * had when recorded (pointers and values alike: the caller must key a
+	 * graph by everything the ops were given) and returns 0, or -1 when the
+	 * graph is stale (a scratch of the backend's own has moved since): free
+	 * it and record again.  graph_free frees a graph (NULL is a no-op). */
+	int (*graph_begin)(void);
+	void *(*graph_end)(void);
+	int (*graph_launch)(void *graph);
+	void (*graph_free)(void *graph);
 };
 
 /* The CPU backend (always present). */

@@ -17,7 +17,11 @@
  *     to run on the same GPU model, toolkit and library versions;
  *   - WENO_CUDA_FAST=1 in the environment (read once, at initialisation)
  *     lets cuBLAS and cuDNN use TF32 tensor cores: faster, still run-to-run
- *     reproducible, but further from the CPU (about 1e-3 relative).
+ *     reproducible, but further from the CPU (about 1e-3 relative);
+ *   - graphs (nn.h graph_begin): the encoders' passes are recorded as CUDA
+ *     graphs and replayed (net.c), bit-identical to the ops run one by one;
+ *     WENO_CUDA_GRAPHS=0 turns them off, and a device that refuses a
+ *     recording turns them off for the run with a note on stderr.
  *
  * Errors: a missing driver or device is not an error of the ops but a
  * reason for nn_cuda_available to say 0.  A CUDA, cuBLAS or cuDNN call that

@@ -9,6 +9,9 @@
  *                  weno-score does: fmnist (1x28x28, batches of 1024),
  *                  resnet18 (3x224x224, batches of 128), mlp (D = 1024,
  *                  batches of 4096)
+ * The training cases and the fmnist scoring run twice: with the encoder's
+ * passes replayed as CUDA graphs (the default) and op by op ("no-graphs"),
+ * with the ratio.
  * Prints instances per second, as bench_nn.c does for the CPU; steps from
  * WENO_BENCH_STEPS (default 20, after 2 warm-up steps).  Lines
  * "cuda <case> <inst/s>".  The mode (deterministic, or TF32 with
@@ -53,8 +56,8 @@ static void train_step(const struct nn_backend *be, struct nn_module *enc, struc
 	nn_optim_step(oh, head);
 }
 
-static int train(const struct nn_backend *be, int head_kind, int n, int steps, double *ips,
-                 struct err *e)
+static int train(const struct nn_backend *be, int head_kind, int n, int steps, int graphs,
+                 double *ips, struct err *e)
 {
 	struct nn_module enc, head;
 	struct nn_optim oe, oh;
@@ -67,6 +70,7 @@ static int train(const struct nn_backend *be, int head_kind, int n, int steps, d
 		return rc;
 	nn_module_init(&enc, &r);
 	nn_module_init(&head, &r);
+	enc.no_graphs = !graphs;
 	nn_optim_conf_default(&c, NN_OPTIM_SGD);
 	if ((rc = nn_optim_create(&oe, be, &c, enc.nparams, e)) < 0 ||
 	    (rc = nn_optim_create(&oh, be, &c, head.nparams, e)) < 0)
@@ -95,7 +99,7 @@ static int train(const struct nn_backend *be, int head_kind, int n, int steps, d
 }
 
 static int score(const struct nn_backend *be, int kind, int c, int h, int w, int n, int steps,
-                 double *ips, struct err *e)
+                 int graphs, double *ips, struct err *e)
 {
 	struct nn_module enc, head;
 	struct rng r;
@@ -108,6 +112,7 @@ static int score(const struct nn_backend *be, int kind, int c, int h, int w, int
 	nn_module_init(&head, &r);
 	nn_module_set_train(&enc, 0);
 	nn_module_set_train(&head, 0);
+	enc.no_graphs = !graphs;
 	size_t in = (size_t)enc.in_dim;
 	float *x = host_rand((size_t)n * in, &r), *sc = malloc((size_t)n * sizeof *sc);
 	float *X = be->alloc((size_t)n * in);
@@ -142,20 +147,26 @@ int main(void)
 	int steps = env_int("WENO_BENCH_STEPS", 20);
 	printf("device %s\n", nn_cuda_describe());
 	struct err e = {0};
-	double v;
-	if (train(be, NN_HEAD_STUDENT, 256, steps, &v, &e) < 0)
+	double v, w;
+	if (train(be, NN_HEAD_STUDENT, 256, steps, 1, &v, &e) < 0 ||
+	    train(be, NN_HEAD_STUDENT, 256, steps, 0, &w, &e) < 0)
 		goto fail;
 	printf("cuda fmnist+student-batch256 %.1f\n", v);
-	if (train(be, NN_HEAD_ABMIL, 100, steps * 3, &v, &e) < 0)
+	printf("cuda fmnist+student-batch256 no-graphs %.1f (graphs %.2fx)\n", w, v / w);
+	if (train(be, NN_HEAD_ABMIL, 100, steps * 3, 1, &v, &e) < 0 ||
+	    train(be, NN_HEAD_ABMIL, 100, steps * 3, 0, &w, &e) < 0)
 		goto fail;
 	printf("cuda fmnist+abmil-bag100 %.1f\n", v);
-	if (score(be, NN_ENC_FMNIST, 1, 28, 28, 1024, steps, &v, &e) < 0)
+	printf("cuda fmnist+abmil-bag100 no-graphs %.1f (graphs %.2fx)\n", w, v / w);
+	if (score(be, NN_ENC_FMNIST, 1, 28, 28, 1024, steps, 1, &v, &e) < 0 ||
+	    score(be, NN_ENC_FMNIST, 1, 28, 28, 1024, steps, 0, &w, &e) < 0)
 		goto fail;
 	printf("cuda score fmnist %.1f\n", v);
-	if (score(be, NN_ENC_RESNET18, 3, 224, 224, 128, steps, &v, &e) < 0)
+	printf("cuda score fmnist no-graphs %.1f (graphs %.2fx)\n", w, v / w);
+	if (score(be, NN_ENC_RESNET18, 3, 224, 224, 128, steps, 1, &v, &e) < 0)
 		goto fail;
 	printf("cuda score resnet18 %.1f\n", v);
-	if (score(be, NN_ENC_MLP, 1024, 1, 1, 4096, steps, &v, &e) < 0)
+	if (score(be, NN_ENC_MLP, 1024, 1, 1, 4096, steps, 1, &v, &e) < 0)
 		goto fail;
 	printf("cuda score mlp %.1f\n", v);
 	if (nn_cuda_error(why, sizeof why)) {
