@@ -771,6 +771,8 @@ const struct nn_backend nn_cuda = {
 	cu_sgd_step,
 	cu_adam_step,
 	linear_backward_sgd,
+	cu_abmil_attn_forward,
+	cu_abmil_attn_backward,
 };
 
 /* ---------------- the entry point (lib/nn/cuda_api.h) ---------------- */

@@ -12,7 +12,9 @@
 
 #include <stddef.h>
 
-#define WENO_CUDA_API_VERSION 1
+/* 2: the table grew (abmil_attn_forward/backward); a library of version 1
+ * would hand a shorter struct nn_backend */
+#define WENO_CUDA_API_VERSION 2
 #define WENO_CUDA_LIB "libweno_cuda.so"
 #define WENO_CUDA_ENTRY "weno_cuda_api"
 
