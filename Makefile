@@ -169,7 +169,9 @@ $(BUILD)/emu/src/%.cpp: kernels/%.cu
 	@mkdir -p $(dir $@)
 	sed -E 's/([A-Za-z_][A-Za-z_0-9]*)<<<(.*)>>>\(/emu_launch("\1", \1, \2, /' $< >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/emu/obj/%.o: $(BUILD)/emu/src/%.cpp kernels/nn_cuda.cuh $(wildcard tests/emu/*.h)
+# on the project headers nn_cuda.cuh includes too (nn.h holds the table's layout)
+$(BUILD)/emu/obj/%.o: $(BUILD)/emu/src/%.cpp kernels/nn_cuda.cuh lib/nn/nn.h lib/nn/cuda_api.h \
+		lib/rng.h $(wildcard tests/emu/*.h)
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 

@@ -156,6 +156,12 @@ void cu_avgpool_backward(float *dinp, const float *dout, int N, int C, int HW);
 void cu_softmax_forward(float *out, const float *inp, int outer, int dim, int inner);
 void cu_softmax_backward(float *dinp, const float *dout, const float *out, int outer, int dim,
                          int inner);
+void cu_abmil_attn_forward(float *t, float *A, float *a, float *z, float *logits,
+                           const float *pre, const float *h, const float *w, const float *bw,
+                           const float *C, const float *bc, int n, int L, int D);
+void cu_abmil_attn_backward(float *du, float *dh, float *dw, float *dbw, float *dC, float *dbc,
+                            const float *dlogits, const float *t, const float *h, const float *a,
+                            const float *z, const float *w, const float *C, int n, int L, int D);
 double cu_loss_bce2(float *dlogits, const float *logits, const float *y, int B, float eps);
 double cu_loss_ce(float *dlogits, const float *logits, const int *label, int B, int K);
 double cu_loss_soft2(float *dlogits, const float *logits, const float *y, int B, float w,

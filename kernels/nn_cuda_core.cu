@@ -925,6 +925,8 @@ const struct nn_backend nn_cuda = {
 	cu_sgd_step,
 	cu_adam_step,
 	linear_backward_sgd,
+	cu_abmil_attn_forward,
+	cu_abmil_attn_backward,
 	graph_begin,
 	graph_end,
 	graph_launch,

@@ -1,8 +1,8 @@
 /* nn_cuda_ops.cu - the CUDA kernels of the CUDA backend: bias, batch
- * normalisation, elementwise ops, dropout, pooling, softmax, losses and the
- * optimizer steps.  nn.h has the contracts, nn_cpu.c the reference whose
- * arithmetic these kernels follow (the same float/double split, the same
- * order where the order is cheap to keep).
+ * normalisation, elementwise ops, dropout, pooling, softmax, ABMIL's fused
+ * attention head, losses and the optimizer steps.  nn.h has the contracts,
+ * nn_cpu.c the reference whose arithmetic these kernels follow (the same
+ * float/double split, the same order where the order is cheap to keep).
  *
  * Determinism: no atomics.  Sums over many terms are double, reduced by a
  * fixed partition of the work (per-thread strided partials, then a fixed
@@ -760,6 +760,339 @@ void cu_softmax_backward(float *dinp, const float *dout, const float *out, int o
 		return;
 	softmax_bwd_kernel<<<cols, THREADS, 0, cu.stream>>>(dinp, dout, out, dim, inner);
 	CU_LAUNCHED("softmax_backward");
+}
+
+/* ---------------- ABMIL attention head, fused ----------------
+ *
+ * After the first Linear (pre = h Vᵀ + bV, one cuBLAS product) the rest of
+ * ABMIL's head in three kernels each way, where the chain of ops launches
+ * seven forward and ten backward (net.c then also skips zeroing the
+ * chain's gradient buffers).  Rows (instances) are split two ways, both
+ * fixed by n:
+ *   - row blocks: G = min(ceil(n / ATTN_ROWS), ATTN_ROW_BLOCKS) blocks take
+ *     ATTN_ROWS rows at a time, block b rows from b*ATTN_ROWS, then G*
+ *     ATTN_ROWS further on, ...; a group of ATTN_GROUP threads takes a row
+ *     and sums its L or D products in double by a fixed tree (the scores
+ *     A, the backward's da);
+ *   - chunks: attn_chunks(n) contiguous ranges of rows; block (x, k) takes
+ *     THREADS columns from x*THREADS and the rows of chunk k, one column a
+ *     thread in row order, into double partials [chunk, column] that the
+ *     last kernel adds in chunk order (z, dw).
+ * The softmax over the bag has no pass of its own: each row block saves
+ * the maximum m_b of its scores and s_b = Σ expf(A_i - m_b) (double); each
+ * block of the next kernel takes M = max m_b and S = Σ s_b exp(m_b - M)
+ * from them and a_i = expf(A_i - M) * (float)(1/S) as nn_cpu.c's softmax,
+ * whose S sums expf(A_i - M) directly (the same to a few units in the
+ * last place).  Likewise the backward's Σ_j a_j da_j: one double per row
+ * block, added by the next kernel's blocks.
+ */
+#define ATTN_GROUP 32                    /* threads a row */
+#define ATTN_ROWS (THREADS / ATTN_GROUP) /* rows a block at a time */
+#define ATTN_ROW_BLOCKS 1024
+#define ATTN_CHUNK_ROWS 64
+#define ATTN_MAX_CHUNKS 256
+
+static int attn_row_blocks(int n)
+{
+	int g = (n + ATTN_ROWS - 1) / ATTN_ROWS;
+	return g < ATTN_ROW_BLOCKS ? g : ATTN_ROW_BLOCKS;
+}
+
+static int attn_chunks(int n)
+{
+	int k = (n + ATTN_CHUNK_ROWS - 1) / ATTN_CHUNK_ROWS;
+	return k < 1 ? 1 : k > ATTN_MAX_CHUNKS ? ATTN_MAX_CHUNKS : k;
+}
+
+/* rows [*i0, *i1) of chunk k: balanced, none empty (chunks <= n) */
+__device__ static void attn_chunk(int n, int chunks, int k, int *i0, int *i1)
+{
+	*i0 = (int)((long long)n * k / chunks);
+	*i1 = (int)((long long)n * (k + 1) / chunks);
+}
+
+/* v summed over each group of ATTN_GROUP threads by a fixed tree; every
+ * thread gets its group's sum.  sh: THREADS doubles. */
+__device__ static double group_sum(double v, double *sh)
+{
+	int t = threadIdx.x, lane = t % ATTN_GROUP;
+	sh[t] = v;
+	__syncthreads();
+	for (int s = ATTN_GROUP / 2; s > 0; s >>= 1) {
+		if (lane < s)
+			sh[t] += sh[t + s];
+		__syncthreads();
+	}
+	double r = sh[t - lane];
+	__syncthreads();
+	return r;
+}
+
+/* t = tanh(pre) (t may be pre), A_i = (float)Σ_l t_il w_l + bw (the
+ * product's float, then the bias, as linear_forward); stat[2b], stat[2b+1]:
+ * the maximum of block b's scores and Σ expf(A_i - maximum) over them */
+__global__ static void attn_score_kernel(float *t, float *A, double *stat, const float *pre,
+                                         const float *w, const float *bw, int n, int L)
+{
+	__shared__ double sh[THREADS];
+	int lane = threadIdx.x % ATTN_GROUP, step = gridDim.x * ATTN_ROWS;
+	float b0 = bw ? bw[0] : 0.0f, mx = -INFINITY;
+	for (int i0 = blockIdx.x * ATTN_ROWS; i0 < n; i0 += step) {
+		int i = i0 + threadIdx.x / ATTN_GROUP;
+		double acc = 0.0;
+		if (i < n)
+			for (int l = lane; l < L; l += ATTN_GROUP) {
+				size_t at = (size_t)i * L + l;
+				float v = tanhf(pre[at]);
+				t[at] = v;
+				acc += (double)v * w[l];
+			}
+		float Ai = (float)group_sum(acc, sh) + b0;
+		if (i < n) {
+			if (lane == 0)
+				A[i] = Ai;
+			mx = Ai > mx ? Ai : mx; /* as the CPU: a NaN never becomes the maximum */
+		}
+	}
+	mx = block_max(mx, (float *)sh); /* its barriers also publish A */
+	double s = 0.0;
+	for (int q = threadIdx.x;; q += THREADS) {
+		int i0 = blockIdx.x * ATTN_ROWS + q / ATTN_ROWS * step, i = i0 + q % ATTN_ROWS;
+		if (i0 >= n)
+			break;
+		if (i < n)
+			s += expf(A[i] - mx);
+	}
+	s = block_sum(s, sh);
+	if (threadIdx.x == 0) {
+		stat[2 * blockIdx.x] = mx;
+		stat[2 * blockIdx.x + 1] = s;
+	}
+}
+
+/* M and 1/S of the bag's softmax from the G row blocks' stat, in every
+ * thread (a block whose scores are all -inf adds nothing, as on the CPU) */
+__device__ static void attn_softmax_stat(float *mx, float *r, const double *stat, int G,
+                                         double *sh)
+{
+	float m = -INFINITY;
+	for (int b = threadIdx.x; b < G; b += THREADS)
+		m = fmaxf(m, (float)stat[2 * b]);
+	m = block_max(m, (float *)sh);
+	double s = 0.0;
+	for (int b = threadIdx.x; b < G; b += THREADS)
+		if (stat[2 * b] > -INFINITY)
+			s += stat[2 * b + 1] * exp(stat[2 * b] - (double)m);
+	*r = (float)(1.0 / block_sum(s, sh));
+	*mx = m;
+}
+
+/* block (x, k): a_i of chunk k's rows (written by x = 0) and, for the
+ * block's columns j, part[k, j] = Σ_i a_i h_ij over them */
+__global__ static void attn_pool_kernel(float *a, double *part, const float *A,
+                                        const double *stat, const float *h, int n, int D, int G,
+                                        int chunks)
+{
+	__shared__ double sh[THREADS];
+	__shared__ float sa[THREADS];
+	int k = blockIdx.y, j = blockIdx.x * THREADS + threadIdx.x, i0, i1;
+	float mx, r;
+	attn_softmax_stat(&mx, &r, stat, G, sh);
+	attn_chunk(n, chunks, k, &i0, &i1);
+	double acc = 0.0;
+	for (int r0 = i0; r0 < i1; r0 += THREADS) {
+		int i = r0 + threadIdx.x, cnt = i1 - r0 < THREADS ? i1 - r0 : THREADS;
+		if (i < i1) {
+			float e = expf(A[i] - mx) * r;
+			sa[threadIdx.x] = e;
+			if (blockIdx.x == 0)
+				a[i] = e;
+		}
+		__syncthreads();
+		if (j < D)
+			for (int q = 0; q < cnt; q++)
+				acc += (double)sa[q] * h[(size_t)(r0 + q) * D + j];
+		__syncthreads();
+	}
+	if (j < D)
+		part[(size_t)k * D + j] = acc;
+}
+
+/* one block: z_j = (float)Σ_k part[k, j] in chunk order, logits_c =
+ * (float)Σ_j z_j C_cj + bc_c */
+__global__ static void attn_logits_kernel(float *z, float *logits, const double *part,
+                                          const float *C, const float *bc, int D, int chunks)
+{
+	__shared__ double sh[THREADS];
+	double l0 = 0.0, l1 = 0.0;
+	for (int j = threadIdx.x; j < D; j += THREADS) {
+		double s = 0.0;
+		for (int k = 0; k < chunks; k++)
+			s += part[(size_t)k * D + j];
+		float zj = (float)s;
+		z[j] = zj;
+		l0 += (double)zj * C[j];
+		l1 += (double)zj * C[(size_t)D + j];
+	}
+	l0 = block_sum(l0, sh);
+	l1 = block_sum(l1, sh);
+	if (threadIdx.x == 0) {
+		logits[0] = (float)l0 + (bc ? bc[0] : 0.0f);
+		logits[1] = (float)l1 + (bc ? bc[1] : 0.0f);
+	}
+}
+
+void cu_abmil_attn_forward(float *t, float *A, float *a, float *z, float *logits,
+                           const float *pre, const float *h, const float *w, const float *bw,
+                           const float *C, const float *bc, int n, int L, int D)
+{
+	if (!cu_live() || n <= 0 || L <= 0 || D <= 0)
+		return;
+	int G = attn_row_blocks(n), chunks = attn_chunks(n);
+	/* stat [G, 2], part [chunks, D] */
+	double *tmp = (double *)cu_tmp((2 * (size_t)G + (size_t)chunks * D) * sizeof(double));
+	if (!tmp)
+		return;
+	double *stat = tmp, *part = tmp + 2 * (size_t)G;
+	dim3 grid((unsigned)((D + THREADS - 1) / THREADS), (unsigned)chunks);
+	attn_score_kernel<<<G, THREADS, 0, cu.stream>>>(t, A, stat, pre, w, bw, n, L);
+	attn_pool_kernel<<<grid, THREADS, 0, cu.stream>>>(a, part, A, stat, h, n, D, G, chunks);
+	attn_logits_kernel<<<1, THREADS, 0, cu.stream>>>(z, logits, part, C, bc, D, chunks);
+	CU_LAUNCHED("abmil_attn_forward");
+}
+
+/* dC += dlogitsᵀ z and dbc += dlogits (grid-stride); block b's rows, a
+ * group of threads each: da_i = (float)Σ_j h_ij dz_j by the group's tree
+ * and dh_i += a_i dz, dz_j = dl_0 C_0j + dl_1 C_1j recomputed where used;
+ * stat[b] = Σ (double)da_i a_i over them */
+__global__ static void attn_da_kernel(float *da, double *stat, float *dh, float *dC, float *dbc,
+                                      const float *dl, const float *h, const float *a,
+                                      const float *z, const float *C, int n, int D)
+{
+	__shared__ double sh[THREADS];
+	int lane = threadIdx.x % ATTN_GROUP, step = gridDim.x * ATTN_ROWS;
+	float d0 = dl[0], d1 = dl[1];
+	if (dC)
+		FOR_EACH(e, 2 * (size_t)D) { dC[e] += dl[e / D] * z[e % D]; }
+	if (dbc && blockIdx.x == 0 && threadIdx.x < 2)
+		dbc[threadIdx.x] += dl[threadIdx.x];
+	double dot = 0.0; /* the group's rows */
+	for (int i0 = blockIdx.x * ATTN_ROWS; i0 < n; i0 += step) {
+		int i = i0 + threadIdx.x / ATTN_GROUP;
+		float ai = i < n ? a[i] : 0.0f;
+		double acc = 0.0;
+		if (i < n)
+			for (int j = lane; j < D; j += ATTN_GROUP) {
+				size_t at = (size_t)i * D + j;
+				float dz = d0 * C[j] + d1 * C[(size_t)D + j];
+				acc += (double)h[at] * dz;
+				if (dh)
+					dh[at] += ai * dz;
+			}
+		float dai = (float)group_sum(acc, sh);
+		if (i < n) {
+			if (lane == 0)
+				da[i] = dai;
+			dot += (double)dai * ai;
+		}
+	}
+	dot = block_sum(lane == 0 ? dot : 0.0, sh);
+	if (threadIdx.x == 0)
+		stat[blockIdx.x] = dot;
+}
+
+/* block (x, k), rows of chunk k: dA_i = a_i (da_i - fd), fd = (float)Σ_b
+ * stat[b] (softmax_backward's); for the block's columns l, du_il = dA_i
+ * w_l (1 - t_il²) rounded step by step as linear_backward then
+ * tanh_backward round it, and part_w[k, l] = Σ_i dA_i t_il; x = 0's thread
+ * 0: part_b[k] = Σ_i dA_i.  du, part_w, part_b may be NULL. */
+__global__ static void attn_du_kernel(float *du, double *part_w, double *part_b, const float *da,
+                                      const double *stat, const float *a, const float *t,
+                                      const float *w, int n, int L, int G, int chunks)
+{
+	__shared__ double sh[THREADS];
+	__shared__ float sd[THREADS];
+	int k = blockIdx.y, l = blockIdx.x * THREADS + threadIdx.x, i0, i1;
+	double s = 0.0;
+	for (int b = threadIdx.x; b < G; b += THREADS)
+		s += stat[b];
+	float fd = (float)block_sum(s, sh), wl = l < L ? w[l] : 0.0f;
+	attn_chunk(n, chunks, k, &i0, &i1);
+	double acc = 0.0, accb = 0.0;
+	for (int r0 = i0; r0 < i1; r0 += THREADS) {
+		int i = r0 + threadIdx.x, cnt = i1 - r0 < THREADS ? i1 - r0 : THREADS;
+		if (i < i1)
+			sd[threadIdx.x] = a[i] * (da[i] - fd);
+		__syncthreads();
+		if (l < L)
+			for (int q = 0; q < cnt; q++) {
+				size_t at = (size_t)(r0 + q) * L + l;
+				float dA = sd[q], tv = t[at];
+				if (du)
+					du[at] = __fmul_rn(__fmul_rn(dA, wl),
+					                   __fsub_rn(1.0f, __fmul_rn(tv, tv)));
+				acc += (double)dA * tv;
+			}
+		if (blockIdx.x == 0 && threadIdx.x == 0)
+			for (int q = 0; q < cnt; q++)
+				accb += sd[q];
+		__syncthreads();
+	}
+	if (part_w && l < L)
+		part_w[(size_t)k * L + l] = acc;
+	if (part_b && blockIdx.x == 0 && threadIdx.x == 0)
+		part_b[k] = accb;
+}
+
+/* dw_l += (float)Σ_k part_w[k, l], dbw += (float)Σ_k part_b[k], in chunk
+ * order; either may be NULL */
+__global__ static void attn_dw_kernel(float *dw, float *dbw, const double *part_w,
+                                      const double *part_b, int L, int chunks)
+{
+	int l = blockIdx.x * blockDim.x + threadIdx.x;
+	if (dw && l < L) {
+		double s = 0.0;
+		for (int k = 0; k < chunks; k++)
+			s += part_w[(size_t)k * L + l];
+		dw[l] += (float)s;
+	}
+	if (dbw && l == 0) {
+		double s = 0.0;
+		for (int k = 0; k < chunks; k++)
+			s += part_b[k];
+		dbw[0] += (float)s;
+	}
+}
+
+void cu_abmil_attn_backward(float *du, float *dh, float *dw, float *dbw, float *dC, float *dbc,
+                            const float *dlogits, const float *t, const float *h, const float *a,
+                            const float *z, const float *w, const float *C, int n, int L, int D)
+{
+	if (!cu_live() || n <= 0 || L <= 0 || D <= 0)
+		return;
+	int need_da = du || dw || dbw;
+	if (!need_da && !dh && !dC && !dbc)
+		return;
+	int G = attn_row_blocks(n), chunks = attn_chunks(n);
+	/* stat [G], part_w [chunks, L], part_b [chunks] doubles, then da [n] */
+	size_t nd = (size_t)G + (size_t)chunks * L + chunks;
+	double *tmp = (double *)cu_tmp(nd * sizeof(double) + (size_t)n * sizeof(float));
+	if (!tmp)
+		return;
+	double *stat = tmp, *part_w = stat + G, *part_b = part_w + (size_t)chunks * L;
+	float *da = (float *)(tmp + nd);
+	attn_da_kernel<<<G, THREADS, 0, cu.stream>>>(da, stat, dh, dC, dbc, dlogits, h, a, z, C, n,
+	                                             D);
+	if (need_da) {
+		dim3 grid((unsigned)((L + THREADS - 1) / THREADS), (unsigned)chunks);
+		attn_du_kernel<<<grid, THREADS, 0, cu.stream>>>(du, dw ? part_w : NULL,
+		                                                dbw ? part_b : NULL, da, stat, a,
+		                                                t, w, n, L, G, chunks);
+	}
+	if (dw || dbw)
+		attn_dw_kernel<<<(L + THREADS - 1) / THREADS, THREADS, 0, cu.stream>>>(
+			dw, dbw, part_w, part_b, L, chunks);
+	CU_LAUNCHED("abmil_attn_backward");
 }
 
 /* ---------------- losses ----------------

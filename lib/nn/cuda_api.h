@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+/* 2: the table grew (abmil_attn_forward/backward, graph_*); the table's
+ * size is checked too (weno_cuda_api.table_bytes) */
 #define WENO_CUDA_API_VERSION 2
 #define WENO_CUDA_LIB "libweno_cuda.so"
 #define WENO_CUDA_ENTRY "weno_cuda_api"

@@ -1102,14 +1102,21 @@ int nn_head_forward(struct nn_module *m, const float *h, int n, struct rng *rng,
 		int t0 = HEAD_T0;
 		/* t [n,512] = tanh(h Vᵀ + bV) */
 		be->linear_forward(v.t, hh, tw(m, t0), tw(m, t0 + 1), n, H, m->attn);
-		be->tanh_forward(v.t, v.t, (size_t)n * m->attn);
-		/* A_ [n,1] = t wᵀ + bw */
-		be->linear_forward(v.A, v.t, tw(m, t0 + 2), tw(m, t0 + 3), n, m->attn, 1);
-		/* a = softmax over the bag */
-		be->softmax_forward(v.a, v.A, 1, n, 1);
-		/* z [1,H] = aᵀ h */
-		be->wsum_forward(v.z, v.a, hh, n, 1, H);
-		be->linear_forward(v.logits, v.z, tw(m, t0 + 4), tw(m, t0 + 5), 1, H, 2);
+		if (be->abmil_attn_forward) {
+			/* the rest below in one op, t in place */
+			be->abmil_attn_forward(v.t, v.A, v.a, v.z, v.logits, v.t, hh, tw(m, t0 + 2),
+			                       tw(m, t0 + 3), tw(m, t0 + 4), tw(m, t0 + 5), n, m->attn,
+			                       H);
+		} else {
+			be->tanh_forward(v.t, v.t, (size_t)n * m->attn);
+			/* A_ [n,1] = t wᵀ + bw */
+			be->linear_forward(v.A, v.t, tw(m, t0 + 2), tw(m, t0 + 3), n, m->attn, 1);
+			/* a = softmax over the bag */
+			be->softmax_forward(v.a, v.A, 1, n, 1);
+			/* z [1,H] = aᵀ h */
+			be->wsum_forward(v.z, v.a, hh, n, 1, H);
+			be->linear_forward(v.logits, v.z, tw(m, t0 + 4), tw(m, t0 + 5), 1, H, 2);
+		}
 		m->logits = v.logits;
 		m->scores = v.A;
 		m->attn_w = v.a;
@@ -1151,17 +1158,26 @@ void nn_head_backward(struct nn_module *m, float *dh, const float *dlogits,
 		return;
 	}
 	int t0 = HEAD_T0;
-	be->zero(m->dhw, (size_t)m->cap * m->hw_per + m->hw_fixed);
+	int fused = m->kind == NN_HEAD_ABMIL && be->abmil_attn_backward;
+	if (!fused) /* the chain accumulates there; the fused op overwrites d.u, all it uses */
+		be->zero(m->dhw, (size_t)m->cap * m->hw_per + m->hw_fixed);
 	if (m->kind == NN_HEAD_ABMIL) {
 		struct abmil_view v = abmil_view(m, m->hw), d = abmil_view(m, m->dhw);
-		be->linear_backward(d.z, tg(m, t0 + 4), tg(m, t0 + 5), dlogits, v.z, tw(m, t0 + 4), 1,
-		                    H, 2);
-		be->wsum_backward(d.a, dhh, d.z, v.a, hh, n, 1, H);
-		be->softmax_backward(d.A, d.a, v.a, 1, n, 1);
-		be->linear_backward(d.t, tg(m, t0 + 2), tg(m, t0 + 3), d.A, v.t, tw(m, t0 + 2), n,
-		                    m->attn, 1);
-		/* du = dt * (1 - t²) into the zeroed u block */
-		be->tanh_backward(d.u, d.t, v.t, (size_t)n * m->attn);
+		if (fused) {
+			/* du [n,512]: the gradient of h Vᵀ + bV */
+			be->abmil_attn_backward(d.u, dhh, tg(m, t0 + 2), tg(m, t0 + 3), tg(m, t0 + 4),
+			                        tg(m, t0 + 5), dlogits, v.t, hh, v.a, v.z,
+			                        tw(m, t0 + 2), tw(m, t0 + 4), n, m->attn, H);
+		} else {
+			be->linear_backward(d.z, tg(m, t0 + 4), tg(m, t0 + 5), dlogits, v.z,
+			                    tw(m, t0 + 4), 1, H, 2);
+			be->wsum_backward(d.a, dhh, d.z, v.a, hh, n, 1, H);
+			be->softmax_backward(d.A, d.a, v.a, 1, n, 1);
+			be->linear_backward(d.t, tg(m, t0 + 2), tg(m, t0 + 3), d.A, v.t, tw(m, t0 + 2),
+			                    n, m->attn, 1);
+			/* du = dt * (1 - t²) into the zeroed u block */
+			be->tanh_backward(d.u, d.t, v.t, (size_t)n * m->attn);
+		}
 		be->linear_backward(dhh, tg(m, t0), tg(m, t0 + 1), d.u, hh, tw(m, t0), n, H, m->attn);
 	} else {
 		struct dsmil_view v = dsmil_view(m, m->hw), d = dsmil_view(m, m->dhw);

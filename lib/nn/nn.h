@@ -189,8 +189,8 @@ struct nn_backend {
 	void (*adam_step)(float *param, const float *grad, float *m, float *v, size_t n,
 	                  const struct nn_optim_conf *c, long step);
 
-	/* ---- optional: NULL where a backend lacks it (kept last: positional
-	 * tables that end early leave it NULL) ---- */
+	/* ---- optional: NULL where a backend lacks them (kept last: positional
+	 * tables that end early leave them NULL) ---- */
 	/* Linear backward with a plain SGD step (no momentum, no weight decay)
 	 * fused in, for a layer whose gradient feeds nothing but that step:
 	 * dinp += dout W (the W of the forward pass), then W += -lr doutᵀ inp and
@@ -199,6 +199,33 @@ struct nn_backend {
 	 * the last bit (a BLAS may fold -lr into its multiply-add). */
 	void (*linear_backward_sgd)(float *dinp, float *weight, float *bias, const float *dout,
 	                            const float *inp, int N, int C, int OC, float lr);
+
+	/* ABMIL's attention head after its first Linear, fused: what net.c
+	 * computes otherwise with tanh, linear, softmax, wsum and linear and
+	 * their backward passes, the same up to the order of the sums.  The CPU
+	 * leaves both NULL (that chain is the reference).  n >= 1 instances,
+	 * L attention units, D features.
+	 * Forward: t = tanh(pre), A = t wᵀ + bw, a = softmax of A over the n
+	 * instances, z = aᵀ h, logits = z Cᵀ + bc.
+	 * t [n,L] (may be pre: in place), A [n], a [n], z [D], logits [2];
+	 * pre [n,L] (h Vᵀ + bV), h [n,D], w [L], bw [1] or NULL, C [2,D],
+	 * bc [2] or NULL */
+	void (*abmil_attn_forward)(float *t, float *A, float *a, float *z, float *logits,
+	                           const float *pre, const float *h, const float *w,
+	                           const float *bw, const float *C, const float *bc, int n, int L,
+	                           int D);
+	/* Backward from dlogits [2] with the forward's t, a, z: dC += dlogitsᵀ z,
+	 * dbc += dlogits; dz = dlogits C; da_i = dz·h_i; dh_i += a_i dz;
+	 * dA_i = a_i (da_i - Σ_j a_j da_j); dw += Σ_i dA_i t_i, dbw += Σ_i dA_i;
+	 * du_i = dA_i w ⊙ (1 - t_i²).  du [n,L] is OVERWRITTEN, not accumulated:
+	 * it is the gradient of pre, the dout of the first Linear's
+	 * linear_backward.  dh [n,D], dw [L], dbw [1], dC [2,D], dbc [2]
+	 * accumulate; any of the six may be NULL.  t, h, a, z, w, C as forward
+	 * used them. */
+	void (*abmil_attn_backward)(float *du, float *dh, float *dw, float *dbw, float *dC,
+	                            float *dbc, const float *dlogits, const float *t,
+	                            const float *h, const float *a, const float *z, const float *w,
+	                            const float *C, int n, int L, int D);
 
 	/* Recorded sequences of ops, replayed with one call (CUDA graphs).
 	 * graph_begin starts a recording (0; -1 when the backend cannot: graphs

@@ -30,7 +30,7 @@ unit=$!
 CUDA_TEST_EPOCHS=1 BIN=$BIN bash "$(dirname "$0")/test_cuda.sh" >"$T/cli" 2>&1
 wait $unit
 tag emu <"$T/unit"
-EMU_ORDER=reverse CHECK_ONLY=test_cuda_batchnorm,test_cuda_softmax_wsum,test_cuda_losses,test_cuda_pooling,test_cuda_optim \
+EMU_ORDER=reverse CHECK_ONLY=test_cuda_batchnorm,test_cuda_softmax_wsum,test_cuda_abmil_attn,test_cuda_losses,test_cuda_pooling,test_cuda_optim \
 	"$BUILD/tests/test_cuda" 2>&1 | tag emu-reverse
 # fast mode (WENO_CUDA_FAST=1): the tensor-op algorithms the heuristics offer
 WENO_CUDA_FAST=1 CHECK_ONLY=test_cuda_selection,test_cuda_linear,test_cuda_conv2d \

@@ -1,6 +1,7 @@
 /* test_cuda.c - the CUDA backend against its CPU twin (nn_cpu, the
- * reference) on seeded inputs, op by op and module by module, and its
- * determinism.  Without a usable GPU (or in a build without CUDA) every
+ * reference) on seeded inputs, op by op (the fused attention head, which
+ * the CPU lacks, against the chain of CPU ops it replaces) and module by
+ * module, and its determinism.  Without a usable GPU (or in a build without CUDA) every
  * case that needs one prints "SKIP <case>: <why>"; test_cuda_selection
  * runs everywhere.
  *
@@ -18,7 +19,10 @@
  *     wsum): rel 1e-5, norm 1e-5 * sqrt(K), K the reduced length (for
  *     K = 4096: 6.4e-4 of the tensor's largest value; float summation in
  *     another order typically differs by 1e-7 * sqrt(K), so the margin is
- *     about 100x, while an indexing bug gives errors of order 1);
+ *     about 100x, while an indexing bug gives errors of order 1); the
+ *     fused attention head against the CPU's unfused chain alike, K being
+ *     L for A, n for a, z, dw and dbw, D for the logits and for du
+ *     (through da), with t, dh and dC elementwise;
  *   - losses: the loss to 1e-9 relative (double on both sides), dlogits
  *     rel 1e-6, norm 1e-7;
  *   - modules (encoder + head, a few SGD/Adam steps on both backends from
@@ -813,6 +817,161 @@ static void test_cuda_softmax_wsum(void)
 	GPU_OK();
 }
 
+/* ---------------- the fused ABMIL attention head ---------------- */
+
+/* the CPU's unfused chain, as net.c runs it */
+static void attn_chain_forward(float *t, float *A, float *a, float *z, float *logits,
+                               const float *pre, const float *h, const float *w, const float *bw,
+                               const float *C, const float *bc, int n, int L, int D)
+{
+	cpu->tanh_forward(t, pre, (size_t)n * L);
+	cpu->linear_forward(A, t, w, bw, n, L, 1);
+	cpu->softmax_forward(a, A, 1, n, 1);
+	cpu->wsum_forward(z, a, h, n, 1, D);
+	cpu->linear_forward(logits, z, C, bc, 1, D, 2);
+}
+
+/* its backward from zeroed intermediates; du (when not NULL) overwritten */
+static void attn_chain_backward(float *du, float *dh, float *dw, float *dbw, float *dC,
+                                float *dbc, const float *dl, const float *t, const float *h,
+                                const float *a, const float *z, const float *w, const float *C,
+                                int n, int L, int D)
+{
+	size_t nl = (size_t)n * L;
+	float *dz = hbuf((size_t)D), *da = hbuf((size_t)n), *dA = hbuf((size_t)n);
+	float *dt = hbuf(nl), *u = hbuf(nl);
+	cpu->linear_backward(dz, dC, dbc, dl, z, C, 1, D, 2);
+	cpu->wsum_backward(da, dh, dz, a, h, n, 1, D);
+	cpu->softmax_backward(dA, da, a, 1, n, 1);
+	cpu->linear_backward(dt, dw, dbw, dA, t, w, n, L, 1);
+	cpu->tanh_backward(u, dt, t, nl);
+	if (du)
+		memcpy(du, u, nl * sizeof *u);
+	free(dz), free(da), free(dA), free(dt), free(u);
+}
+
+static void attn_case(int n, int L, int D, struct rng *r)
+{
+	char what[128], tag[48];
+	size_t nl = (size_t)n * L, nh = (size_t)n * D, nc = 2 * (size_t)D;
+	snprintf(tag, sizeof tag, "abmil_attn n%d L%d D%d", n, L, D);
+	/* w at 4/sqrt(L): scores of order 1, a softmax neither flat nor one-hot */
+	float ws = 4.0f / sqrtf((float)L);
+	float *pre = rand_buf(nl, r, -2, 2), *h = rand_buf(nh, r, -1, 1);
+	float *w = rand_buf((size_t)L, r, -ws, ws), *bw = rand_buf(1, r, -1, 1);
+	float *C = rand_buf(nc, r, -1, 1), *bc = rand_buf(2, r, -1, 1), *dl = rand_buf(2, r, -1, 1);
+	float *t = hbuf(nl), *A = hbuf((size_t)n), *a = hbuf((size_t)n), *z = hbuf((size_t)D);
+	float *lg = hbuf(2);
+	float *Pre = dbuf(pre, nl), *Hd = dbuf(h, nh), *W = dbuf(w, (size_t)L), *BW = dbuf(bw, 1);
+	float *Cd = dbuf(C, nc), *BC = dbuf(bc, 2), *DL = dbuf(dl, 2);
+	float *T = dbuf(NULL, nl), *Ad = dbuf(NULL, (size_t)n), *Ap = dbuf(NULL, (size_t)n);
+	float *Z = dbuf(NULL, (size_t)D), *LG = dbuf(NULL, 2);
+
+	/* forward: t in place over pre but for n = 7 */
+	int inplace = n != 7;
+	attn_chain_forward(t, A, a, z, lg, pre, h, w, bw, C, bc, n, L, D);
+	gpu->abmil_attn_forward(inplace ? Pre : T, Ad, Ap, Z, LG, Pre, Hd, W, BW, Cd, BC, n, L, D);
+	snprintf(what, sizeof what, "%s forward t%s", tag, inplace ? " (in place)" : "");
+	close_to(what, inplace ? Pre : T, t, NULL, nl, ew());
+	if (!inplace) {
+		snprintf(what, sizeof what, "%s forward: pre untouched", tag);
+		same_bits(what, Pre, pre, nl);
+	}
+	snprintf(what, sizeof what, "%s forward A", tag);
+	close_to(what, Ad, A, NULL, (size_t)n, red(L));
+	snprintf(what, sizeof what, "%s forward a", tag);
+	close_to(what, Ap, a, NULL, (size_t)n, red(n));
+	snprintf(what, sizeof what, "%s forward z", tag);
+	close_to(what, Z, z, NULL, (size_t)D, red(n));
+	snprintf(what, sizeof what, "%s forward logits", tag);
+	close_to(what, LG, lg, NULL, 2, red(D));
+	if (!inplace) { /* and without the biases */
+		attn_chain_forward(t, A, a, z, lg, pre, h, w, NULL, C, NULL, n, L, D);
+		gpu->abmil_attn_forward(T, Ad, Ap, Z, LG, Pre, Hd, W, NULL, Cd, NULL, n, L, D);
+		snprintf(what, sizeof what, "%s forward without biases: A, a, logits", tag);
+		close_to(what, Ad, A, NULL, (size_t)n, red(L));
+		close_to(what, Ap, a, NULL, (size_t)n, red(n));
+		close_to(what, LG, lg, NULL, 2, red(D));
+		attn_chain_forward(t, A, a, z, lg, pre, h, w, bw, C, bc, n, L, D);
+	}
+
+	/* backward from the CPU's t, a, z on both; du pre-filled too (it is
+	 * overwritten), the gradients pre-filled to check that they add */
+	gpu->upload(T, t, nl), gpu->upload(Ap, a, (size_t)n), gpu->upload(Z, z, (size_t)D);
+	float *pu = rand_buf(nl, r, -0.5f, 0.5f), *ph = rand_buf(nh, r, -0.5f, 0.5f);
+	float *pw = rand_buf((size_t)L, r, -0.5f, 0.5f), *pbw = rand_buf(1, r, -0.5f, 0.5f);
+	float *pC = rand_buf(nc, r, -0.5f, 0.5f), *pbc = rand_buf(2, r, -0.5f, 0.5f);
+	float *gu = hcopy(pu, nl), *gh = hcopy(ph, nh), *gw = hcopy(pw, (size_t)L);
+	float *gbw = hcopy(pbw, 1), *gC = hcopy(pC, nc), *gbc = hcopy(pbc, 2);
+	float *GU = dbuf(pu, nl), *GH = dbuf(ph, nh), *GW = dbuf(pw, (size_t)L), *GBW = dbuf(pbw, 1);
+	float *GC = dbuf(pC, nc), *GBC = dbuf(pbc, 2);
+	attn_chain_backward(gu, gh, gw, gbw, gC, gbc, dl, t, h, a, z, w, C, n, L, D);
+	gpu->abmil_attn_backward(GU, GH, GW, GBW, GC, GBC, DL, T, Hd, Ap, Z, W, Cd, n, L, D);
+	snprintf(what, sizeof what, "%s backward du (overwritten)", tag);
+	close_to(what, GU, gu, NULL, nl, red(D));
+	snprintf(what, sizeof what, "%s backward dh (accumulated)", tag);
+	close_to(what, GH, gh, ph, nh, ew());
+	snprintf(what, sizeof what, "%s backward dw (accumulated)", tag);
+	close_to(what, GW, gw, pw, (size_t)L, red(n));
+	snprintf(what, sizeof what, "%s backward dbw (accumulated)", tag);
+	close_to(what, GBW, gbw, pbw, 1, red(n));
+	snprintf(what, sizeof what, "%s backward dC (accumulated)", tag);
+	close_to(what, GC, gC, pC, nc, ew());
+	snprintf(what, sizeof what, "%s backward dbc (accumulated)", tag);
+	close_to(what, GBC, gbc, pbc, 2, ew());
+
+	/* NULL dh, dw, dC: du again, dbw and dbc add a second time, the others
+	 * stay as they were; then NULL du, dbw, dbc: the reverse */
+	float *gh1 = download(GH, nh), *gw1 = download(GW, (size_t)L), *gC1 = download(GC, nc);
+	attn_chain_backward(gu, NULL, NULL, gbw, NULL, gbc, dl, t, h, a, z, w, C, n, L, D);
+	gpu->abmil_attn_backward(GU, NULL, NULL, GBW, NULL, GBC, DL, T, Hd, Ap, Z, W, Cd, n, L, D);
+	snprintf(what, sizeof what, "%s backward du, dbw, dbc with NULL dh, dw, dC", tag);
+	close_to(what, GU, gu, NULL, nl, red(D));
+	close_to(what, GBW, gbw, pbw, 1, red(n));
+	close_to(what, GBC, gbc, pbc, 2, ew());
+	snprintf(what, sizeof what, "%s backward dh, dw, dC untouched by NULL", tag);
+	same_bits(what, GH, gh1, nh);
+	same_bits(what, GW, gw1, (size_t)L);
+	same_bits(what, GC, gC1, nc);
+	float *gu1 = download(GU, nl), *gbw1 = download(GBW, 1), *gbc1 = download(GBC, 2);
+	attn_chain_backward(NULL, gh, gw, NULL, gC, NULL, dl, t, h, a, z, w, C, n, L, D);
+	gpu->abmil_attn_backward(NULL, GH, GW, NULL, GC, NULL, DL, T, Hd, Ap, Z, W, Cd, n, L, D);
+	snprintf(what, sizeof what, "%s backward dh, dw, dC with NULL du, dbw, dbc", tag);
+	close_to(what, GH, gh, ph, nh, ew());
+	close_to(what, GW, gw, pw, (size_t)L, red(n));
+	close_to(what, GC, gC, pC, nc, ew());
+	snprintf(what, sizeof what, "%s backward du, dbw, dbc untouched by NULL", tag);
+	same_bits(what, GU, gu1, nl);
+	same_bits(what, GBW, gbw1, 1);
+	same_bits(what, GBC, gbc1, 2);
+
+	float *hs[] = {pre, h, w, bw, C, bc, dl, t, A, a, z, lg, pu, ph, pw, pbw, pC, pbc,
+	               gu, gh, gw, gbw, gC, gbc, gh1, gw1, gC1, gu1, gbw1, gbc1};
+	for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+		free(hs[i]);
+	float *ds[] = {Pre, Hd, W, BW, Cd, BC, DL, T, Ad, Ap, Z, LG, GU, GH, GW, GBW, GC, GBC};
+	for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
+		gpu->free_(ds[i]);
+}
+
+static void test_cuda_abmil_attn(void)
+{
+	NEED_GPU();
+	REQUIRE(gpu->abmil_attn_forward && gpu->abmil_attn_backward,
+	        "the CUDA backend has the fused attention head");
+	static const int ns[] = {1, 2, 7, 100, 3000};
+	static const int LD[][2] = {{512, 1024}, {5, 3}, {33, 70}};
+	struct rng r;
+	rng_seed(&r, 13, 1);
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+		for (size_t j = 0; j < sizeof LD / sizeof LD[0]; j++)
+			attn_case(ns[i], LD[j][0], LD[j][1], &r);
+	/* more rows than the row blocks and chunks hold at one a row: several
+	 * rows a block, several tiles a chunk */
+	attn_case(70001, 5, 3, &r);
+	GPU_OK();
+}
+
 /* ---------------- losses ---------------- */
 
 static void loss_case(int kind, int B, int K, struct rng *r)
@@ -1570,6 +1729,7 @@ int main(void)
 	RUN(test_cuda_dropout);
 	RUN(test_cuda_pooling);
 	RUN(test_cuda_softmax_wsum);
+	RUN(test_cuda_abmil_attn);
 	RUN(test_cuda_losses);
 	RUN(test_cuda_optim);
 	RUN(test_cuda_modules);
