@@ -882,16 +882,19 @@ static void graph_backward(struct nn_module *m, float *dinp)
 
 /* ---------------- recorded passes (graphs) ----------------
  *
- * An encoder pass (its whole forward, or its whole backward) is pure device
- * work: on a backend with graph_begin it is recorded the second time the
- * same pass is asked for, and replayed from then on (one launch instead of
- * some twenty to a hundred and fifty).  A recording holds pointers and
- * values, so a pass is keyed by everything it is given that can change:
- * direction, batch size, training mode, the fused SGD step and its rate,
- * and the caller's buffers; the module's own buffers are fixed until the
- * arenas move (nn_module_reserve), which clears the table.  Encoders have
- * no dropout, the one op that draws on the host.  The results are those of
- * the ops run one by one: the same kernels with the same arguments. */
+ * A pass of a module's feed-forward graph (an encoder's forward or
+ * backward, the student head's, a head's per-instance layers in
+ * evaluation) is pure device work, unless its forward draws dropout masks
+ * (the host's rng advances): on a backend with graph_begin it is recorded
+ * the second time the same pass is asked for, and replayed from then on
+ * (one launch instead of dozens).  A recording holds pointers and values,
+ * so a pass is keyed by everything it is given that can change: direction,
+ * batch size, training and dropout modes, the fused SGD step and its rate,
+ * and the caller's buffers (a backward's include the forward's input, which
+ * it reads); the module's own buffers are fixed until the
+ * arenas move (nn_module_reserve), which clears the table.  The results
+ * are those of the ops run one by one: the same kernels with the same
+ * arguments. */
 
 static void graphs_clear(struct nn_module *m)
 {
@@ -912,7 +915,8 @@ static struct nn_graph_slot *graph_slot(struct nn_module *m, int dir, int train,
 	for (int i = 0; i < NN_GRAPH_SLOTS; i++) {
 		struct nn_graph_slot *s = &m->graphs[i];
 		if (s->used && s->dir == dir && s->n == m->n && s->train == train &&
-		    s->fuse == m->fuse_sgd && s->lr == m->fuse_lr && s->a == a && s->b == b) {
+		    s->fuse == m->fuse_sgd && s->lr == m->fuse_lr && s->a == a && s->b == b &&
+		    s->in == m->inp) {
 			s->last = m->graph_clock;
 			if (s->seen < 2)
 				s->seen++;
@@ -925,7 +929,7 @@ static struct nn_graph_slot *graph_slot(struct nn_module *m, int dir, int train,
 		m->be->graph_free(victim->g);
 	*victim = (struct nn_graph_slot){.used = 1, .dir = dir, .n = m->n, .train = train,
 	                                 .fuse = m->fuse_sgd, .lr = m->fuse_lr, .a = a, .b = b,
-	                                 .seen = 1, .last = m->graph_clock};
+	                                 .in = m->inp, .seen = 1, .last = m->graph_clock};
 	return victim;
 }
 
@@ -949,7 +953,8 @@ static void pass(struct nn_module *m, int dir, const void *a, void *b)
 		pass_ops(m, dir, a, b);
 		return;
 	}
-	struct nn_graph_slot *s = graph_slot(m, dir, dir ? m->fwd_train : m->train, a, b);
+	struct nn_graph_slot *s =
+		graph_slot(m, dir, dir ? m->fwd_train | m->fwd_drop << 1 : m->train, a, b);
 	if (s->g) {
 		if (be->graph_launch(s->g) == 0) {
 			m->graph_runs++;
@@ -975,6 +980,25 @@ static void pass(struct nn_module *m, int dir, const void *a, void *b)
 		}
 	}
 	pass_ops(m, dir, a, b);
+}
+
+/* a head's per-instance layers forward: recorded and replayed where they
+ * draw no dropout mask (the student without dropout, every head in
+ * evaluation), else op by op */
+static void layers_forward(struct nn_module *m, const float *h, int n, struct rng *rng)
+{
+	int draws = 0;
+	for (int li = 0; m->train && rng && li < m->nlayers; li++)
+		draws |= m->layers[li].kind == L_DROPOUT && m->layers[li].p > 0.0f;
+	if (draws) {
+		graph_forward(m, h, n, rng);
+		return;
+	}
+	m->inp = h;
+	m->n = n;
+	m->fwd_train = m->train;
+	m->fwd_drop = 0;
+	pass(m, 0, h, NULL);
 }
 
 /* ---------------- encoders ---------------- */
@@ -1088,7 +1112,7 @@ int nn_head_forward(struct nn_module *m, const float *h, int n, struct rng *rng,
 	if (rc < 0)
 		return rc;
 	const struct nn_backend *be = m->be;
-	graph_forward(m, h, n, rng);
+	layers_forward(m, h, n, rng);
 	float *hh = act_of(m, m->nlayers - 1);
 	int H = m->hidden;
 	if (m->kind == NN_HEAD_STUDENT) {
@@ -1151,12 +1175,11 @@ void nn_head_backward(struct nn_module *m, float *dh, const float *dlogits,
 	const struct nn_backend *be = m->be;
 	int n = m->n, H = m->hidden;
 	float *hh = act_of(m, m->nlayers - 1);
-	float *dhh = graph_backward_begin(m);
 	if (m->kind == NN_HEAD_STUDENT) {
-		be->copy(dhh, dlogits, (size_t)n * 2);
-		graph_backward(m, dh);
+		pass(m, 1, dlogits, dh); /* never draws: dropout's backward reads its mask */
 		return;
 	}
+	float *dhh = graph_backward_begin(m);
 	int t0 = HEAD_T0;
 	int fused = m->kind == NN_HEAD_ABMIL && be->abmil_attn_backward;
 	if (!fused) /* the chain accumulates there; the fused op overwrites d.u, all it uses */
@@ -1211,7 +1234,7 @@ int nn_head_scores(struct nn_module *m, float *scores, const float *h, int n, st
 	if (rc < 0)
 		return rc;
 	const struct nn_backend *be = m->be;
-	graph_forward(m, h, n, rng);
+	layers_forward(m, h, n, rng);
 	float *hh = act_of(m, m->nlayers - 1);
 	int H = m->hidden, t0 = HEAD_T0;
 	if (m->kind == NN_HEAD_ABMIL) {

@@ -120,6 +120,7 @@ struct nn_module {
 		int used, dir, n, train, fuse, seen, spoiled;
 		float lr;
 		const void *a, *b;    /* forward: inp; backward: dout, dinp */
+		const void *in;       /* the forward's input (a backward reads it) */
 		void *g;              /* the backend's graph, NULL until recorded */
 		unsigned long last;   /* graph_clock at the last use */
 	} graphs[NN_GRAPH_SLOTS];
