@@ -146,6 +146,8 @@ void cu_add_backward(float *da, float *db, const float *dout, size_t n);
 void cu_scale(float *x, float a, size_t n);
 void cu_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p,
                         struct rng *rng);
+void cu_dropout_forward_at(float *out, float *mask, const float *inp, size_t n, float p,
+                           const uint64_t *state);
 void cu_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 void cu_maxpool_forward(float *out, int32_t *idx, const float *inp,
                         const struct nn_conv_shape *s);

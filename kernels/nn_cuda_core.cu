@@ -931,6 +931,7 @@ const struct nn_backend nn_cuda = {
 	graph_end,
 	graph_launch,
 	graph_free,
+	cu_dropout_forward_at,
 };
 
 /* ---------------- the entry point (lib/nn/cuda_api.h) ---------------- */

@@ -540,8 +540,8 @@ __device__ static float pcg_float(uint64_t *state, uint64_t inc)
 	return (float)(u >> 8) * (1.0f / 16777216.0f);
 }
 
-__global__ static void dropout_kernel(float *out, float *mask, const float *inp, size_t n,
-                                      float p, float scale, uint64_t state, uint64_t inc)
+__device__ static void dropout_body(float *out, float *mask, const float *inp, size_t n,
+                                    float p, float scale, uint64_t state, uint64_t inc)
 {
 	size_t nt = (n + DROP_PER_THREAD - 1) / DROP_PER_THREAD;
 	for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < nt;
@@ -554,6 +554,19 @@ __global__ static void dropout_kernel(float *out, float *mask, const float *inp,
 			out[i] = inp[i] * mk;
 		}
 	}
+}
+
+__global__ static void dropout_kernel(float *out, float *mask, const float *inp, size_t n,
+                                      float p, float scale, uint64_t state, uint64_t inc)
+{
+	dropout_body(out, mask, inp, n, p, scale, state, inc);
+}
+
+/* the generator read from device memory when the kernel runs */
+__global__ static void dropout_at_kernel(float *out, float *mask, const float *inp, size_t n,
+                                         float p, float scale, const uint64_t *st)
+{
+	dropout_body(out, mask, inp, n, p, scale, st[0], st[1]);
 }
 
 __global__ static void dropout_off_kernel(float *out, float *mask, const float *inp, size_t n)
@@ -583,6 +596,18 @@ void cu_dropout_forward(float *out, float *mask, const float *inp, size_t n, flo
 	                                                                rng->state, rng->inc);
 	CU_LAUNCHED("dropout_forward");
 	rng->state = pcg_advance(rng->state, rng->inc, n); /* n draws taken */
+}
+
+void cu_dropout_forward_at(float *out, float *mask, const float *inp, size_t n, float p,
+                           const uint64_t *state)
+{
+	if (!cu_live() || !n)
+		return;
+	float scale = 1.0f / (1.0f - p);
+	size_t nt = (n + DROP_PER_THREAD - 1) / DROP_PER_THREAD;
+	dropout_at_kernel<<<cu_grid(nt, THREADS), THREADS, 0, cu.stream>>>(out, mask, inp, n, p, scale,
+	                                                                   state);
+	CU_LAUNCHED("dropout_forward_at");
 }
 
 /* ---------------- pooling ---------------- */

@@ -67,3 +67,17 @@ void rng_shuffle(struct rng *r, uint32_t *v, size_t n)
 		v[j] = t;
 	}
 }
+
+void rng_advance(struct rng *r, uint64_t n)
+{
+	uint64_t mult = PCG_MULT, plus = r->inc, acc_mult = 1, acc_plus = 0;
+	for (; n; n >>= 1) {
+		if (n & 1) {
+			acc_mult *= mult;
+			acc_plus = acc_plus * mult + plus;
+		}
+		plus = (mult + 1) * plus;
+		mult *= mult;
+	}
+	r->state = acc_mult * r->state + acc_plus;
+}

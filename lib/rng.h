@@ -11,6 +11,8 @@
  *   rng_below(n): Lemire's multiply-and-reject, unbiased in [0,n)
  *   rng_normal  : Box-Muller on two rng_double draws (no cached second value)
  *   rng_shuffle : Fisher-Yates from the last element down, j = rng_below(i+1)
+ *   rng_advance : the state after n rng_u32 draws, in O(log n) steps
+ *                 (Brown, "Random Number Generation with Arbitrary Strides")
  * These definitions are part of the project's reproducibility promise: the
  * same seed gives the same bags, splits and models on every machine.
  *
@@ -35,5 +37,6 @@ double rng_double(struct rng *r);
 uint32_t rng_below(struct rng *r, uint32_t n);
 double rng_normal(struct rng *r);
 void rng_shuffle(struct rng *r, uint32_t *v, size_t n);
+void rng_advance(struct rng *r, uint64_t n);
 
 #endif

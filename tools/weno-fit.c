@@ -72,7 +72,7 @@ static const struct cli CLI = {
 	"  weno-fit -m fm10/manifest.tsv --epochs 80 --resume fm10/abmil-weno.model.last -o fm10/abmil-weno.model\n"
 	"environment: WENO_CUDA_LIB=PATH, the CUDA backend library (default: ../lib/libweno_cuda.so\n"
 	"beside the program); WENO_CUDA_FAST=1, TF32 on the GPU (faster, not bit-exact with the CPU);\n"
-	"WENO_CUDA_GRAPHS=0, run the encoder op by op instead of as recorded CUDA graphs\n"
+	"WENO_CUDA_GRAPHS=0, run the networks op by op instead of as recorded CUDA graphs\n"
 	"exit status: 0 success, 1 bad data, NaN in training or interrupted, 2 bad usage",
 	OPTS, 0, 0,
 };

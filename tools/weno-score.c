@@ -39,7 +39,7 @@ static const struct cli CLI = {
 	"  weno-score model -m manifest.tsv --top-k 5 --top-out top5.tsv -o scores.tsv\n"
 	"environment: WENO_CUDA_LIB=PATH, the CUDA backend library (default: ../lib/libweno_cuda.so\n"
 	"beside the program); WENO_CUDA_FAST=1, TF32 on the GPU (faster, not bit-exact with the CPU);\n"
-	"WENO_CUDA_GRAPHS=0, run the encoder op by op instead of as recorded CUDA graphs\n"
+	"WENO_CUDA_GRAPHS=0, run the networks op by op instead of as recorded CUDA graphs\n"
 	"exit status: 0 success, 1 unreadable model or bags, 2 bad usage",
 	OPTS, 1, 1,
 };

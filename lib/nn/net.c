@@ -294,6 +294,14 @@ int nn_module_alloc(struct nn_module *m, int cap, struct err *e)
 		return err_set(e, ERR_NOMEM, "out of memory allocating %zu parameters",
 		               m->nparams);
 	}
+	int ndrop = 0;
+	for (int li = 0; li < m->nlayers; li++)
+		ndrop += m->layers[li].kind == L_DROPOUT;
+	if (ndrop && ndrop <= NN_MAX_DROPOUT && m->be->dropout_forward_at &&
+	    !(m->rngs = m->be->alloc(4 * (size_t)ndrop))) {
+		nn_module_free(m);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
 	if (cap > 0 && nn_module_reserve(m, cap, e) < 0) {
 		nn_module_free(m);
 		return e ? e->code : ERR_NOMEM;
@@ -480,7 +488,8 @@ void nn_module_free(struct nn_module *m)
 		return;
 	const struct nn_backend *be = m->be;
 	graphs_clear(m);
-	float *bufs[] = {m->w, m->g, m->state, m->act, m->dact, m->aux, m->scratch, m->hw, m->dhw};
+	float *bufs[] = {m->w,   m->g,       m->state, m->act, m->dact,
+	                 m->aux, m->scratch, m->hw,    m->dhw, m->rngs};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (bufs[i])
 			be->free_(bufs[i]);
@@ -737,14 +746,17 @@ static struct nn_conv_shape lshape(const struct nn_layer *l, int n)
 	return s;
 }
 
-static void graph_forward(struct nn_module *m, const float *inp, int n, struct rng *rng)
+/* drop: the dropout layers draw masks, from rng, or where rng is NULL
+ * from the generators upload_draws left in m->rngs (dropout_forward_at) */
+static void graph_forward(struct nn_module *m, const float *inp, int n, struct rng *rng,
+                          int drop)
 {
 	const struct nn_backend *be = m->be;
 	m->inp = inp;
 	m->n = n;
 	m->fwd_train = m->train;
-	m->fwd_drop = m->train && rng;
-	for (int li = 0; li < m->nlayers; li++) {
+	m->fwd_drop = drop;
+	for (int li = 0, k = 0; li < m->nlayers; li++) {
 		struct nn_layer *l = &m->layers[li];
 		float *out = act_of(m, li);
 		const float *in = act_of(m, l->in);
@@ -783,10 +795,15 @@ static void graph_forward(struct nn_module *m, const float *inp, int n, struct r
 		case L_DROPOUT:
 			if (m->fwd_drop && l->p > 0.0f) {
 				float *mask = m->aux + m->aux_fixed + (size_t)m->cap * l->aux_off;
-				be->dropout_forward(out, mask, in, sz, l->p, rng);
+				if (rng)
+					be->dropout_forward(out, mask, in, sz, l->p, rng);
+				else
+					be->dropout_forward_at(out, mask, in, sz, l->p,
+					                       (const uint64_t *)m->rngs + 2 * k);
 			} else {
 				be->copy(out, in, sz);
 			}
+			k++;
 			break;
 		}
 	}
@@ -935,10 +952,19 @@ static struct nn_graph_slot *graph_slot(struct nn_module *m, int dir, int train,
 
 /* the ops of a pass: forward of a (the input), or backward from a (dout)
  * into b (dinp, or NULL) */
+static void abmil_forward_ops(struct nn_module *m);
+static void abmil_backward_ops(struct nn_module *m, const float *dlogits, float *dh);
+
 static void pass_ops(struct nn_module *m, int dir, const void *a, void *b)
 {
 	if (dir == 0) {
-		graph_forward(m, a, m->n, NULL);
+		graph_forward(m, a, m->n, NULL, m->fwd_drop);
+		if (m->kind == NN_HEAD_ABMIL)
+			abmil_forward_ops(m);
+		return;
+	}
+	if (m->kind == NN_HEAD_ABMIL) {
+		abmil_backward_ops(m, a, b);
 		return;
 	}
 	float *d = graph_backward_begin(m);
@@ -953,8 +979,8 @@ static void pass(struct nn_module *m, int dir, const void *a, void *b)
 		pass_ops(m, dir, a, b);
 		return;
 	}
-	struct nn_graph_slot *s =
-		graph_slot(m, dir, dir ? m->fwd_train | m->fwd_drop << 1 : m->train, a, b);
+	/* the modes (the caller has set them for a forward too) */
+	struct nn_graph_slot *s = graph_slot(m, dir, m->fwd_train | m->fwd_drop << 1, a, b);
 	if (s->g) {
 		if (be->graph_launch(s->g) == 0) {
 			m->graph_runs++;
@@ -982,22 +1008,57 @@ static void pass(struct nn_module *m, int dir, const void *a, void *b)
 	pass_ops(m, dir, a, b);
 }
 
-/* a head's per-instance layers forward: recorded and replayed where they
- * draw no dropout mask (the student without dropout, every head in
- * evaluation), else op by op */
-static void layers_forward(struct nn_module *m, const float *h, int n, struct rng *rng)
+/* 1 when a forward in the module's mode with rng would draw dropout masks */
+static int draws(const struct nn_module *m, const struct rng *rng)
 {
-	int draws = 0;
 	for (int li = 0; m->train && rng && li < m->nlayers; li++)
-		draws |= m->layers[li].kind == L_DROPOUT && m->layers[li].p > 0.0f;
-	if (draws) {
-		graph_forward(m, h, n, rng);
+		if (m->layers[li].kind == L_DROPOUT && m->layers[li].p > 0.0f)
+			return 1;
+	return 0;
+}
+
+/* the generator as each dropout layer of a forward over n instances will
+ * find it, into m->rngs for dropout_forward_at (a recorded forward reads it
+ * there at every replay); rng advanced past the forward's draws, as the
+ * layers drawing one by one would leave it */
+static void upload_draws(struct nn_module *m, int n, struct rng *rng)
+{
+	uint64_t st[2 * NN_MAX_DROPOUT] = {0};
+	int k = 0;
+	for (int li = 0; li < m->nlayers; li++) {
+		const struct nn_layer *l = &m->layers[li];
+		if (l->kind != L_DROPOUT)
+			continue;
+		if (l->p > 0.0f) {
+			st[2 * k] = rng->state;
+			st[2 * k + 1] = rng->inc;
+			rng_advance(rng, (uint64_t)n * lsize(l));
+		}
+		k++;
+	}
+	m->be->upload(m->rngs, (const float *)st, 4 * (size_t)k); /* two 8-byte words a layer */
+}
+
+/* a head's forward up to its logits (the per-instance layers, then ABMIL's
+ * attention) as one pass, recorded and replayed, where the backend draws
+ * dropout masks from a generator in its memory; DSMIL's op by op (its
+ * critical instance is chosen on the host) */
+static void head_forward(struct nn_module *m, const float *h, int n, struct rng *rng)
+{
+	int drop = draws(m, rng);
+	if (m->kind == NN_HEAD_DSMIL || (drop && !m->rngs)) {
+		graph_forward(m, h, n, rng, drop);
+		if (m->kind == NN_HEAD_ABMIL)
+			abmil_forward_ops(m);
 		return;
 	}
+	if (drop)
+		upload_draws(m, n, rng);
+	/* what graph_forward records on the host, for a replay too */
 	m->inp = h;
 	m->n = n;
 	m->fwd_train = m->train;
-	m->fwd_drop = 0;
+	m->fwd_drop = drop;
 	pass(m, 0, h, NULL);
 }
 
@@ -1106,13 +1167,38 @@ static void dsmil_critical(struct nn_module *m, const float *c, int n)
 	}
 }
 
+/* ABMIL's attention after the per-instance layers (m->n instances) */
+static void abmil_forward_ops(struct nn_module *m)
+{
+	const struct nn_backend *be = m->be;
+	struct abmil_view v = abmil_view(m, m->hw);
+	float *hh = act_of(m, m->nlayers - 1);
+	int n = m->n, H = m->hidden, t0 = HEAD_T0;
+	/* t [n,512] = tanh(h Vᵀ + bV) */
+	be->linear_forward(v.t, hh, tw(m, t0), tw(m, t0 + 1), n, H, m->attn);
+	if (be->abmil_attn_forward) {
+		/* the rest below in one op, t in place */
+		be->abmil_attn_forward(v.t, v.A, v.a, v.z, v.logits, v.t, hh, tw(m, t0 + 2),
+		                       tw(m, t0 + 3), tw(m, t0 + 4), tw(m, t0 + 5), n, m->attn, H);
+		return;
+	}
+	be->tanh_forward(v.t, v.t, (size_t)n * m->attn);
+	/* A_ [n,1] = t wᵀ + bw */
+	be->linear_forward(v.A, v.t, tw(m, t0 + 2), tw(m, t0 + 3), n, m->attn, 1);
+	/* a = softmax over the bag */
+	be->softmax_forward(v.a, v.A, 1, n, 1);
+	/* z [1,H] = aᵀ h */
+	be->wsum_forward(v.z, v.a, hh, n, 1, H);
+	be->linear_forward(v.logits, v.z, tw(m, t0 + 4), tw(m, t0 + 5), 1, H, 2);
+}
+
 int nn_head_forward(struct nn_module *m, const float *h, int n, struct rng *rng, struct err *e)
 {
 	int rc = head_check(m, h, n, e);
 	if (rc < 0)
 		return rc;
 	const struct nn_backend *be = m->be;
-	layers_forward(m, h, n, rng);
+	head_forward(m, h, n, rng);
 	float *hh = act_of(m, m->nlayers - 1);
 	int H = m->hidden;
 	if (m->kind == NN_HEAD_STUDENT) {
@@ -1123,24 +1209,6 @@ int nn_head_forward(struct nn_module *m, const float *h, int n, struct rng *rng,
 	}
 	if (m->kind == NN_HEAD_ABMIL) {
 		struct abmil_view v = abmil_view(m, m->hw);
-		int t0 = HEAD_T0;
-		/* t [n,512] = tanh(h Vᵀ + bV) */
-		be->linear_forward(v.t, hh, tw(m, t0), tw(m, t0 + 1), n, H, m->attn);
-		if (be->abmil_attn_forward) {
-			/* the rest below in one op, t in place */
-			be->abmil_attn_forward(v.t, v.A, v.a, v.z, v.logits, v.t, hh, tw(m, t0 + 2),
-			                       tw(m, t0 + 3), tw(m, t0 + 4), tw(m, t0 + 5), n, m->attn,
-			                       H);
-		} else {
-			be->tanh_forward(v.t, v.t, (size_t)n * m->attn);
-			/* A_ [n,1] = t wᵀ + bw */
-			be->linear_forward(v.A, v.t, tw(m, t0 + 2), tw(m, t0 + 3), n, m->attn, 1);
-			/* a = softmax over the bag */
-			be->softmax_forward(v.a, v.A, 1, n, 1);
-			/* z [1,H] = aᵀ h */
-			be->wsum_forward(v.z, v.a, hh, n, 1, H);
-			be->linear_forward(v.logits, v.z, tw(m, t0 + 4), tw(m, t0 + 5), 1, H, 2);
-		}
 		m->logits = v.logits;
 		m->scores = v.A;
 		m->attn_w = v.a;
@@ -1169,61 +1237,70 @@ int nn_head_forward(struct nn_module *m, const float *h, int n, struct rng *rng,
 	return 0;
 }
 
+/* ABMIL's backward from dlogits [2] through the attention and the
+ * per-instance layers into dh */
+static void abmil_backward_ops(struct nn_module *m, const float *dlogits, float *dh)
+{
+	const struct nn_backend *be = m->be;
+	int n = m->n, H = m->hidden, t0 = HEAD_T0;
+	float *hh = act_of(m, m->nlayers - 1);
+	float *dhh = graph_backward_begin(m);
+	struct abmil_view v = abmil_view(m, m->hw), d = abmil_view(m, m->dhw);
+	if (be->abmil_attn_backward) {
+		/* du [n,512]: the gradient of h Vᵀ + bV (overwritten: no zeroing) */
+		be->abmil_attn_backward(d.u, dhh, tg(m, t0 + 2), tg(m, t0 + 3), tg(m, t0 + 4),
+		                        tg(m, t0 + 5), dlogits, v.t, hh, v.a, v.z, tw(m, t0 + 2),
+		                        tw(m, t0 + 4), n, m->attn, H);
+	} else {
+		/* the chain accumulates into the head's gradient arena */
+		be->zero(m->dhw, (size_t)m->cap * m->hw_per + m->hw_fixed);
+		be->linear_backward(d.z, tg(m, t0 + 4), tg(m, t0 + 5), dlogits, v.z, tw(m, t0 + 4), 1,
+		                    H, 2);
+		be->wsum_backward(d.a, dhh, d.z, v.a, hh, n, 1, H);
+		be->softmax_backward(d.A, d.a, v.a, 1, n, 1);
+		be->linear_backward(d.t, tg(m, t0 + 2), tg(m, t0 + 3), d.A, v.t, tw(m, t0 + 2), n,
+		                    m->attn, 1);
+		/* du = dt * (1 - t²) into the zeroed u block */
+		be->tanh_backward(d.u, d.t, v.t, (size_t)n * m->attn);
+	}
+	be->linear_backward(dhh, tg(m, t0), tg(m, t0 + 1), d.u, hh, tw(m, t0), n, H, m->attn);
+	graph_backward(m, dh);
+}
+
 void nn_head_backward(struct nn_module *m, float *dh, const float *dlogits,
                       const float *dscores)
 {
 	const struct nn_backend *be = m->be;
 	int n = m->n, H = m->hidden;
 	float *hh = act_of(m, m->nlayers - 1);
-	if (m->kind == NN_HEAD_STUDENT) {
-		pass(m, 1, dlogits, dh); /* never draws: dropout's backward reads its mask */
+	if (m->kind != NN_HEAD_DSMIL) {
+		/* never draws: dropout's backward reads its mask */
+		pass(m, 1, dlogits, dh);
 		return;
 	}
 	float *dhh = graph_backward_begin(m);
 	int t0 = HEAD_T0;
-	int fused = m->kind == NN_HEAD_ABMIL && be->abmil_attn_backward;
-	if (!fused) /* the chain accumulates there; the fused op overwrites d.u, all it uses */
-		be->zero(m->dhw, (size_t)m->cap * m->hw_per + m->hw_fixed);
-	if (m->kind == NN_HEAD_ABMIL) {
-		struct abmil_view v = abmil_view(m, m->hw), d = abmil_view(m, m->dhw);
-		if (fused) {
-			/* du [n,512]: the gradient of h Vᵀ + bV */
-			be->abmil_attn_backward(d.u, dhh, tg(m, t0 + 2), tg(m, t0 + 3), tg(m, t0 + 4),
-			                        tg(m, t0 + 5), dlogits, v.t, hh, v.a, v.z,
-			                        tw(m, t0 + 2), tw(m, t0 + 4), n, m->attn, H);
-		} else {
-			be->linear_backward(d.z, tg(m, t0 + 4), tg(m, t0 + 5), dlogits, v.z,
-			                    tw(m, t0 + 4), 1, H, 2);
-			be->wsum_backward(d.a, dhh, d.z, v.a, hh, n, 1, H);
-			be->softmax_backward(d.A, d.a, v.a, 1, n, 1);
-			be->linear_backward(d.t, tg(m, t0 + 2), tg(m, t0 + 3), d.A, v.t, tw(m, t0 + 2),
-			                    n, m->attn, 1);
-			/* du = dt * (1 - t²) into the zeroed u block */
-			be->tanh_backward(d.u, d.t, v.t, (size_t)n * m->attn);
-		}
-		be->linear_backward(dhh, tg(m, t0), tg(m, t0 + 1), d.u, hh, tw(m, t0), n, H, m->attn);
-	} else {
-		struct dsmil_view v = dsmil_view(m, m->hw), d = dsmil_view(m, m->dhw);
-		float s = 1.0f / sqrtf((float)H);
-		be->linear_backward(d.B, tg(m, t0 + 6), tg(m, t0 + 7), dlogits, v.B, tw(m, t0 + 6), 1,
-		                    2 * H, 2);
-		be->wsum_backward(d.A, d.V, d.B, v.A, v.V, n, 2, H);
-		be->softmax_backward(d.S, d.A, v.A, 1, n, 2);
-		be->scale(d.S, s, (size_t)n * 2);
-		/* S = Q qmᵀ: dQ += dS qm, dqm += dSᵀ Q, then dQ[m_k] += dqm[k] */
-		be->linear_backward(d.Q, d.qm, NULL, d.S, v.Q, v.qm, n, H, 2);
-		for (int k = 0; k < 2; k++) {
-			float *row = d.Q + (size_t)m->crit[k] * H;
-			be->add_forward(row, row, d.qm + (size_t)k * H, (size_t)H);
-		}
-		be->linear_backward(dhh, tg(m, t0 + 4), tg(m, t0 + 5), d.V, hh, tw(m, t0 + 4), n, H,
-		                    H);
-		be->linear_backward(dhh, tg(m, t0 + 2), tg(m, t0 + 3), d.Q, hh, tw(m, t0 + 2), n, H,
-		                    H);
-		if (dscores)
-			be->linear_backward(dhh, tg(m, t0), tg(m, t0 + 1), dscores, hh, tw(m, t0), n, H,
-			                    2);
+	be->zero(m->dhw, (size_t)m->cap * m->hw_per + m->hw_fixed);
+	struct dsmil_view v = dsmil_view(m, m->hw), d = dsmil_view(m, m->dhw);
+	float s = 1.0f / sqrtf((float)H);
+	be->linear_backward(d.B, tg(m, t0 + 6), tg(m, t0 + 7), dlogits, v.B, tw(m, t0 + 6), 1,
+	                    2 * H, 2);
+	be->wsum_backward(d.A, d.V, d.B, v.A, v.V, n, 2, H);
+	be->softmax_backward(d.S, d.A, v.A, 1, n, 2);
+	be->scale(d.S, s, (size_t)n * 2);
+	/* S = Q qmᵀ: dQ += dS qm, dqm += dSᵀ Q, then dQ[m_k] += dqm[k] */
+	be->linear_backward(d.Q, d.qm, NULL, d.S, v.Q, v.qm, n, H, 2);
+	for (int k = 0; k < 2; k++) {
+		float *row = d.Q + (size_t)m->crit[k] * H;
+		be->add_forward(row, row, d.qm + (size_t)k * H, (size_t)H);
 	}
+	be->linear_backward(dhh, tg(m, t0 + 4), tg(m, t0 + 5), d.V, hh, tw(m, t0 + 4), n, H,
+	                    H);
+	be->linear_backward(dhh, tg(m, t0 + 2), tg(m, t0 + 3), d.Q, hh, tw(m, t0 + 2), n, H,
+	                    H);
+	if (dscores)
+		be->linear_backward(dhh, tg(m, t0), tg(m, t0 + 1), dscores, hh, tw(m, t0), n, H,
+		                    2);
 	graph_backward(m, dh);
 }
 
@@ -1234,7 +1311,10 @@ int nn_head_scores(struct nn_module *m, float *scores, const float *h, int n, st
 	if (rc < 0)
 		return rc;
 	const struct nn_backend *be = m->be;
-	layers_forward(m, h, n, rng);
+	if (m->kind == NN_HEAD_STUDENT)
+		head_forward(m, h, n, rng);
+	else /* the layers only: the scores need part of the attention */
+		graph_forward(m, h, n, rng, draws(m, rng));
 	float *hh = act_of(m, m->nlayers - 1);
 	int H = m->hidden, t0 = HEAD_T0;
 	if (m->kind == NN_HEAD_ABMIL) {

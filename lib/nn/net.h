@@ -71,6 +71,8 @@ struct nn_layer {
  * student's batch and its last one, evaluation batches; forward and
  * backward, training and evaluation) */
 #define NN_GRAPH_SLOTS 16
+/* dropout layers whose generators a module keeps in backend memory */
+#define NN_MAX_DROPOUT 8
 
 struct nn_module {
 	int kind;                    /* enum nn_module_kind */
@@ -126,6 +128,9 @@ struct nn_module {
 	} graphs[NN_GRAPH_SLOTS];
 	unsigned long graph_clock;
 	int no_graphs;               /* 1: never record (tests, benchmarks) */
+	float *rngs;                 /* per dropout layer, its generator (two 8-byte
+	                              * words) for dropout_forward_at; NULL where the
+	                              * backend lacks it (the host's rng is used) */
 	long graph_runs, graph_records; /* replays and recordings, for tests */
 };
 

@@ -246,6 +246,15 @@ struct nn_backend {
 	void *(*graph_end)(void);
 	int (*graph_launch)(void *graph);
 	void (*graph_free)(void *graph);
+
+	/* dropout_forward with the generator in device memory: state[0] its
+	 * state, state[1] its increment, read when the op runs (so that a
+	 * recorded dropout draws new masks at every replay, from what the
+	 * caller wrote there before); the masks are dropout_forward's from that
+	 * generator.  The caller advances its own generator by n draws
+	 * (rng_advance).  p > 0. */
+	void (*dropout_forward_at)(float *out, float *mask, const float *inp, size_t n, float p,
+	                           const uint64_t *state);
 };
 
 /* The CPU backend (always present). */

@@ -18,8 +18,10 @@
  *   - WENO_CUDA_FAST=1 in the environment (read once, at initialisation)
  *     lets cuBLAS and cuDNN use TF32 tensor cores: faster, still run-to-run
  *     reproducible, but further from the CPU (about 1e-3 relative);
- *   - graphs (nn.h graph_begin): the encoders' passes are recorded as CUDA
- *     graphs and replayed (net.c), bit-identical to the ops run one by one;
+ *   - graphs (nn.h graph_begin): the encoders' and heads' passes (not
+ *     DSMIL's) are recorded as CUDA graphs and replayed (net.c),
+ *     bit-identical to the ops run one by one (dropout reads its generator
+ *     from device memory, dropout_forward_at);
  *     WENO_CUDA_GRAPHS=0 turns them off, and a device that refuses a
  *     recording turns them off for the run with a note on stderr.
  *

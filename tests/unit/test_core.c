@@ -22,6 +22,24 @@ static void test_pcg32_reference_vector(void)
 	}
 }
 
+/* rng_advance(n) lands where n draws do, for n across the bits */
+static void test_rng_advance(void)
+{
+	static const uint64_t ns[] = {0, 1, 2, 3, 17, 255, 256, 1000, 65537, 300001};
+	for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+		struct rng a, b;
+		rng_seed(&a, 99, 5);
+		rng_seed(&b, 99, 5);
+		for (uint64_t i = 0; i < ns[k]; i++)
+			rng_u32(&a);
+		rng_advance(&b, ns[k]);
+		CHECK(a.state == b.state && a.inc == b.inc && rng_u32(&a) == rng_u32(&b),
+		      "advance %llu: state %016llx, %llu draws give %016llx", (unsigned long long)ns[k],
+		      (unsigned long long)b.state, (unsigned long long)ns[k],
+		      (unsigned long long)a.state);
+	}
+}
+
 static void test_rng_below_and_shuffle(void)
 {
 	struct rng r;
@@ -118,6 +136,7 @@ static void test_err_first_wins(void)
 int main(void)
 {
 	RUN(test_pcg32_reference_vector);
+	RUN(test_rng_advance);
 	RUN(test_rng_below_and_shuffle);
 	RUN(test_afile_commit_and_abort);
 	RUN(test_err_first_wins);

@@ -662,6 +662,26 @@ static void test_cuda_dropout(void)
 	dropout_case(1000, 0.0f, &r);
 	dropout_case(1000003, 0.4f, &r); /* not a multiple of the per-thread run */
 	dropout_case(100 * 512, 0.5f, &r); /* the ABMIL head's dropout on a bag of 100 */
+	/* dropout_forward_at: the generator from device memory, the CPU's masks */
+	if (gpu->dropout_forward_at) {
+		size_t sizes[2] = {1000003, 100 * 512};
+		for (int k = 0; k < 2; k++) {
+			size_t n = sizes[k];
+			float *x = rand_buf(n, &r, -1, 1), *y = hbuf(n), *mk = hbuf(n);
+			float *X = dbuf(x, n), *Y = dbuf(NULL, n), *M = dbuf(NULL, n);
+			uint64_t st[2] = {r.state, r.inc};
+			float *S = dbuf((const float *)st, 4);
+			struct rng c = r;
+			cpu->dropout_forward(y, mk, x, n, 0.3f, &c);
+			gpu->dropout_forward_at(Y, M, X, n, 0.3f, (const uint64_t *)S);
+			same_bits("dropout_forward_at mask", M, mk, n);
+			same_bits("dropout_forward_at output", Y, y, n);
+			rng_advance(&r, n);
+			CHECK(r.state == c.state, "rng_advance(%zu) is not where %zu draws leave it", n, n);
+			gpu->free_(X), gpu->free_(Y), gpu->free_(M), gpu->free_(S);
+			free(x), free(y), free(mk);
+		}
+	}
 	GPU_OK();
 }
 
@@ -1553,30 +1573,34 @@ static void student_without_dropout(struct trio *t)
 }
 
 /* the passes a trio's step asks for: the encoder's four (bag and batch,
- * forward and backward) and the student's two */
+ * forward and backward), the ABMIL head's two and the student's two (the
+ * heads': as many recorded and replayed) */
 static void graph_counts(const char *when, const struct trio_conf *k, const struct trio *t,
-                         long enc_rec, long enc_runs, long st_rec, long st_runs)
+                         long enc_rec, long enc_runs, long h_rec, long h_runs)
 {
-	printf("# %s%s: encoder %ld passes replayed, %ld recorded; student %ld, %ld\n", k->name,
-	       when, t->enc.graph_runs, t->enc.graph_records, t->student.graph_runs,
-	       t->student.graph_records);
+	printf("# %s%s: encoder %ld passes replayed, %ld recorded; ABMIL %ld, %ld; student %ld, "
+	       "%ld\n", k->name, when, t->enc.graph_runs, t->enc.graph_records, t->bag.graph_runs,
+	       t->bag.graph_records, t->student.graph_runs, t->student.graph_records);
 	CHECK(t->enc.graph_records == enc_rec && t->enc.graph_runs == enc_runs &&
-	      t->student.graph_records == st_rec && t->student.graph_runs == st_runs,
-	      "%s%s: encoder %ld passes recorded (%ld expected), %ld replayed (%ld); student %ld "
-	      "(%ld), %ld (%ld); see stderr for why graphs are off", k->name, when,
-	      t->enc.graph_records, enc_rec, t->enc.graph_runs, enc_runs, t->student.graph_records,
-	      st_rec, t->student.graph_runs, st_runs);
+	      t->bag.graph_records == h_rec && t->bag.graph_runs == h_runs &&
+	      t->student.graph_records == h_rec && t->student.graph_runs == h_runs,
+	      "%s%s: encoder %ld passes recorded (%ld expected), %ld replayed (%ld); ABMIL %ld, %ld; "
+	      "student %ld, %ld (%ld, %ld expected); see stderr for why graphs are off", k->name,
+	      when, t->enc.graph_records, enc_rec, t->enc.graph_runs, enc_runs, t->bag.graph_records,
+	      t->bag.graph_runs, t->student.graph_records, t->student.graph_runs, h_rec, h_runs);
 }
 
-/* The passes of the encoder and of the student head (without dropout)
- * recorded and replayed (nn.h graph_begin, net.c "recorded passes")
- * against the same steps op by op: bit-identical, as the same kernels run
- * with the same arguments.  A step asks for six passes, each recorded the
- * second time it is seen and replayed from then on.  Then the backend's
+/* The passes of the encoder, the ABMIL head (dropout 0.5: its masks drawn
+ * from generators the host writes before each replay) and the student head
+ * (without dropout) recorded and replayed (nn.h graph_begin, net.c
+ * "recorded passes") against the same steps op by op: bit-identical, as
+ * the same kernels run with the same arguments.  A step asks for eight
+ * passes, each recorded the second time it is seen and replayed from then
+ * on.  Then the backend's
  * scratch moves (move_scratch): every graph is stale and recorded again.
  * Then the encoder's arenas move (a larger capacity): its table is cleared
- * and its passes recorded anew, and the student's two, whose input moved
- * with them, are new passes.  (resnet18 is left out for time:
+ * and its passes recorded anew, and the heads', whose input moved with
+ * them, are new passes.  (resnet18 is left out for time:
  * test_cuda_modules and test_cuda_deterministic replay its passes.) */
 static void graphs_case(const struct trio_conf *k, int steps)
 {
@@ -1586,14 +1610,15 @@ static void graphs_case(const struct trio_conf *k, int steps)
 	REQUIRE(trio_create(&p.b, gpu, k, &e) == 0, "%s: %s", k->name, e.msg);
 	student_without_dropout(&p.a);
 	student_without_dropout(&p.b);
-	p.b.enc.no_graphs = p.b.student.no_graphs = 1;
+	p.b.enc.no_graphs = p.b.bag.no_graphs = p.b.student.no_graphs = 1;
 	rng_seed(&p.da, 7, 1), rng_seed(&p.pa, 8, 2), rng_seed(&p.db, 7, 1), rng_seed(&p.pb, 8, 2);
 	pair_steps(&p, k, steps);
 	same_trios("", k, &p.a, &p.b);
 	const char *env = getenv("WENO_CUDA_GRAPHS");
 	int want = gpu->graph_begin && !(env && !strcmp(env, "0"));
-	CHECK(p.b.enc.graph_runs == 0 && p.b.student.graph_runs == 0,
-	      "no_graphs: %ld, %ld passes replayed", p.b.enc.graph_runs, p.b.student.graph_runs);
+	CHECK(p.b.enc.graph_runs == 0 && p.b.bag.graph_runs == 0 && p.b.student.graph_runs == 0,
+	      "no_graphs: %ld, %ld, %ld passes replayed", p.b.enc.graph_runs, p.b.bag.graph_runs,
+	      p.b.student.graph_runs);
 	if (want)
 		graph_counts("", k, &p.a, 4, 4L * (steps - 1), 2, 2L * (steps - 1));
 
