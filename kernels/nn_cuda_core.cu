@@ -820,19 +820,14 @@ static void *graph_end(void)
 	cu.refused = 0;
 	if (refused) /* a library call failed inside the recording */
 		graphs_off("recording", cu.refusal);
-	if (e != cudaSuccess || !g) {
+	else if (!spoiled && (e != cudaSuccess || !g))
+		graphs_off("end capture", e != cudaSuccess ? cudaGetErrorString(e) : "no graph");
+	if (e != cudaSuccess)
+		cudaGetLastError(); /* seen: not the next op's error */
+	if (spoiled || e != cudaSuccess || !g) {
 		if (g)
 			cudaGraphDestroy(g);
-		if (spoiled)
-			cudaGetLastError(); /* the device saw what spoiled it */
-		else
-			graphs_off("end capture", e != cudaSuccess ? cudaGetErrorString(e) : "no graph");
-		g = NULL;
-	}
-	if (spoiled) {
-		if (g)
-			cudaGraphDestroy(g);
-		/* grow what the recording wanted, now that allocating is allowed */
+		/* grow what a spoiled recording wanted, now that allocating is allowed */
 		if (cu.want_tmp)
 			cu_tmp(cu.want_tmp);
 		if (cu.want_ws)
@@ -840,8 +835,6 @@ static void *graph_end(void)
 		cu.want_tmp = cu.want_ws = 0;
 		return NULL;
 	}
-	if (!g)
-		return NULL;
 	struct cu_graph *h = (struct cu_graph *)calloc(1, sizeof *h);
 	if (!h) {
 		cudaGraphDestroy(g);

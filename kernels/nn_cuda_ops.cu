@@ -19,21 +19,29 @@
 
 /* ---------------- reductions ---------------- */
 
+/* v summed over each group of `group` consecutive threads (a power of two
+ * dividing THREADS) by a fixed tree; every thread gets its group's sum.
+ * sh: THREADS doubles of shared memory. */
+__device__ static double group_sum(double v, double *sh, int group)
+{
+	int t = threadIdx.x, lane = t % group;
+	sh[t] = v;
+	__syncthreads();
+	for (int s = group / 2; s > 0; s >>= 1) {
+		if (lane < s)
+			sh[t] += sh[t + s];
+		__syncthreads();
+	}
+	double r = sh[t - lane];
+	__syncthreads();
+	return r;
+}
+
 /* sum of v over the block (THREADS threads), a fixed tree; all threads
  * get the result.  sh: THREADS doubles of shared memory. */
 __device__ static double block_sum(double v, double *sh)
 {
-	int t = threadIdx.x;
-	sh[t] = v;
-	__syncthreads();
-	for (int s = THREADS / 2; s > 0; s >>= 1) {
-		if (t < s)
-			sh[t] += sh[t + s];
-		__syncthreads();
-	}
-	double r = sh[0];
-	__syncthreads();
-	return r;
+	return group_sum(v, sh, THREADS);
 }
 
 __device__ static float block_max(float v, float *sh)
@@ -836,23 +844,6 @@ __device__ static void attn_chunk(int n, int chunks, int k, int *i0, int *i1)
 	*i1 = (int)((long long)n * (k + 1) / chunks);
 }
 
-/* v summed over each group of ATTN_GROUP threads by a fixed tree; every
- * thread gets its group's sum.  sh: THREADS doubles. */
-__device__ static double group_sum(double v, double *sh)
-{
-	int t = threadIdx.x, lane = t % ATTN_GROUP;
-	sh[t] = v;
-	__syncthreads();
-	for (int s = ATTN_GROUP / 2; s > 0; s >>= 1) {
-		if (lane < s)
-			sh[t] += sh[t + s];
-		__syncthreads();
-	}
-	double r = sh[t - lane];
-	__syncthreads();
-	return r;
-}
-
 /* t = tanh(pre) (t may be pre), A_i = (float)Σ_l t_il w_l + bw (the
  * product's float, then the bias, as linear_forward); stat[2b], stat[2b+1]:
  * the maximum of block b's scores and Σ expf(A_i - maximum) over them */
@@ -872,7 +863,7 @@ __global__ static void attn_score_kernel(float *t, float *A, double *stat, const
 				t[at] = v;
 				acc += (double)v * w[l];
 			}
-		float Ai = (float)group_sum(acc, sh) + b0;
+		float Ai = (float)group_sum(acc, sh, ATTN_GROUP) + b0;
 		if (i < n) {
 			if (lane == 0)
 				A[i] = Ai;
@@ -1014,7 +1005,7 @@ __global__ static void attn_da_kernel(float *da, double *stat, float *dh, float 
 				if (dh)
 					dh[at] += ai * dz;
 			}
-		float dai = (float)group_sum(acc, sh);
+		float dai = (float)group_sum(acc, sh, ATTN_GROUP);
 		if (i < n) {
 			if (lane == 0)
 				da[i] = dai;

@@ -899,12 +899,13 @@ static void graph_backward(struct nn_module *m, float *dinp)
 
 /* ---------------- recorded passes (graphs) ----------------
  *
- * A pass of a module's feed-forward graph (an encoder's forward or
- * backward, the student head's, a head's per-instance layers in
- * evaluation) is pure device work, unless its forward draws dropout masks
- * (the host's rng advances): on a backend with graph_begin it is recorded
- * the second time the same pass is asked for, and replayed from then on
- * (one launch instead of dozens).  A recording holds pointers and values,
+ * A pass (an encoder's forward or backward; a head's, its per-instance
+ * layers and, for ABMIL, its attention; not DSMIL's, which picks its
+ * critical instance on the host) is pure device work, dropout included
+ * where the backend reads the generator from its memory (upload_draws,
+ * dropout_forward_at): on a backend with graph_begin it is recorded the
+ * second time the same pass is asked for, and replayed from then on (one
+ * launch instead of dozens).  A recording holds pointers and values,
  * so a pass is keyed by everything it is given that can change: direction,
  * batch size, training and dropout modes, the fused SGD step and its rate,
  * and the caller's buffers (a backward's include the forward's input, which
@@ -950,11 +951,11 @@ static struct nn_graph_slot *graph_slot(struct nn_module *m, int dir, int train,
 	return victim;
 }
 
-/* the ops of a pass: forward of a (the input), or backward from a (dout)
- * into b (dinp, or NULL) */
 static void abmil_forward_ops(struct nn_module *m);
 static void abmil_backward_ops(struct nn_module *m, const float *dlogits, float *dh);
 
+/* the ops of a pass: forward of a (the input), or backward from a (dout)
+ * into b (dinp, or NULL) */
 static void pass_ops(struct nn_module *m, int dir, const void *a, void *b)
 {
 	if (dir == 0) {

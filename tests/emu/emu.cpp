@@ -1281,6 +1281,38 @@ static float host_float(const void *p)
 	return *(const float *)p;
 }
 
+/* What the three convolutions check at the call (the handle; the shapes of
+ * x, w, y under c; algorithm algo offered in list and usable) and what their
+ * node keeps: alpha and beta read now, copies of the descriptors (the
+ * caller may change or destroy them after a capture), the workspace bytes
+ * the algorithm needs for out_count outputs. */
+struct conv_call {
+	float alpha, beta;
+	emu_tensor x, y;
+	emu_filter w;
+	emu_conv c;
+	size_t need;
+};
+
+static cudnnStatus_t conv_check(conv_call *k, const char *what, cudnnHandle_t h,
+                                const void *alpha, const void *beta, cudnnTensorDescriptor_t xd,
+                                cudnnFilterDescriptor_t wd, cudnnConvolutionDescriptor_t c,
+                                cudnnTensorDescriptor_t yd, const entry *list, int algo,
+                                size_t out_count)
+{
+	if (!h)
+		return bad("%s: no handle", what);
+	cudnnStatus_t st = shapes(what, xd, wd, c, yd);
+	if (st != CUDNN_STATUS_SUCCESS)
+		return st;
+	const entry *e = usable(what, list, 3, algo, c);
+	if (!e)
+		return CUDNN_STATUS_NOT_SUPPORTED;
+	*k = conv_call{host_float(alpha), host_float(beta), *xd, *yd, *wd, *c,
+	               (size_t)e->ws_per_out * out_count};
+	return CUDNN_STATUS_SUCCESS;
+}
+
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnTensorDescriptor_t xd, const void *x,
                                       cudnnFilterDescriptor_t wd, const void *w,
@@ -1288,22 +1320,16 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnConvolutionFwdAlgo_t a, void *ws, size_t wsb,
                                       const void *beta, cudnnTensorDescriptor_t yd, void *y)
 {
-	if (!h)
-		return bad("forward: no handle");
-	cudnnStatus_t st = shapes("forward", xd, wd, c, yd);
+	conv_call k;
+	cudnnStatus_t st = conv_check(&k, "forward", h, alpha, beta, xd, wd, c, yd, fwd_list, a,
+	                              count(yd));
 	if (st != CUDNN_STATUS_SUCCESS)
 		return st;
-	const entry *e = usable("forward", fwd_list, 3, a, c);
-	if (!e)
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	size_t need = (size_t)e->ws_per_out * count(yd);
-	float al = host_float(alpha), be = host_float(beta);
-	emu_tensor X = *xd, Y = *yd;
-	emu_filter W = *wd;
-	emu_conv C = *c;
 	return enqueue(
 		h->stream, "cudnnConvolutionForward",
-		[=]() { return conv_forward(al, X, x, W, w, C, ws, wsb, need, be, Y, y); },
+		[=]() {
+			return conv_forward(k.alpha, k.x, x, k.w, w, k.c, ws, wsb, k.need, k.beta, k.y, y);
+		},
 		CUDNN_STATUS_SUCCESS, CUDNN_STATUS_EXECUTION_FAILED);
 }
 
@@ -1315,22 +1341,16 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
                                            size_t wsb, const void *beta,
                                            cudnnTensorDescriptor_t dxd, void *dx)
 {
-	if (!h)
-		return bad("backward data: no handle");
-	cudnnStatus_t st = shapes("backward data", dxd, wd, c, dyd);
+	conv_call k;
+	cudnnStatus_t st = conv_check(&k, "backward data", h, alpha, beta, dxd, wd, c, dyd,
+	                              data_list, a, count(dxd));
 	if (st != CUDNN_STATUS_SUCCESS)
 		return st;
-	const entry *e = usable("backward data", data_list, 3, a, c);
-	if (!e)
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	size_t need = (size_t)e->ws_per_out * count(dxd);
-	float al = host_float(alpha), be = host_float(beta);
-	emu_tensor DY = *dyd, DX = *dxd;
-	emu_filter W = *wd;
-	emu_conv C = *c;
 	return enqueue(
 		h->stream, "cudnnConvolutionBackwardData",
-		[=]() { return conv_data(al, W, w, DY, dy, C, ws, wsb, need, be, DX, dx); },
+		[=]() {
+			return conv_data(k.alpha, k.w, w, k.y, dy, k.c, ws, wsb, k.need, k.beta, k.x, dx);
+		},
 		CUDNN_STATUS_SUCCESS, CUDNN_STATUS_EXECUTION_FAILED);
 }
 
@@ -1342,21 +1362,15 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
                                              size_t wsb, const void *beta,
                                              cudnnFilterDescriptor_t dwd, void *dw)
 {
-	if (!h)
-		return bad("backward filter: no handle");
-	cudnnStatus_t st = shapes("backward filter", xd, dwd, c, dyd);
+	conv_call k;
+	cudnnStatus_t st = conv_check(&k, "backward filter", h, alpha, beta, xd, dwd, c, dyd,
+	                              filter_list, a, count(dwd));
 	if (st != CUDNN_STATUS_SUCCESS)
 		return st;
-	const entry *e = usable("backward filter", filter_list, 3, a, c);
-	if (!e)
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	size_t need = (size_t)e->ws_per_out * count(dwd);
-	float al = host_float(alpha), be = host_float(beta);
-	emu_tensor X = *xd, DY = *dyd;
-	emu_filter DW = *dwd;
-	emu_conv C = *c;
 	return enqueue(
 		h->stream, "cudnnConvolutionBackwardFilter",
-		[=]() { return conv_filter(al, X, x, DY, dy, C, ws, wsb, need, be, DW, dw); },
+		[=]() {
+			return conv_filter(k.alpha, k.x, x, k.y, dy, k.c, ws, wsb, k.need, k.beta, k.w, dw);
+		},
 		CUDNN_STATUS_SUCCESS, CUDNN_STATUS_EXECUTION_FAILED);
 }
