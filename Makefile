@@ -3,7 +3,8 @@
 #   make                  every tool into $(BUILD)/bin (CPU; CUDA too when found)
 #   make test             every unit, CLI and fuzz-replay test; ends "N passed, N failed"
 #   make bench            the benchmarks (slow; not part of the tests)
-#   make deps             installs the Debian packages the project needs
+#   make deps             installs the missing Debian packages (root: apt-get; a user: sudo)
+#   make deps demo        and then the README's demo in a new make (make deps test: the tests)
 #   make bench-deps       and the baselines the benchmarks compare with (PyTorch, openslide-python)
 #   make fuzz             libFuzzer targets with clang (FUZZ_SECONDS=60 make fuzz-run)
 #   make CUDA=0|1         force the CUDA backend off or on (default: probe)
@@ -24,6 +25,49 @@ PKGS := libzstd zlib hdf5 libpng libjpeg libtiff-4 libxml-2.0 openslide openblas
 DEB_PKGS := build-essential pkg-config libzstd-dev zlib1g-dev libhdf5-dev libpng-dev \
 	libjpeg-dev libtiff-dev libxml2-dev libopenslide-dev libopenblas-dev zstd parallel \
 	dataset-fashion-mnist clang libclang-rt-dev python3
+
+# `make deps` installs what is missing of DEB_PKGS: with apt-get as root,
+# through sudo for a user who has it, and otherwise prints the command to run
+# as root and fails.  Nothing missing: nothing to do, root or not.
+# $(call apt_install,packages)
+define apt_install
+	@missing=; for p in $(1); do \
+	  case "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null)" in \
+	    *" installed") ;; *) missing="$$missing $$p";; esac; done; \
+	if [ -z "$$missing" ]; then echo "deps: all $(words $(1)) packages are installed"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then run=; export DEBIAN_FRONTEND=noninteractive; \
+	elif command -v sudo >/dev/null 2>&1; then run="sudo env DEBIAN_FRONTEND=noninteractive"; \
+	  echo "deps: installing$$missing with sudo"; \
+	else echo "deps: missing:$$missing" >&2; \
+	  echo "deps: not root and no sudo: run this as root, then make again:" >&2; \
+	  echo "  apt-get update && apt-get install -y$$missing" >&2; exit 1; fi; \
+	$$run apt-get update -qq && $$run apt-get install -y -qq$$missing
+endef
+
+.PHONY: deps bench-deps
+deps:
+	$(call apt_install,$(DEB_PKGS))
+
+# the baselines that `make bench` measures against (PyTorch twins, openslide-python)
+BENCH_PKGS := python3-torch python3-openslide python3-numpy python3-sklearn openslide-tools hyperfine
+bench-deps: deps
+	$(call apt_install,$(BENCH_PKGS))
+
+# `make deps demo`, `make deps test`: the library flags below are read from
+# pkg-config when make starts, before deps has installed anything, so with a
+# deps goal among others this make runs deps and then a new make for the rest
+# (and reads nothing below: a fresh machine may not have pkg-config yet).
+DEPS_GOALS := $(filter deps bench-deps,$(MAKECMDGOALS))
+AFTER_DEPS := $(filter-out deps bench-deps,$(MAKECMDGOALS))
+ifneq ($(DEPS_GOALS),)
+ifneq ($(AFTER_DEPS),)
+.PHONY: $(AFTER_DEPS)
+$(firstword $(AFTER_DEPS)): $(DEPS_GOALS)
+	@$(MAKE) --no-print-directory $(AFTER_DEPS)
+$(wordlist 2,$(words $(AFTER_DEPS)),$(AFTER_DEPS)): $(firstword $(AFTER_DEPS))
+	@:
+endif
+else
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 \
 	-fno-common
@@ -134,18 +178,6 @@ probe:
 	 cuDNN: $(if $(CUDNN_H),$(CUDNN_H),not found); CUDA backend:\
 	 $(if $(filter 1,$(CUDA_ON)),$(if $(CUDA_SRC),on,found but kernels/ has no sources yet),off)"
 
-deps:
-	@if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS); \
-	else echo "run as root: apt-get install -y $(DEB_PKGS)"; fi
-
-# the baselines that `make bench` measures against (PyTorch twins, openslide-python)
-BENCH_PKGS := python3-torch python3-openslide python3-numpy python3-sklearn openslide-tools hyperfine
-bench-deps: deps
-	@if [ "$$(id -u)" = 0 ]; then \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PKGS); \
-	else echo "run as root: apt-get install -y $(BENCH_PKGS)"; fi
-
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -234,3 +266,4 @@ clean:
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
 -include $(wildcard pipelines/*.mk)
+endif

@@ -93,7 +93,7 @@ fmnist-mil: $(FMNIST_AUCS)
 	@cat $(FMNIST_OUT)/table.md
 
 demo:
-	@$(MAKE) --no-print-directory fmnist-mil QUICK=1
+	@$(MAKE) -s --no-print-directory fmnist-mil QUICK=1
 	@echo "== the first positive test bag, checked"
 	@$(BUILD)/bin/bag-info --check runs/fmnist-mil-quick/data-r0.1-s0/bags/test-p0000.wbag
 	@echo "== ABMIL+WENO on the test split (student and teacher, bag and instance level)"
