@@ -203,7 +203,7 @@ $(BUILD)/emu/src/%.cpp: kernels/%.cu
 
 # on the project headers nn_cuda.cuh includes too (nn.h holds the table's layout)
 $(BUILD)/emu/obj/%.o: $(BUILD)/emu/src/%.cpp kernels/nn_cuda.cuh lib/nn/nn.h lib/nn/cuda_api.h \
-		lib/rng.h $(wildcard tests/emu/*.h)
+		lib/base/rng.h $(wildcard tests/emu/*.h)
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 

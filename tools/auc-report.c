@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/afile.h"
-#include "../lib/manifest.h"
-#include "../lib/metrics.h"
-#include "../lib/plot.h"
-#include "../lib/scoretab.h"
-#include "../lib/version.h"
+#include "../lib/base/afile.h"
+#include "../lib/data/manifest.h"
+#include "../lib/mil/metrics.h"
+#include "../lib/base/plot.h"
+#include "../lib/data/scoretab.h"
+#include "../lib/base/version.h"
 #include "cli.h"
-#include "../lib/jsonout.h"
+#include "../lib/base/jsonout.h"
 
 static const char *opt_split = "test", *opt_val = "val", *opt_label = "label", *opt_scores, *opt_tsv,
 		  *opt_roc_tsv, *opt_roc_svg;

@@ -5,9 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../lib/bag.h"
+#include "../lib/data/bag.h"
 #include "cli.h"
-#include "../lib/jsonout.h"
+#include "../lib/base/jsonout.h"
 
 static int opt_check, opt_json, opt_instances;
 

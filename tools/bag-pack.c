@@ -6,12 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/afile.h"
-#include "../lib/bag.h"
-#include "../lib/featio.h"
-#include "../lib/manifest.h"
-#include "../lib/rng.h"
-#include "../lib/version.h"
+#include "../lib/base/afile.h"
+#include "../lib/data/bag.h"
+#include "../lib/data/featio.h"
+#include "../lib/data/manifest.h"
+#include "../lib/base/rng.h"
+#include "../lib/base/version.h"
 #include "cli.h"
 
 static const char *opt_out, *opt_id, *opt_label, *opt_npy, *opt_coords, *opt_csv, *opt_h5, *opt_export,

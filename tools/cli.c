@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/progress.h"
-#include "../lib/version.h"
+#include "../lib/base/progress.h"
+#include "../lib/base/version.h"
 
 int cli_quiet;
 

@@ -8,14 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/afile.h"
-#include "../lib/bag.h"
-#include "../lib/imgset.h"
-#include "../lib/manifest.h"
-#include "../lib/milsynth.h"
-#include "../lib/progress.h"
-#include "../lib/rng.h"
-#include "../lib/version.h"
+#include "../lib/base/afile.h"
+#include "../lib/data/bag.h"
+#include "../lib/mil/imgset.h"
+#include "../lib/data/manifest.h"
+#include "../lib/mil/milsynth.h"
+#include "../lib/base/progress.h"
+#include "../lib/base/rng.h"
+#include "../lib/base/version.h"
 #include "cli.h"
 
 #define DEFAULT_IDX "/usr/share/datasets/fashion-mnist"

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/progress.h"
-#include "../lib/slidegen.h"
+#include "../lib/base/progress.h"
+#include "../lib/wsi/slidegen.h"
 #include "cli.h"
 
 static const char *opt_out, *opt_xml, *opt_tissue_mask, *opt_tumour_mask, *opt_size = "8192x6144",

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/dataset.h"
+#include "../lib/data/dataset.h"
 #include "../lib/nn/nn.h"
 #include "../lib/nn/nn_cuda.h"
-#include "../lib/weno.h"
+#include "../lib/mil/weno.h"
 #include "cli.h"
 
 static const char *opt_hpm_search, *opt_manifest, *opt_out, *opt_teacher = "abmil", *opt_method = "weno", *opt_encoder,

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/bag.h"
-#include "../lib/heatmap.h"
-#include "../lib/version.h"
+#include "../lib/data/bag.h"
+#include "../lib/wsi/heatmap.h"
+#include "../lib/base/version.h"
 #include "cli.h"
 
 static const char *opt_slide, *opt_scores, *opt_bag_id, *opt_bag, *opt_score = "student", *opt_out, *opt_geojson,

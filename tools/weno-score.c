@@ -4,13 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/afile.h"
-#include "../lib/dataset.h"
+#include "../lib/base/afile.h"
+#include "../lib/data/dataset.h"
 #include "../lib/nn/nn.h"
 #include "../lib/nn/nn_cuda.h"
-#include "../lib/progress.h"
-#include "../lib/version.h"
-#include "../lib/weno.h"
+#include "../lib/base/progress.h"
+#include "../lib/base/version.h"
+#include "../lib/mil/weno.h"
 #include "cli.h"
 
 static const char *opt_manifest, *opt_out = "-", *opt_split = "test", *opt_device = "auto", *opt_top;

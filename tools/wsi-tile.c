@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/progress.h"
-#include "../lib/slide.h"
-#include "../lib/tissue.h"
-#include "../lib/version.h"
-#include "../lib/wsitile.h"
+#include "../lib/base/progress.h"
+#include "../lib/wsi/slide.h"
+#include "../lib/wsi/tissue.h"
+#include "../lib/base/version.h"
+#include "../lib/wsi/wsitile.h"
 #include "cli.h"
 
 static const char *opt_out = "-", *opt_annot, *opt_thumb, *opt_contours, *opt_summary, *opt_preset = "default",

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "../afile.h"
+#include "../base/afile.h"
 
 static const char MAGIC[8] = {'W', 'E', 'N', 'O', 'M', 'O', 'D', 'L'};
 #define HEADER_BYTES 40

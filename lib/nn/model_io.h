@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../err.h"
-#include "../rng.h"
+#include "../base/err.h"
+#include "../base/rng.h"
 #include "net.h"
 
 #define NN_MODEL_VERSION 1

@@ -27,8 +27,8 @@
 
 #include <stddef.h>
 
-#include "../err.h"
-#include "../rng.h"
+#include "../base/err.h"
+#include "../base/rng.h"
 #include "nn.h"
 
 enum nn_module_kind {

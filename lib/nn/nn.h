@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../rng.h"
+#include "../base/rng.h"
 
 /* 2-D convolution (also max-pooling) geometry for a batch of N images. */
 struct nn_conv_shape {

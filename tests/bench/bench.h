@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "../../lib/progress.h"
+#include "../../lib/base/progress.h"
 
 static inline int env_int(const char *k, int d)
 {

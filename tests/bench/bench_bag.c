@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lib/bag.h"
-#include "../../lib/imgset.h"
-#include "../../lib/progress.h"
+#include "../../lib/data/bag.h"
+#include "../../lib/mil/imgset.h"
+#include "../../lib/base/progress.h"
 
 static double run_cmd(const char *cmd)
 {

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lib/progress.h"
-#include "../../lib/slide.h"
-#include "../../lib/slidegen.h"
+#include "../../lib/base/progress.h"
+#include "../../lib/wsi/slide.h"
+#include "../../lib/wsi/slidegen.h"
 
 static double run(const char *path, int fast, int *n)
 {

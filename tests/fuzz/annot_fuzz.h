@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../lib/annot.h"
+#include "../../lib/wsi/annot.h"
 
 typedef int (*annot_parser)(struct annot **a, const char *buf, size_t n, const char *name,
                             struct err *e);

@@ -25,7 +25,7 @@
 
 #include <zlib.h>
 
-#include "../../lib/imgset.h"
+#include "../../lib/mil/imgset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

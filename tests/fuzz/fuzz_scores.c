@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/manifest.h"
-#include "../../lib/scoretab.h"
+#include "../../lib/data/manifest.h"
+#include "../../lib/data/scoretab.h"
 #include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -19,7 +19,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "../../lib/rng.h"
+#include "../../lib/base/rng.h"
 
 struct gvar {
 	const char *name;

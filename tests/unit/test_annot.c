@@ -3,9 +3,9 @@
 #include <locale.h>
 #include <stdint.h>
 
-#include "../../lib/annot.h"
-#include "../../lib/rng.h"
-#include "../../lib/slidegen.h"
+#include "../../lib/wsi/annot.h"
+#include "../../lib/base/rng.h"
+#include "../../lib/wsi/slidegen.h"
 #include "check.h"
 
 static void test_numbers(void)

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../../lib/bag.h"
-#include "../../lib/rng.h"
+#include "../../lib/data/bag.h"
+#include "../../lib/base/rng.h"
 
 static char *tmp_path(const char *name)
 {

@@ -5,9 +5,9 @@
 #include <dirent.h>
 
 #include "check.h"
-#include "../../lib/afile.h"
-#include "../../lib/err.h"
-#include "../../lib/rng.h"
+#include "../../lib/base/afile.h"
+#include "../../lib/base/err.h"
+#include "../../lib/base/rng.h"
 
 static void test_pcg32_reference_vector(void)
 {

@@ -2,8 +2,8 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "../../lib/afile.h"
-#include "../../lib/dataset.h"
+#include "../../lib/base/afile.h"
+#include "../../lib/data/dataset.h"
 
 static void write_bag(const char *path, int kind, uint32_t h, uint32_t w, uint32_t c, int label, int n)
 {

@@ -15,7 +15,7 @@
 
 #include <hdf5.h>
 
-#include "../../lib/featio.h"
+#include "../../lib/data/featio.h"
 #include "check.h"
 
 /* ---- helpers ---- */

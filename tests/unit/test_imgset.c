@@ -12,7 +12,7 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "../../lib/imgset.h"
+#include "../../lib/mil/imgset.h"
 
 /* ---- scratch files ---- */
 

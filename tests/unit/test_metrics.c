@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "../../lib/metrics.h"
+#include "../../lib/mil/metrics.h"
 
 #define MAXN 800
 

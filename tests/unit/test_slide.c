@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <tiffio.h>
 
-#include "../../lib/slide.h"
-#include "../../lib/slidegen.h"
+#include "../../lib/wsi/slide.h"
+#include "../../lib/wsi/slidegen.h"
 #include "check.h"
 
 static char P_CM[600], P_INCH[600], P_NONE[600], P_APERIO[600], P_RGB[600], P_ODD[600];

@@ -3,10 +3,10 @@
  * fractions, contours. */
 #include <stdint.h>
 
-#include "../../lib/progress.h"
-#include "../../lib/slide.h"
-#include "../../lib/slidegen.h"
-#include "../../lib/tissue.h"
+#include "../../lib/base/progress.h"
+#include "../../lib/wsi/slide.h"
+#include "../../lib/wsi/slidegen.h"
+#include "../../lib/wsi/tissue.h"
 #include "check.h"
 
 static double iou(const uint8_t *a, const uint8_t *b, size_t n)

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "afile.h"
+#include "../base/afile.h"
 #include "metrics.h"
-#include "progress.h"
-#include "rng.h"
-#include "version.h"
+#include "../base/progress.h"
+#include "../base/rng.h"
+#include "../base/version.h"
 
 #define EPS 1e-5
 #define EVAL_CHUNK 512

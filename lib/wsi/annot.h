@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define ANNOT_FILE_MAX (1u << 30)       /* bytes of an annotation file */
 #define ANNOT_VERTICES_MAX (1u << 26)   /* vertices in all */

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 enum bag_kind { BAG_PIXELS = 1, BAG_FEATURES = 2, BAG_COORDS = 3 /* no payload */ };
 

@@ -25,7 +25,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 struct milsynth {
 	uint32_t bag_size;       /* n */

@@ -25,7 +25,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 #include "slide.h"
 
 struct tissue_params {

@@ -20,7 +20,7 @@
 #include <tiffio.h>
 #include <zlib.h>
 
-#include "afile.h"
+#include "../base/afile.h"
 
 #define IDX3_MAGIC 0x00000803u
 #define IDX1_MAGIC 0x00000801u

@@ -67,7 +67,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define IMGSET_MAX_DIM 4096u
 #define IMGSET_MAX_CLASSES 256u

@@ -25,10 +25,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dataset.h"
-#include "err.h"
-#include "nn/model_io.h"
-#include "nn/net.h"
+#include "../data/dataset.h"
+#include "../base/err.h"
+#include "../nn/model_io.h"
+#include "../nn/net.h"
 
 enum weno_method {
 	WENO_WENO = 0,        /* teacher + student, bi-directional */

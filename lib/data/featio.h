@@ -45,7 +45,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define FEATIO_D_MAX 65536u                 /* feature dimension */
 #define FEATIO_N_MAX (UINT64_C(1) << 31)    /* instances per bag */

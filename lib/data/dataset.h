@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "bag.h"
-#include "err.h"
+#include "../base/err.h"
 #include "manifest.h"
 
 struct dataset {

@@ -30,7 +30,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define SLIDE_LEVELS_MAX 64
 #define SLIDE_REGION_MAX (1u << 14)   /* largest side of one region read */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "afile.h"
-#include "imgset.h"
-#include "jsonout.h"
+#include "../base/afile.h"
+#include "../mil/imgset.h"
+#include "../base/jsonout.h"
 #include "slide.h"
 
 /* ---- the scores table ---- */

@@ -23,7 +23,7 @@
 
 #include <hdf5.h>
 
-#include "afile.h"
+#include "../base/afile.h"
 
 #define NPY_HEADER_MAX (1u << 20)     /* bytes of a v2/v3 header we accept */
 #define NPY_MAXDIM 32

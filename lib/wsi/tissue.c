@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "afile.h"
+#include "../base/afile.h"
 
 void tissue_params_default(struct tissue_params *p)
 {

@@ -10,7 +10,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "afile.h"
+#include "../base/afile.h"
 
 static const uint8_t MAGIC[8] = {0x89, 'W', 'B', 'A', 'G', '\r', '\n', 0x1a};
 static const uint8_t END_MAGIC[8] = {'W', 'B', 'A', 'G', 'E', 'N', 'D', '\n'};

@@ -8,11 +8,11 @@
 #include <string.h>
 #include <tiffio.h>
 
-#include "afile.h"
-#include "imgset.h"
-#include "rng.h"
+#include "../base/afile.h"
+#include "../mil/imgset.h"
+#include "../base/rng.h"
 #include "tiffmsg.h"
-#include "version.h"
+#include "../base/version.h"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -4,7 +4,7 @@
 #define WENO_PLOT_H
 
 #include "err.h"
-#include "metrics.h"
+#include "../mil/metrics.h"
 
 struct plot_curve {
 	const char *name;          /* legend text */

@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define HEATMAP_LEGEND_H 36    /* pixels of the legend strip below the thumbnail */
 #define HEATMAP_MAX_SIDE 16384 /* largest --max-side */

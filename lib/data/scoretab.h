@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define SCORETAB_MAX_SCORES 8
 #define SCORETAB_MAX_KINDS 8

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "../base/rng.h"
 
 int milsynth_build(struct milsynth *m, const uint8_t *labels, uint32_t n_images, int pos_class,
                    double ratio, uint32_t bag_size, uint64_t seed, struct err *e)

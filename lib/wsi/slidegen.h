@@ -29,7 +29,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 enum { SLIDEGEN_RES_CM = 0, SLIDEGEN_RES_INCH = 1, SLIDEGEN_RES_NONE = 2 };
 enum { SLIDEGEN_MASK_TISSUE = 0, SLIDEGEN_MASK_TUMOUR = 1 };

@@ -10,13 +10,13 @@
 #include <omp.h>
 #endif
 
-#include "afile.h"
+#include "../base/afile.h"
 #include "annot.h"
-#include "bag.h"
-#include "imgset.h"
-#include "jsonout.h"
-#include "progress.h"
-#include "rng.h"
+#include "../data/bag.h"
+#include "../mil/imgset.h"
+#include "../base/jsonout.h"
+#include "../base/progress.h"
+#include "../base/rng.h"
 #include "slide.h"
 
 #define BATCH_BYTES (32u << 20)
