@@ -537,7 +537,7 @@ __host__ __device__ static uint64_t pcg_advance(uint64_t state, uint64_t inc, ui
 	return acc_mult * state + acc_plus;
 }
 
-/* rng_u32 then rng_float of lib/rng.c */
+/* rng_u32 then rng_float of lib/base/rng.c */
 __device__ static float pcg_float(uint64_t *state, uint64_t inc)
 {
 	uint64_t old = *state;

@@ -1,7 +1,7 @@
 /* auc-compare - is model A better than model B on the same test set?  Two
  * score tables, their rows matched by kind, bag_id and index; for each level
  * and score the two AUCs and DeLong's test of their difference on the
- * matched cases (lib/metrics.h, metrics_auc_paired). */
+ * matched cases (lib/mil/metrics.h, metrics_auc_paired). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1451,7 +1451,7 @@ int featio_write_h5(const char *path, const struct feats *f, struct err *e)
 		return err_set(e, ERR_USAGE, "%s: no features to write", path);
 	if ((rc = check_finite(path, f->x, f->n, f->d, e)))
 		return rc;
-	/* HDF5 writes by name: it writes lib/afile's temporary, which
+	/* HDF5 writes by name: it writes lib/base/afile's temporary, which
 	 * afile_commit then syncs (fsync is per file) and renames */
 	struct afile af;
 	if ((rc = afile_open(&af, path, e)))

@@ -19,7 +19,7 @@
  * integers that fit int32.  N may be 0 (an empty bag) in .npy, .h5 and in a
  * CSV that has only a header.
  *
- * Errors: every function returns 0 or a negative ERR_* code (lib/err.h) and
+ * Errors: every function returns 0 or a negative ERR_* code (lib/base/err.h) and
  * fills e with a lowercase message naming the file, then the byte offset,
  * line and column, row or dataset, and what was expected, e.g.
  *   "feats.csv: line 17, column 5: expected a number, got 'abc'"

@@ -23,7 +23,7 @@
 struct scoretab {
 	size_t n;
 	uint8_t *kind;                 /* index into kind_names */
-	uint8_t *split;                /* SPLIT_* (lib/manifest.h) */
+	uint8_t *split;                /* SPLIT_* (lib/data/manifest.h) */
 	double *label;                 /* NaN unknown */
 	double *score[SCORETAB_MAX_SCORES];  /* NaN missing */
 	int n_scores, n_kinds;

@@ -58,7 +58,7 @@
  * exclusive access.  The decoders use per-call state only (no global error
  * handlers are installed).
  *
- * Errors: functions return 0 or a negative ERR_* (lib/err.h) and fill e
+ * Errors: functions return 0 or a negative ERR_* (lib/base/err.h) and fill e
  * with a message naming the file, the byte offset or field, and what was
  * expected.  Nothing is printed.
  */
@@ -107,7 +107,7 @@ int imgset_class_index(const struct imgset *s, const char *name_or_number);
 void imgset_free(struct imgset *s);
 
 /* Writes an 8-bit PNG of h x w pixels with c interleaved channels
- * (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), atomically (lib/afile.h).
+ * (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), atomically (lib/base/afile.h).
  * Thread-safe for distinct paths. */
 int img_write_png(const char *path, const uint8_t *pix, uint32_t h, uint32_t w, uint32_t c,
 		  struct err *e);

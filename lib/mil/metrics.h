@@ -11,7 +11,7 @@
  *   var = s²(V10)/n1 + s²(V01)/n0   (sample variances, n-1).
  * The 95 % interval is AUC ± 1.959964 sqrt(var), clipped to [0,1].
  * The bootstrap resamples positives and negatives separately (stratified),
- * with lib/rng.h seeded by the caller, and takes the 2.5 and 97.5
+ * with lib/base/rng.h seeded by the caller, and takes the 2.5 and 97.5
  * percentiles (linear interpolation between order statistics).
  *
  * Thread safety: reentrant.  Errors: functions return NaN where a class is

@@ -15,7 +15,7 @@
  *      negatives NegPos + [j*n, (j+1)*n).
  * The arithmetic is done in double in the order written, as the authors'
  * Python does, so the counts match theirs exactly.
- * Random draws (lib/rng.h, stream 0x5eed): shuffle positives, shuffle
+ * Random draws (lib/base/rng.h, stream 0x5eed): shuffle positives, shuffle
  * negatives, then one in-bag shuffle per positive bag in order.
  *
  * Thread safety: pure functions.  Errors: negative ERR_* with a message.

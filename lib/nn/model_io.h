@@ -2,7 +2,7 @@
  * (architecture, weights, BN running statistics), optimizer state, RNG
  * states, epoch and a trainer blob, each section with a CRC-32.
  *
- * Saving is atomic (lib/afile.h): an interrupted save leaves the old file.
+ * Saving is atomic (lib/base/afile.h): an interrupted save leaves the old file.
  * Loading never trusts a size: every count is checked against the limits
  * below and against the bytes left in the file before anything is
  * allocated, and the architecture stored in the file is rebuilt and

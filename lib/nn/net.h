@@ -20,7 +20,7 @@
  * Thread safety: a module belongs to one thread at a time; the ops inside
  * use OpenMP/OpenBLAS threads.  Results do not depend on the thread count.
  * Errors: functions returning int give 0 or a negative ERR_* code with a
- * message in e (lib/err.h).
+ * message in e (lib/base/err.h).
  */
 #ifndef WENO_NN_NET_H
 #define WENO_NN_NET_H

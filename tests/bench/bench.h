@@ -1,5 +1,5 @@
 /* bench.h - what the benchmarks share: a positive integer from the
- * environment (or the default), and the clock of lib/progress.h. */
+ * environment (or the default), and the clock of lib/base/progress.h. */
 #ifndef WENO_BENCH_H
 #define WENO_BENCH_H
 

@@ -1,4 +1,4 @@
-/* bench_slide.c - raw patch reading through lib/slide: every 256-px level-0
+/* bench_slide.c - raw patch reading through lib/wsi/slide: every 256-px level-0
  * patch of a slide, with the libjpeg fast path and through OpenSlide, in the
  * same run.  bench_slide [SLIDE]; without a slide it generates a 8192 x 8192
  * one in $TMPDIR. */
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	}
 	int n1, n2;
 	double tf = run(path, 1, &n1), to = run(path, 0, &n2);
-	printf("lib/slide, 1 thread, every 256-px level-0 patch of %s: fast path %.0f patches/s, OpenSlide %.0f "
+	printf("lib/wsi/slide, 1 thread, every 256-px level-0 patch of %s: fast path %.0f patches/s, OpenSlide %.0f "
 	       "patches/s, ratio %.1fx\n",
 	       argc > 1 ? path : "a generated 8192x8192 slide", n1 / tf, n2 / to, (n1 / tf) / (n2 / to));
 	if (tmp[0])

@@ -15,7 +15,7 @@ held in memory as float32 in [0,1], as weno-fit's decoded-bag cache holds
 them; building them is not timed (weno-fit's first epoch does include
 decoding its .wbag files).
 
-One epoch, as lib/weno.c runs it:
+One epoch, as lib/mil/weno.c runs it:
   1. teacher pass: the training bags in shuffled order, one bag per step;
      encoder and ABMIL head in training mode; loss -(Y log(p+1e-5) +
      (1-Y) log(1-p+1e-5)); SGD step on the encoder and the teacher head; the
@@ -88,7 +88,7 @@ def make_bags(labels, pos_class, r, n, rng):
     rng.shuffle(pos)
     rng.shuffle(neg)
     s = 0.5
-    # the arithmetic of lib/milsynth.c, in the same order (same doubles)
+    # the arithmetic of lib/mil/milsynth.c, in the same order (same doubles)
     P = int(math.floor(len(neg) / ((1 - s) / (r * s) + (1 - r) / r)))
     P = min(P, len(pos))
     P -= P % k

@@ -1,4 +1,4 @@
-/* fuzz_asap.c - libFuzzer target for lib/annot's ASAP XML reader (the checks are
+/* fuzz_asap.c - libFuzzer target for lib/wsi/annot's ASAP XML reader (the checks are
  * in annot_fuzz.h).  Built by `make fuzz`; replayed over
  * tests/fuzz/corpus/asap and tests/fuzz/crashes/asap by `make test`.
  */

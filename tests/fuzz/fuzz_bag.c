@@ -1,4 +1,4 @@
-/* fuzz_bag.c - libFuzzer target for the bag reader (lib/bag.c): any bytes
+/* fuzz_bag.c - libFuzzer target for the bag reader (lib/data/bag.c): any bytes
  * must give either a bag or a clean error, never a crash, leak or hang. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* fuzz_csv.c - libFuzzer target for lib/featio's CSV reader.
+/* fuzz_csv.c - libFuzzer target for lib/data/featio's CSV reader.
  *
  * Writes the input to a scratch file and reads it as DSMIL CSV features.
  * Built by `make fuzz`; replayed over tests/fuzz/corpus/csv and

@@ -1,4 +1,4 @@
-/* fuzz_geojson.c - libFuzzer target for lib/annot's GeoJSON reader (the checks are
+/* fuzz_geojson.c - libFuzzer target for lib/wsi/annot's GeoJSON reader (the checks are
  * in annot_fuzz.h).  Built by `make fuzz`; replayed over
  * tests/fuzz/corpus/geojson and tests/fuzz/crashes/geojson by `make test`.
  */

@@ -1,4 +1,4 @@
-/* fuzz_idx.c - libFuzzer target for imgset_load_idx (lib/imgset.c).
+/* fuzz_idx.c - libFuzzer target for imgset_load_idx (lib/mil/imgset.c).
  *
  * The first input byte picks what the rest is (byte % 3):
  *   0: the images file; the labels file is a valid idx1 file whose count

@@ -1,4 +1,4 @@
-/* fuzz_manifest.c - libFuzzer target for lib/manifest's reader (the
+/* fuzz_manifest.c - libFuzzer target for lib/data/manifest's reader (the
  * manifest.tsv that mil-synth, bag-pack and weno-fit share).
  *
  * Writes the input to a scratch file and reads it as a manifest.  A read

@@ -1,4 +1,4 @@
-/* fuzz_npy.c - libFuzzer target for lib/featio's .npy readers.
+/* fuzz_npy.c - libFuzzer target for lib/data/featio's .npy readers.
  *
  * Writes the input to a scratch file and reads it as features, then as
  * coordinates for a 3-instance bag (the seeds include a 3 x 2 '<i8' file).

@@ -1,4 +1,4 @@
-/* fuzz_scores.c - libFuzzer target for lib/scoretab's reader (scores.tsv,
+/* fuzz_scores.c - libFuzzer target for lib/data/scoretab's reader (scores.tsv,
  * formats/scores.md, or any TSV with a label and score columns, as
  * auc-report reads it).
  *

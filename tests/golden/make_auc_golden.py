@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden values for lib/metrics.c: AUC from scikit-learn's roc_auc_score and
+"""Golden values for lib/mil/metrics.c: AUC from scikit-learn's roc_auc_score and
 DeLong's variance by its O(n1*n0) definition, on seeded cases with many ties.
 Run once with Debian's python3-sklearn: /usr/bin/python3 tests/golden/make_auc_golden.py
 Writes tests/golden/auc_cases.tsv and tests/golden/auc_expected.tsv."""

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden values for metrics_auc_paired (lib/metrics.c): two correlated
+"""Golden values for metrics_auc_paired (lib/mil/metrics.c): two correlated
 scores of the same cases, their AUCs from scikit-learn's roc_auc_score and
 DeLong's test of the difference by its O(n1*n0) definition (structural
 components from pairwise comparisons, covariances with n-1).  Seeded cases

@@ -1,4 +1,4 @@
-/* test_featio.c - lib/featio: .npy, CSV and HDF5 feature files.
+/* test_featio.c - lib/data/featio: .npy, CSV and HDF5 feature files.
  *
  * Files are built by hand under check_tmpdir(); the reference files in
  * tests/data/featio/ were written once by numpy (gen.py beside them) and
