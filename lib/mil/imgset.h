@@ -106,10 +106,4 @@ int imgset_class_index(const struct imgset *s, const char *name_or_number);
 /* Frees everything the set owns and zeroes it; s may be NULL. */
 void imgset_free(struct imgset *s);
 
-/* Writes an 8-bit PNG of h x w pixels with c interleaved channels
- * (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), atomically (lib/base/afile.h).
- * Thread-safe for distinct paths. */
-int img_write_png(const char *path, const uint8_t *pix, uint32_t h, uint32_t w, uint32_t c,
-		  struct err *e);
-
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../base/afile.h"
-#include "../mil/imgset.h"
+#include "../base/img.h"
 #include "../base/jsonout.h"
 #include "slide.h"
 

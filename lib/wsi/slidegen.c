@@ -9,7 +9,7 @@
 #include <tiffio.h>
 
 #include "../base/afile.h"
-#include "../mil/imgset.h"
+#include "../base/img.h"
 #include "../base/rng.h"
 #include "tiffmsg.h"
 #include "../base/version.h"

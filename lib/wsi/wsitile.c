@@ -13,7 +13,7 @@
 #include "../base/afile.h"
 #include "annot.h"
 #include "../data/bag.h"
-#include "../mil/imgset.h"
+#include "../base/img.h"
 #include "../base/jsonout.h"
 #include "../base/progress.h"
 #include "../base/rng.h"

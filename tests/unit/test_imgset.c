@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "../../lib/base/img.h"
 #include "../../lib/mil/imgset.h"
 
 /* ---- scratch files ---- */
