@@ -20,8 +20,6 @@
 #include <tiffio.h>
 #include <zlib.h>
 
-
-
 #define IDX3_MAGIC 0x00000803u
 #define IDX1_MAGIC 0x00000801u
 #define CIFAR_REC 3073u
