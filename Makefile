@@ -116,8 +116,6 @@ CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 # the first time a GPU is asked for (lib/nn/backend.c): the tools start and
 # run on the CPU without the CUDA libraries, and without their memory.
 CUDA_SO := $(BUILD)/lib/libweno_cuda.so
-CFLAGS += -DWENO_CUDA=1
-LDLIBS += -ldl
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
 	-Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas
 # A100 (sm_80) and H100/H200 (sm_90) machine code, plus compute_90 PTX that
@@ -129,10 +127,14 @@ NVCCFLAGS ?= -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-W
 ifeq ($(WERROR),1)
 NVCCFLAGS += -Werror all-warnings -Xcompiler -Werror
 endif
+endif
 # The same backend on a CPU emulation of the CUDA runtime, cuBLAS and cuDNN
 # (tests/emu): its host code and kernels, unchanged but for the launch
 # syntax, run and are tested without a GPU (tests/cli/test_cuda_emu.sh).
-# Built by g++ alone.
+# Built by g++ alone, with or without nvcc (not with CUDA=0).
+CXX_FOUND := $(shell command -v $(CXX) 2>/dev/null)
+ifneq ($(CUDA),0)
+ifneq ($(and $(CXX_FOUND),$(CUDA_SRC)),)
 EMU_SO := $(BUILD)/emu/libweno_cuda.so
 EMU_OBJ := $(CUDA_SRC:kernels/%.cu=$(BUILD)/emu/obj/%.o) $(BUILD)/emu/obj/emu.o
 EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -ffp-contract=off -Wall \
@@ -148,6 +150,13 @@ ifneq ($(EMU_SANITIZE),)
 EMU_CXXFLAGS += -fsanitize=$(EMU_SANITIZE) -fno-omit-frame-pointer
 EMU_LDFLAGS += -fsanitize=$(EMU_SANITIZE)
 endif
+endif
+endif
+# The tools hold the loader of the CUDA backend (lib/nn/backend.c) when
+# there is a backend to load: the real one or, for the tests, the emulation.
+ifneq ($(CUDA_SO)$(EMU_SO),)
+CFLAGS += -DWENO_CUDA=1 -DWENO_CUDA_BUILT=$(if $(CUDA_SO),1,0)
+LDLIBS += -ldl
 endif
 LIBA := $(BUILD)/libweno.a
 
@@ -176,7 +185,8 @@ endif
 probe:
 	@echo "build: CPU backend (OpenBLAS, OpenMP); nvcc: $(if $(NVCC),$(NVCC),not found);\
 	 cuDNN: $(if $(CUDNN_H),$(CUDNN_H),not found); CUDA backend:\
-	 $(if $(filter 1,$(CUDA_ON)),$(if $(CUDA_SRC),on,found but kernels/ has no sources yet),off)"
+	 $(if $(filter 1,$(CUDA_ON)),$(if $(CUDA_SRC),on,found but kernels/ has no sources yet),off);\
+	 its CPU emulation for the tests: $(if $(EMU_SO),on ($(CXX)),off)"
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

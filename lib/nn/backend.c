@@ -2,7 +2,9 @@
  * library (libweno_cuda.so, lib/nn/cuda_api.h) loaded the first time a GPU
  * is asked for, so a build with CUDA starts and trains on the CPU where the
  * CUDA libraries are missing, and without their memory when no GPU is used.
- * A build without CUDA (WENO_CUDA undefined) says so instead of loading.
+ * A build without CUDA (WENO_CUDA undefined) says so instead of loading; a
+ * build whose make found no nvcc (WENO_CUDA_BUILT 0) loads only what
+ * WENO_CUDA_LIB names (the tests' emulation, tests/emu).
  *
  * Without the NVIDIA driver (libcuda.so.1; $WENO_CUDA_DRIVER names another
  * library to probe instead, for tests) nothing is loaded: no GPU can be
@@ -79,6 +81,14 @@ static const struct weno_cuda_api *cuda_lib(void)
 	char err[512] = "", dir[3072], cand[3][3200];
 	int nc = 0;
 	const char *env = getenv("WENO_CUDA_LIB");
+#if defined(WENO_CUDA_BUILT) && !WENO_CUDA_BUILT
+	if (!env || !*env) {
+		snprintf(lib.why, sizeof lib.why,
+		         "this build has no CUDA backend (make found no nvcc or cuDNN; install the "
+		         "CUDA toolkit and cuDNN and rebuild)");
+		return NULL;
+	}
+#endif
 	if (env && *env) {
 		snprintf(cand[nc++], sizeof cand[0], "%s", env);
 	} else {
