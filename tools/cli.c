@@ -73,6 +73,8 @@ static void print_help(const struct cli *c)
 	printf("      --version                show the version and exit\n");
 	if (c->epilog)
 		printf("\n%s\n", c->epilog);
+	printf("\ndocumentation: the section on %s in tools/README.md of weno-tools' source\n",
+	       c->prog);
 }
 
 static int in_choices(const char *choices, const char *v)
