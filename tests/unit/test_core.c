@@ -1,5 +1,9 @@
-/* test_core.c - rng, afile, err */
+/* test_core.c - rng, afile, err, textfile */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -8,6 +12,7 @@
 #include "../../lib/base/afile.h"
 #include "../../lib/base/err.h"
 #include "../../lib/base/rng.h"
+#include "../../lib/base/textfile.h"
 
 static void test_pcg32_reference_vector(void)
 {
@@ -133,6 +138,97 @@ static void test_err_first_wins(void)
 	CHECK(e.code == 0 && !e.msg[0], "cleared");
 }
 
+static char *tmp_file(const char *name, const void *bytes, size_t n)
+{
+	static char path[512];
+	const char *d = getenv("WENO_TEST_TMP");
+	snprintf(path, sizeof path, "%s/%s.%d", d && *d ? d : "/tmp", name, (int)getpid());
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fwrite(bytes, 1, n, f);
+		fclose(f);
+	}
+	return path;
+}
+
+/* every line of a file, joined by '|' */
+static int read_all(const char *path, size_t max, char *out, size_t cap, struct err *e)
+{
+	struct textfile t;
+	int rc = textfile_open(&t, path, 0, e);
+	if (rc)
+		return rc;
+	if (max)
+		t.max = max;
+	out[0] = 0;
+	while ((rc = textfile_next(&t, e)) == 1)
+		snprintf(out + strlen(out), cap - strlen(out), "%s|", t.line);
+	textfile_close(&t);
+	return rc;
+}
+
+static void test_textfile_lines(void)
+{
+	struct err e = {0};
+	char got[256];
+	/* a byte-order mark, CR LF, an empty line, a last line without LF */
+	const char a[] = "\xef\xbb\xbfid\tlabel\r\nx\t1\n\nlast";
+	char *p = tmp_file("tf-a", a, sizeof a - 1);
+	CHECK(read_all(p, 0, got, sizeof got, &e) == 0 && !strcmp(got, "id\tlabel|x\t1||last|"), "got '%s' (%s)",
+	      got, e.msg);
+	unlink(p);
+	/* a BOM only counts at the start */
+	const char b[] = "a\n\xef\xbb\xbf" "b\n";
+	p = tmp_file("tf-b", b, sizeof b - 1);
+	CHECK(read_all(p, 0, got, sizeof got, &e) == 0 && !strcmp(got, "a|\xef\xbb\xbf" "b|"), "got '%s'", got);
+	unlink(p);
+	/* a line past the limit: an error naming the line, not a truncation */
+	char big[9000];
+	memset(big, 'x', sizeof big);
+	memcpy(big, "ok\n", 3);
+	big[sizeof big - 1] = '\n';
+	p = tmp_file("tf-c", big, sizeof big);
+	err_clear(&e);
+	CHECK(read_all(p, 5000, got, sizeof got, &e) == ERR_LIMIT && strstr(e.msg, "line 2: longer than 5000 bytes"),
+	      "%s", e.msg);
+	err_clear(&e);
+	CHECK(read_all(p, 10000, got, sizeof got, &e) == 0, "under the limit: %s", e.msg);
+	unlink(p);
+	/* a NUL byte inside a line */
+	const char d[] = "a\nb\0c\nd\n";
+	p = tmp_file("tf-d", d, sizeof d - 1);
+	err_clear(&e);
+	CHECK(read_all(p, 0, got, sizeof got, &e) == ERR_FORMAT && strstr(e.msg, "line 2: a NUL byte"), "%s", e.msg);
+	unlink(p);
+}
+
+static void test_textfile_not_regular(void)
+{
+	struct err e = {0};
+	struct textfile t;
+	/* a FIFO without a writer: refused at once, not a hang */
+	char fifo[512];
+	const char *d = getenv("WENO_TEST_TMP");
+	snprintf(fifo, sizeof fifo, "%s/tf-fifo.%d", d && *d ? d : "/tmp", (int)getpid());
+	REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+	CHECK(textfile_open(&t, fifo, 0, &e) == ERR_IO && strstr(e.msg, "a FIFO, expected a regular file"), "%s",
+	      e.msg);
+	err_clear(&e);
+	CHECK(textfile_check_regular(fifo, &e) == ERR_IO && strstr(e.msg, "FIFO"), "check: %s", e.msg);
+	unlink(fifo);
+	err_clear(&e);
+	CHECK(textfile_open(&t, "/dev/zero", 0, &e) == ERR_IO && strstr(e.msg, "a device"), "%s", e.msg);
+	err_clear(&e);
+	CHECK(textfile_open(&t, "/", 0, &e) == ERR_IO && strstr(e.msg, "a directory"), "%s", e.msg);
+	err_clear(&e);
+	CHECK(textfile_open(&t, "/nonexistent/x.tsv", 0, &e) == ERR_IO && strstr(e.msg, "cannot open"), "%s", e.msg);
+	err_clear(&e);
+	CHECK(textfile_open(&t, "-", 0, &e) == ERR_IO, "'-' is a file name unless stdin is allowed");
+	err_clear(&e);
+	CHECK(textfile_open(&t, "-", 1, &e) == 0 && t.is_stdin, "'-' is stdin when allowed: %s", e.msg);
+	textfile_close(&t);
+}
+
 int main(void)
 {
 	RUN(test_pcg32_reference_vector);
@@ -140,5 +236,7 @@ int main(void)
 	RUN(test_rng_below_and_shuffle);
 	RUN(test_afile_commit_and_abort);
 	RUN(test_err_first_wins);
+	RUN(test_textfile_lines);
+	RUN(test_textfile_not_regular);
 	return check_summary();
 }
