@@ -230,6 +230,125 @@ static int cmp_hole(const void *a, const void *b)
 	return x->area > y->area ? -1 : x->area < y->area ? 1 : (x->id > y->id) - (x->id < y->id);
 }
 
+/* The binary mask before filtering: saturation, median blur, threshold
+ * (sthresh or Otsu's), closing; sat and med are scratch of n bytes.
+ * Returns the threshold used. */
+static int threshold_mask(const uint8_t *rgb, uint32_t w, uint32_t h, const struct tissue_params *p,
+                          uint8_t *sat, uint8_t *med, uint8_t *m)
+{
+	size_t n = (size_t)w * h;
+	saturation(rgb, n, sat);
+	median_blur(sat, w, h, p->mthresh, med);
+	int thr = p->use_otsu ? otsu(med, n) : p->sthresh;
+	for (size_t i = 0; i < n; i++)
+		m[i] = med[i] > thr;
+	if (p->close > 0) {
+		morph(m, w, h, p->close, 1, sat);
+		morph(m, w, h, p->close, 0, sat);
+	}
+	return thr;
+}
+
+/* Each hole's owner (howner[nh + 1], zeroed): -1 for a background region
+ * touching the border (not a hole) and for label 0, else the tissue
+ * component of the pixel left of its first pixel in raster order (always
+ * tissue, and the enclosing one). */
+static void hole_owners(const int32_t *lab, const int32_t *hlab, uint32_t w, uint32_t h, int32_t *howner)
+{
+	for (uint32_t x = 0; x < w; x++) {
+		howner[hlab[x]] = -1;
+		howner[hlab[(size_t)(h - 1) * w + x]] = -1;
+	}
+	for (uint32_t y = 0; y < h; y++) {
+		howner[hlab[(size_t)y * w]] = -1;
+		howner[hlab[(size_t)y * w + w - 1]] = -1;
+	}
+	howner[0] = -1;
+	for (size_t i = 0; i < (size_t)w * h; i++) {
+		int32_t hid = hlab[i];
+		if (hid && !howner[hid] && i % w)
+			howner[hid] = lab[i - 1] ? lab[i - 1] : -1;
+	}
+}
+
+/* CLAM's filter on the labelled mask: tissue components (8-connected)
+ * larger than a_t reference patches, and per kept component its
+ * max_n_holes largest holes (4-connected background not touching the
+ * border) larger than a_h; smaller holes are filled.  Rewrites m; the
+ * counts go to out. */
+static int filter_regions(uint8_t *m, uint32_t w, uint32_t h, double ds, const struct tissue_params *p,
+                          const int32_t *lab, int32_t nc, const int32_t *hlab, int32_t nh,
+                          struct tissue_mask *out, struct err *e)
+{
+	size_t n = (size_t)w * h;
+	uint64_t *carea = calloc((size_t)nc + 1, sizeof *carea), *harea = calloc((size_t)nh + 1, sizeof *harea);
+	int32_t *howner = calloc((size_t)nh + 1, sizeof *howner);
+	uint8_t *keepc = calloc((size_t)nc + 1, 1), *keeph = calloc((size_t)nh + 1, 1);
+	struct hole *hl = calloc((size_t)nh + 1, sizeof *hl);
+	int rc = 0;
+	if (!carea || !harea || !howner || !keepc || !keeph || !hl) {
+		rc = err_set(e, ERR_NOMEM, "out of memory segmenting %ux%u pixels", w, h);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (lab[i])
+			carea[lab[i]]++;
+		else
+			harea[hlab[i]]++;
+	}
+	hole_owners(lab, hlab, w, h, howner);
+	double ref = (double)p->ref_patch * p->ref_patch / (ds * ds);
+	double min_t = p->a_t * ref, min_h = p->a_h * ref;
+	for (int32_t c = 1; c <= nc; c++)
+		out->components += keepc[c] = (double)carea[c] > min_t;
+	int nhl = 0;
+	for (int32_t k = 1; k <= nh; k++)
+		if (howner[k] > 0 && keepc[howner[k]])
+			hl[nhl++] = (struct hole){k, howner[k], harea[k]};
+	qsort(hl, (size_t)nhl, sizeof *hl, cmp_hole);
+	for (int i = 0, rank = 0; i < nhl; i++) {
+		rank = i > 0 && hl[i].owner == hl[i - 1].owner ? rank + 1 : 0;
+		if (rank < p->max_n_holes && (double)hl[i].area > min_h) {
+			keeph[hl[i].id] = 1;
+			out->holes++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t v;
+		if (lab[i])
+			v = keepc[lab[i]];
+		else if (howner[hlab[i]] > 0 && keepc[howner[hlab[i]]] && !keeph[hlab[i]])
+			v = 1; /* a small hole, filled */
+		else
+			v = 0;
+		m[i] = v;
+		out->tissue_px += v;
+	}
+out:
+	free(carea);
+	free(harea);
+	free(howner);
+	free(keepc);
+	free(keeph);
+	free(hl);
+	return rc;
+}
+
+/* integ[(h+1) x (w+1)]: the summed-area table of m */
+static void integral_table(const uint8_t *m, uint32_t w, uint32_t h, uint32_t *integ)
+{
+	for (uint32_t x = 0; x <= w; x++)
+		integ[x] = 0;
+	for (uint32_t y = 0; y < h; y++) {
+		uint32_t row = 0;
+		integ[(size_t)(y + 1) * (w + 1)] = 0;
+		for (uint32_t x = 0; x < w; x++) {
+			row += m[(size_t)y * w + x];
+			integ[(size_t)(y + 1) * (w + 1) + x + 1] = integ[(size_t)y * (w + 1) + x + 1] + row;
+		}
+	}
+}
+
 int tissue_segment_rgb(uint8_t *rgb, uint32_t w, uint32_t h, double ds, const struct tissue_params *p,
                        struct tissue_mask *out, struct err *e)
 {
@@ -250,114 +369,22 @@ int tissue_segment_rgb(uint8_t *rgb, uint32_t w, uint32_t h, double ds, const st
 	int32_t *lab = malloc(n * sizeof *lab), *hlab = malloc(n * sizeof *hlab);
 	uint32_t *stack = malloc(n * sizeof *stack);
 	uint32_t *integ = malloc((size_t)(w + 1) * (h + 1) * sizeof *integ);
-	uint64_t *carea = NULL, *harea = NULL;
-	int32_t *howner = NULL;
-	struct hole *hl = NULL;
-	uint8_t *keepc = NULL, *keeph = NULL;
 	int rc = 0;
 	if (!sat || !med || !m || !lab || !hlab || !stack || !integ) {
 		rc = err_set(e, ERR_NOMEM, "out of memory segmenting %ux%u pixels", w, h);
-		goto out;
+	} else {
+		out->threshold = threshold_mask(rgb, w, h, p, sat, med, m);
+		int32_t nc = label(m, w, h, 1, 1, lab, stack);
+		int32_t nh = label(m, w, h, 0, 0, hlab, stack);
+		rc = filter_regions(m, w, h, ds, p, lab, nc, hlab, nh, out, e);
 	}
-	saturation(rgb, n, sat);
-	median_blur(sat, w, h, p->mthresh, med);
-	int thr = p->use_otsu ? otsu(med, n) : p->sthresh;
-	out->threshold = thr;
-	for (size_t i = 0; i < n; i++)
-		m[i] = med[i] > thr;
-	if (p->close > 0) {
-		morph(m, w, h, p->close, 1, sat);
-		morph(m, w, h, p->close, 0, sat);
+	if (!rc) {
+		integral_table(m, w, h, integ);
+		out->m = m;
+		out->integral = integ;
+		m = NULL;
+		integ = NULL;
 	}
-	/* tissue components (8-connected) and holes (4-connected background
-	 * components that do not touch the border) */
-	int32_t nc = label(m, w, h, 1, 1, lab, stack);
-	int32_t nh = label(m, w, h, 0, 0, hlab, stack);
-	carea = calloc((size_t)nc + 1, sizeof *carea);
-	harea = calloc((size_t)nh + 1, sizeof *harea);
-	howner = calloc((size_t)nh + 1, sizeof *howner);
-	keepc = calloc((size_t)nc + 1, 1);
-	keeph = calloc((size_t)nh + 1, 1);
-	hl = calloc((size_t)nh + 1, sizeof *hl);
-	if (!carea || !harea || !howner || !keepc || !keeph || !hl) {
-		rc = err_set(e, ERR_NOMEM, "out of memory segmenting %ux%u pixels", w, h);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (lab[i])
-			carea[lab[i]]++;
-		else
-			harea[hlab[i]]++;
-	}
-	/* a background region touching the border is not a hole */
-	for (uint32_t x = 0; x < w; x++) {
-		howner[hlab[x]] = -1;
-		howner[hlab[(size_t)(h - 1) * w + x]] = -1;
-	}
-	for (uint32_t y = 0; y < h; y++) {
-		howner[hlab[(size_t)y * w]] = -1;
-		howner[hlab[(size_t)y * w + w - 1]] = -1;
-	}
-	howner[0] = -1;
-	/* the owner of a hole: the component of the pixel left of its first
-	 * pixel in raster order (always tissue, and the enclosing one) */
-	for (size_t i = 0; i < n; i++) {
-		int32_t hid = hlab[i];
-		if (hid && !howner[hid] && i % w)
-			howner[hid] = lab[i - 1] ? lab[i - 1] : -1;
-	}
-	double ref = (double)p->ref_patch * p->ref_patch / (ds * ds);
-	double min_t = p->a_t * ref, min_h = p->a_h * ref;
-	for (int32_t c = 1; c <= nc; c++)
-		keepc[c] = (double)carea[c] > min_t;
-	int nhl = 0;
-	for (int32_t k = 1; k <= nh; k++)
-		if (howner[k] > 0 && keepc[howner[k]])
-			hl[nhl++] = (struct hole){k, howner[k], harea[k]};
-	qsort(hl, (size_t)nhl, sizeof *hl, cmp_hole);
-	int kept_holes = 0;
-	for (int i = 0, rank = 0; i < nhl; i++) {
-		rank = i > 0 && hl[i].owner == hl[i - 1].owner ? rank + 1 : 0;
-		if (rank < p->max_n_holes && (double)hl[i].area > min_h) {
-			keeph[hl[i].id] = 1;
-			kept_holes++;
-		}
-	}
-	int kept = 0;
-	for (int32_t c = 1; c <= nc; c++)
-		kept += keepc[c];
-	uint64_t tpx = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t v;
-		if (lab[i])
-			v = keepc[lab[i]];
-		else if (howner[hlab[i]] > 0 && keepc[howner[hlab[i]]] && !keeph[hlab[i]])
-			v = 1; /* a small hole, filled */
-		else
-			v = 0;
-		m[i] = v;
-		tpx += v;
-	}
-	/* holes inside filled holes stay background only if they are tissue
-	 * components of their own: nothing more to do */
-	for (uint32_t x = 0; x <= w; x++)
-		integ[x] = 0;
-	for (uint32_t y = 0; y < h; y++) {
-		uint32_t row = 0;
-		integ[(size_t)(y + 1) * (w + 1)] = 0;
-		for (uint32_t x = 0; x < w; x++) {
-			row += m[(size_t)y * w + x];
-			integ[(size_t)(y + 1) * (w + 1) + x + 1] = integ[(size_t)y * (w + 1) + x + 1] + row;
-		}
-	}
-	out->m = m;
-	out->integral = integ;
-	out->components = kept;
-	out->holes = kept_holes;
-	out->tissue_px = tpx;
-	m = NULL;
-	integ = NULL;
-out:
 	free(sat);
 	free(med);
 	free(m);
@@ -365,12 +392,6 @@ out:
 	free(hlab);
 	free(stack);
 	free(integ);
-	free(carea);
-	free(harea);
-	free(howner);
-	free(keepc);
-	free(keeph);
-	free(hl);
 	return rc;
 }
 
