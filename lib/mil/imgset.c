@@ -953,6 +953,68 @@ static int list_dir(const char *dir, int want_dirs, struct strv *out, struct err
 	return rc;
 }
 
+/* what a class-folder scan gathers */
+struct scan {
+	struct strv paths;        /* every image, class by class */
+	uint8_t *lab;             /* its class */
+	size_t lab_cap;
+	char *first;              /* the first image, which sets the size */
+	int any_color;
+};
+
+/* one image: its size against the first image's, its path and class */
+static int scan_image(struct imgset *s, struct scan *sc, const char *dir, char *p, uint8_t k, struct err *e)
+{
+	struct imghdr hd = {0};
+	struct imgdst nodst = {0};
+	int rc = image_read(p, &hd, &nodst, e);
+	if (!rc && !sc->first) {
+		s->h = hd.h;
+		s->w = hd.w;
+		if (!(sc->first = strdup(p)))
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+	} else if (!rc && (hd.h != s->h || hd.w != s->w)) {
+		rc = err_set(e, ERR_FORMAT,
+			     "%s: image is %ux%u (width x height), expected %ux%u like the first image %s",
+			     p, hd.w, hd.h, s->w, s->h, sc->first);
+	}
+	sc->any_color |= hd.color;
+	if (!rc && sc->paths.n >= UINT32_MAX)
+		rc = err_set(e, ERR_LIMIT, "%s: more than %u images", dir, UINT32_MAX - 1);
+	if (!rc)
+		rc = strv_push(&sc->paths, p, e);
+	if (!rc && sc->paths.n > sc->lab_cap) {
+		size_t cap = sc->lab_cap ? 2 * sc->lab_cap : 256;
+		uint8_t *nl = realloc(sc->lab, cap);
+		if (!nl)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		sc->lab = nl;
+		sc->lab_cap = cap;
+	}
+	if (!rc)
+		sc->lab[sc->paths.n - 1] = k;
+	return rc;
+}
+
+/* every image of class folder dir/name, class k */
+static int scan_class(struct imgset *s, struct scan *sc, const char *dir, const char *name, uint8_t k,
+                      struct err *e)
+{
+	char *cdir = xasprintf(e, "%s/%s", dir, name);
+	if (!cdir)
+		return ERR_NOMEM;
+	struct strv files = {0};
+	int rc = list_dir(cdir, 0, &files, e);
+	for (size_t j = 0; !rc && j < files.n; j++) {
+		char *p = xasprintf(e, "%s/%s", cdir, files.v[j]);
+		rc = p ? scan_image(s, sc, dir, p, k, e) : ERR_NOMEM;
+		free(p);
+	}
+	strv_free(&files);
+	free(cdir);
+	return rc;
+}
+
 int imgset_load_folder(struct imgset *s, const char *dir_arg, struct err *e)
 {
 	memset(s, 0, sizeof *s);
@@ -965,114 +1027,41 @@ int imgset_load_folder(struct imgset *s, const char *dir_arg, struct err *e)
 		return ERR_NOMEM;
 	memcpy(dir, dir_arg, dlen);
 	dir[dlen] = 0;
-	struct strv classes = {0}, files = {0}, paths = {0};
-	uint8_t *lab = NULL;
-	size_t lab_cap = 0;
-	int rc;
-	char *first = NULL;
-	int any_color = 0;
-
-	if ((rc = list_dir(dir, 1, &classes, e)) != 0)
-		goto fail;
-	if (classes.n == 0) {
+	struct strv classes = {0};
+	struct scan sc = {0};
+	int rc = list_dir(dir, 1, &classes, e);
+	if (!rc && classes.n == 0)
 		rc = err_set(e, ERR_FORMAT,
-			     "%s: no class folders, expected %s/<class>/<image> with png, jpeg "
-			     "or tiff images",
+			     "%s: no class folders, expected %s/<class>/<image> with png, jpeg or tiff images",
 			     dir, dir);
-		goto fail;
-	}
-	if (classes.n > IMGSET_MAX_CLASSES) {
+	if (!rc && classes.n > IMGSET_MAX_CLASSES)
 		rc = err_set(e, ERR_LIMIT, "%s: %zu class folders, more than the limit of %u", dir,
 			     classes.n, IMGSET_MAX_CLASSES);
-		goto fail;
-	}
-	for (size_t k = 0; k < classes.n; k++) {
-		char *cdir = xasprintf(e, "%s/%s", dir, classes.v[k]);
-		if (!cdir) {
-			rc = ERR_NOMEM;
-			goto fail;
-		}
-		rc = list_dir(cdir, 0, &files, e);
-		for (size_t j = 0; !rc && j < files.n; j++) {
-			char *p = xasprintf(e, "%s/%s", cdir, files.v[j]);
-			if (!p) {
-				rc = ERR_NOMEM;
-				break;
-			}
-			struct imghdr hd = {0};
-			struct imgdst nodst = {0};
-			rc = image_read(p, &hd, &nodst, e);
-			if (!rc && !first) {
-				s->h = hd.h;
-				s->w = hd.w;
-				first = strdup(p);
-				if (!first)
-					rc = err_set(e, ERR_NOMEM, "out of memory");
-			} else if (!rc && (hd.h != s->h || hd.w != s->w)) {
-				rc = err_set(e, ERR_FORMAT,
-					     "%s: image is %ux%u (width x height), expected %ux%u "
-					     "like the first image %s",
-					     p, hd.w, hd.h, s->w, s->h, first);
-			}
-			any_color |= hd.color;
-			if (!rc && paths.n >= UINT32_MAX)
-				rc = err_set(e, ERR_LIMIT, "%s: more than %u images", dir,
-					     UINT32_MAX - 1);
-			if (!rc)
-				rc = strv_push(&paths, p, e);
-			free(p);
-			if (!rc && paths.n > lab_cap) {
-				size_t cap = lab_cap ? 2 * lab_cap : 256;
-				uint8_t *nl = realloc(lab, cap);
-				if (!nl)
-					rc = err_set(e, ERR_NOMEM, "out of memory");
-				else {
-					lab = nl;
-					lab_cap = cap;
-				}
-			}
-			if (!rc)
-				lab[paths.n - 1] = (uint8_t)k;
-		}
-		strv_free(&files);
-		free(cdir);
-		if (rc)
-			goto fail;
-	}
-	if (paths.n == 0) {
+	for (size_t k = 0; !rc && k < classes.n; k++)
+		rc = scan_class(s, &sc, dir, classes.v[k], (uint8_t)k, e);
+	if (!rc && sc.paths.n == 0)
 		rc = err_set(e, ERR_FORMAT,
 			     "%s: no images (.png, .jpg, .jpeg, .tif, .tiff) in %zu class folders",
 			     dir, classes.n);
-		goto fail;
+	if (!rc && !(s->source = xasprintf(e, "folder %s", dir)))
+		rc = ERR_NOMEM;
+	free(dir);
+	free(sc.first);
+	if (rc) {
+		free(sc.lab);
+		strv_free(&classes);
+		strv_free(&sc.paths);
+		free(s->source);
+		memset(s, 0, sizeof *s);
+		return rc;
 	}
-	s->n = (uint32_t)paths.n;
-	s->c = any_color ? 3 : 1;
-	s->label = lab;
-	lab = NULL;
-	s->paths = paths.v; /* the set owns the n strings */
-	paths.v = NULL;
-	paths.n = paths.cap = 0;
+	s->n = (uint32_t)sc.paths.n;
+	s->c = sc.any_color ? 3 : 1;
+	s->label = sc.lab;
+	s->paths = sc.paths.v; /* the set owns the n strings */
 	s->n_classes = (uint32_t)classes.n;
-	s->class_names = classes.v;
-	classes.v = NULL;
-	classes.n = classes.cap = 0;
-	s->source = xasprintf(e, "folder %s", dir);
-	free(first);
-	free(dir);
-	if (!s->source) {
-		imgset_free(s);
-		return ERR_NOMEM;
-	}
+	s->class_names = classes.v; /* and the class names */
 	return 0;
-fail:
-	free(dir);
-	free(first);
-	free(lab);
-	strv_free(&classes);
-	strv_free(&files);
-	strv_free(&paths);
-	memset(s, 0, sizeof *s);
-	return rc;
 }
 
 /* ---- PNG writer ---- */
