@@ -162,17 +162,96 @@ static int pandas_names(const struct csv *c, const char *s, size_t from)
 	return 1;
 }
 
-static int read_csv(struct feats *f, struct csv *c, struct err *e)
+/* what read_csv learns from the first lines */
+struct layout {
+	int header_seen;
+	size_t skip;              /* leading index columns */
+	size_t ncols;             /* columns in every line */
+	uint64_t cap_rows;
+};
+
+/* the first non-blank line, split: 1 when it is a header (all names, or
+ * pandas' 0..D-1 with or without an index column), 0 when it is data */
+static int first_line(struct csv *c, struct layout *L, const char *s, size_t n, struct err *e)
+{
+	int rc = csv_split(c, s, n, 1, e);
+	if (rc)
+		return rc;
+	int numbers = 0;
+	for (size_t k = 0; k < c->nf; k++) {
+		float v;
+		if (parse_float(s + c->f[k].off, c->f[k].len, &v) != 1)
+			numbers++;
+	}
+	int index = c->nf > 1 && c->f[0].len == 0 && pandas_names(c, s, 1);
+	if (numbers && !index && !pandas_names(c, s, 0))
+		return 0;
+	L->header_seen = 1;
+	L->skip = index ? 1 : 0;
+	L->ncols = c->nf;
+	if (L->ncols - L->skip > FEATIO_D_MAX)
+		return err_set(e, ERR_LIMIT, "%s: line %llu: %zu columns, more than the limit of %u", c->path,
+		               (unsigned long long)c->L.lineno, L->ncols - L->skip, FEATIO_D_MAX);
+	return 1;
+}
+
+/* one data line (already split into c) as the next row of f */
+static int add_row(struct feats *f, const struct csv *c, struct layout *L, const char *s, struct err *e)
 {
 	const char *path = c->path;
+	char sb[48];
+	if (!L->ncols) {
+		L->ncols = c->nf;
+		if (L->ncols > FEATIO_D_MAX)
+			return err_set(e, ERR_LIMIT, "%s: line %llu: %zu columns, more than the limit of %u", path,
+			               (unsigned long long)c->L.lineno, L->ncols, FEATIO_D_MAX);
+	}
+	if (c->nf != L->ncols)
+		return err_set(e, ERR_FORMAT, "%s: line %llu: %zu columns, expected %zu", path,
+		               (unsigned long long)c->L.lineno, c->nf, L->ncols);
+	size_t d = L->ncols - L->skip;
+	if (f->n == FEATIO_N_MAX)
+		return err_set(e, ERR_LIMIT, "%s: line %llu: more than %llu rows", path,
+		               (unsigned long long)c->L.lineno, (unsigned long long)FEATIO_N_MAX);
+	if (f->n == L->cap_rows) {
+		uint64_t nc = L->cap_rows ? 2 * L->cap_rows : 64;
+		if (nc * d > SIZE_MAX / sizeof(float))
+			return err_set(e, ERR_LIMIT, "%s: too many rows for memory", path);
+		float *nx = realloc(f->x, (size_t)(nc * d) * sizeof(float));
+		if (!nx)
+			return err_set(e, ERR_NOMEM, "out of memory reading '%s' (%llu rows)", path,
+			               (unsigned long long)f->n);
+		f->x = nx;
+		L->cap_rows = nc;
+	}
+	float *row = f->x + f->n * d;
+	for (size_t k = L->skip; k < L->ncols; k++) {
+		const char *fs = s + c->f[k].off;
+		size_t fl = c->f[k].len;
+		int r = parse_float(fs, fl, &row[k - L->skip]);
+		if (r == 1)
+			return err_set(e, ERR_FORMAT, "%s: line %llu, column %zu: expected a number, got '%s'%s",
+			               path, (unsigned long long)c->L.lineno, k + 1, fio_show(sb, fs, fl),
+			               !L->header_seen && f->n == 0
+			                       ? "\nhint: a header line must be all names, or pandas' 0,1,...,D-1"
+			                       : "");
+		if (r)
+			return err_set(e, ERR_NUMERIC, "%s: line %llu, column %zu: '%s' %s", path,
+			               (unsigned long long)c->L.lineno, k + 1, fio_show(sb, fs, fl),
+			               r == 3 ? "is out of float32 range" : "is not a finite number");
+	}
+	f->d = (uint32_t)d;
+	f->n++;
+	return 0;
+}
+
+static int read_csv(struct feats *f, struct csv *c, struct err *e)
+{
 	char *s = NULL;
 	size_t n = 0;
-	int rc, header_seen = 0, first = 1;
-	size_t skip = 0;           /* leading index columns */
-	size_t ncols = 0;          /* columns in every line */
-	uint64_t cap_rows = 0;
-	char sb[48];
-	while ((rc = lines_next(&c->L, &s, &n, path, e)) == 1) {
+	int rc, first = 1;
+	struct layout L = {0};
+	while ((rc = lines_next(&c->L, &s, &n, c->path, e)) == 1) {
 		if (c->L.lineno == 1 && n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) {
 			s += 3;
 			n -= 3;
@@ -184,83 +263,24 @@ static int read_csv(struct feats *f, struct csv *c, struct err *e)
 			continue; /* blank line */
 		if (first) {
 			first = 0;
-			if ((rc = csv_split(c, s, n, 1, e)))
+			if ((rc = first_line(c, &L, s, n, e)) < 0)
 				return rc;
-			int numbers = 0;
-			for (size_t k = 0; k < c->nf; k++) {
-				float v;
-				if (parse_float(s + c->f[k].off, c->f[k].len, &v) != 1)
-					numbers++;
-			}
-			int index = c->nf > 1 && c->f[0].len == 0 && pandas_names(c, s, 1);
-			if (numbers == 0 || index || pandas_names(c, s, 0)) {
-				header_seen = 1;
-				skip = index ? 1 : 0;
-				ncols = c->nf;
-				if (ncols - skip > FEATIO_D_MAX)
-					return err_set(e, ERR_LIMIT, "%s: line %llu: %zu columns, more than the "
-					               "limit of %u", path, (unsigned long long)c->L.lineno,
-					               ncols - skip, FEATIO_D_MAX);
+			if (rc == 1)
 				continue;
-			}
 		} else if ((rc = csv_split(c, s, n, 0, e))) {
 			return rc;
 		}
-		if (!ncols) {
-			ncols = c->nf;
-			if (ncols > FEATIO_D_MAX)
-				return err_set(e, ERR_LIMIT, "%s: line %llu: %zu columns, more than the limit "
-				               "of %u", path, (unsigned long long)c->L.lineno, ncols,
-				               FEATIO_D_MAX);
-		}
-		if (c->nf != ncols)
-			return err_set(e, ERR_FORMAT, "%s: line %llu: %zu columns, expected %zu", path,
-			               (unsigned long long)c->L.lineno, c->nf, ncols);
-		size_t d = ncols - skip;
-		if (f->n == FEATIO_N_MAX)
-			return err_set(e, ERR_LIMIT, "%s: line %llu: more than %llu rows", path,
-			               (unsigned long long)c->L.lineno, (unsigned long long)FEATIO_N_MAX);
-		if (f->n == cap_rows) {
-			uint64_t nc = cap_rows ? 2 * cap_rows : 64;
-			if (nc * d > SIZE_MAX / sizeof(float))
-				return err_set(e, ERR_LIMIT, "%s: too many rows for memory", path);
-			float *nx = realloc(f->x, (size_t)(nc * d) * sizeof(float));
-			if (!nx)
-				return err_set(e, ERR_NOMEM, "out of memory reading '%s' (%llu rows)", path,
-				               (unsigned long long)f->n);
-			f->x = nx;
-			cap_rows = nc;
-		}
-		float *row = f->x + f->n * d;
-		for (size_t k = skip; k < ncols; k++) {
-			const char *fs = s + c->f[k].off;
-			size_t fl = c->f[k].len;
-			int r = parse_float(fs, fl, &row[k - skip]);
-			if (r == 1)
-				return err_set(e, ERR_FORMAT, "%s: line %llu, column %zu: expected a number, "
-				               "got '%s'%s", path, (unsigned long long)c->L.lineno, k + 1,
-				               fio_show(sb, fs, fl),
-				               !header_seen && f->n == 0
-				                       ? "\nhint: a header line must be all names, or "
-				                         "pandas' 0,1,...,D-1"
-				                       : "");
-			if (r)
-				return err_set(e, ERR_NUMERIC, "%s: line %llu, column %zu: '%s' %s", path,
-				               (unsigned long long)c->L.lineno, k + 1, fio_show(sb, fs, fl),
-				               r == 3 ? "is out of float32 range"
-				                      : "is not a finite number");
-		}
-		f->d = (uint32_t)d;
-		f->n++;
+		if ((rc = add_row(f, c, &L, s, e)))
+			return rc;
 	}
 	if (rc < 0)
 		return rc;
-	if (!ncols)
+	if (!L.ncols)
 		return err_set(e, ERR_FORMAT, "%s: empty file, expected rows of comma-separated numbers",
-		               path);
-	if (ncols - skip == 0)
-		return err_set(e, ERR_FORMAT, "%s: the header names no feature columns", path);
-	f->d = (uint32_t)(ncols - skip);
+		               c->path);
+	if (L.ncols - L.skip == 0)
+		return err_set(e, ERR_FORMAT, "%s: the header names no feature columns", c->path);
+	f->d = (uint32_t)(L.ncols - L.skip);
 	if (!f->x && !(f->x = err_malloc(e, 0)))
 		return ERR_NOMEM;
 	return 0;
