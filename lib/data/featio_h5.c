@@ -178,6 +178,48 @@ static int h5_attr_int(const char *path, hid_t ds, const char *name, int32_t lo,
 	return 0;
 }
 
+/* Opens dataset name of fid (which must exist) only when its bytes are in
+ * this file: a link that is not a hard link (an external link names
+ * another file, a soft link may lead to one), a dataset stored in
+ * external raw files and a virtual dataset (whose sources are other
+ * files) are refused, since reading them would copy the bytes of
+ * whatever files they name into a bag. */
+static int h5_open_local(hid_t fid, const char *name, const char *path, hid_t *out, struct err *e)
+{
+	char why[192];
+	*out = -1;
+	H5L_info_t li;
+	if (H5Lget_info(fid, name, &li, H5P_DEFAULT) < 0)
+		return err_set(e, ERR_FORMAT, "%s: cannot read the link '%s'%s", path, name, h5_why(why));
+	if (li.type != H5L_TYPE_HARD)
+		return err_set(e, ERR_UNSUPPORTED, "%s: '%s' is %s, not a dataset of this file; refused, "
+		               "since it would read another file", path, name,
+		               li.type == H5L_TYPE_EXTERNAL ? "an external link" :
+		               li.type == H5L_TYPE_SOFT ? "a soft link" : "a user-defined link");
+	hid_t ds = H5Dopen2(fid, name, H5P_DEFAULT);
+	if (ds < 0)
+		return err_set(e, ERR_FORMAT, "%s: '%s' is not a dataset%s", path, name, h5_why(why));
+	hid_t dcpl = H5Dget_create_plist(ds);
+	int rc = 0;
+	if (dcpl < 0) {
+		rc = err_set(e, ERR_FORMAT, "%s: cannot read the storage of '%s'%s", path, name, h5_why(why));
+	} else if (H5Pget_layout(dcpl) == H5D_VIRTUAL) {
+		rc = err_set(e, ERR_UNSUPPORTED, "%s: '%s' is a virtual dataset, whose data lie in other "
+		             "files; refused", path, name);
+	} else if (H5Pget_external_count(dcpl) != 0) {
+		rc = err_set(e, ERR_UNSUPPORTED, "%s: '%s' is stored in external files (%d), not in this "
+		             "one; refused", path, name, H5Pget_external_count(dcpl));
+	}
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (rc) {
+		H5Dclose(ds);
+		return rc;
+	}
+	*out = ds;
+	return 0;
+}
+
 static int h5_read_coords(struct feats *f, const char *path, hid_t fid, uint64_t file_size,
                           struct err *e)
 {
@@ -185,11 +227,12 @@ static int h5_read_coords(struct feats *f, const char *path, hid_t fid, uint64_t
 	htri_t ex = H5Lexists(fid, "coords", H5P_DEFAULT);
 	if (ex <= 0)
 		return 0; /* optional */
-	hid_t ds = H5Dopen2(fid, "coords", H5P_DEFAULT);
-	if (ds < 0)
-		return err_set(e, ERR_FORMAT, "%s: 'coords' is not a dataset%s", path, h5_why(why));
+	hid_t ds;
+	int rc = h5_open_local(fid, "coords", path, &ds, e);
+	if (rc)
+		return rc;
 	uint64_t rows, cols;
-	int rc = h5_dims(path, "coords", ds, file_size, &rows, &cols, e);
+	rc = h5_dims(path, "coords", ds, file_size, &rows, &cols, e);
 	H5T_class_t cl = h5_class(ds, 0);
 	double *buf = NULL;
 	if (rc)
@@ -280,11 +323,8 @@ static int read_h5(struct feats *f, const char *path, uint64_t file_size, struct
 		rc = err_set(e, ERR_FORMAT, "%s: no dataset 'features'", path);
 		goto out;
 	}
-	ds = H5Dopen2(fid, "features", H5P_DEFAULT);
-	if (ds < 0) {
-		rc = err_set(e, ERR_FORMAT, "%s: 'features' is not a dataset%s", path, h5_why(why));
+	if ((rc = h5_open_local(fid, "features", path, &ds, e)))
 		goto out;
-	}
 	H5T_class_t cl = h5_class(ds, 0);
 	if (cl != H5T_FLOAT) {
 		rc = err_set(e, ERR_UNSUPPORTED, "%s: dataset 'features' has %s values, expected "
