@@ -2,6 +2,7 @@
 #include "scoretab.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,9 @@ static int parse_num(const char *s, double *v)
 	char *end;
 	errno = 0;
 	*v = strtod(s, &end);
-	if (!*s || *end || errno == ERANGE || !isfinite(*v))
+	/* ERANGE on underflow (a subnormal or zero result) is a number; on
+	 * overflow the result is infinite */
+	if (!*s || *end || !isfinite(*v) || (errno == ERANGE && fabs(*v) >= DBL_MIN))
 		return -1;
 	return 0;
 }
@@ -111,12 +114,43 @@ static int check_named(const struct scoretab *t, const struct textfile *tf, cons
 	return 0;
 }
 
+static int cmp_str_p(const void *a, const void *b)
+{
+	int c = strcmp(**(char *const *const *)a, **(char *const *const *)b);
+	return c ? c : (*(char *const *const *)a > *(char *const *const *)b) -
+	               (*(char *const *const *)a < *(char *const *const *)b);
+}
+
+/* a name twice in the header is an error: which of the two to read
+ * would be a guess (the first was read for both) */
+static int check_names_unique(const struct textfile *tf, char **fld, int nf, struct err *e)
+{
+	char **v[256], ***p = nf <= 256 ? v : malloc((size_t)nf * sizeof *p);
+	if (!p)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (int i = 0; i < nf; i++)
+		p[i] = &fld[i];
+	qsort(p, (size_t)nf, sizeof *p, cmp_str_p);
+	int rc = 0;
+	for (int i = 1; i < nf && !rc; i++)
+		if (!strcmp(*p[i - 1], *p[i]))
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: column '%s' twice in the header (fields %d "
+			             "and %d): which one to read is unclear", tf->path, tf->lineno, *p[i],
+			             (int)(p[i - 1] - fld) + 1, (int)(p[i] - fld) + 1);
+	if (p != v)
+		free(p);
+	return rc;
+}
+
 /* the header: which column is which */
 static int parse_header(struct scoretab *t, struct cols *c, const struct textfile *tf, char **fld, int nf,
                         const char *label_col, const char *score_cols, struct err *e)
 {
 	c->n = nf;
 	c->kind = c->split = c->label = c->bag = c->index = -1;
+	int rc = check_names_unique(tf, fld, nf, e);
+	if (rc)
+		return rc;
 	for (int i = 0; i < nf; i++) {
 		if (!strcmp(fld[i], "kind"))
 			c->kind = i;
