@@ -33,6 +33,36 @@ int textfile_check_regular(const char *path, struct err *e)
 	return 0;
 }
 
+FILE *textfile_fopen(const char *path, struct err *e)
+{
+	/* O_NONBLOCK: opening a FIFO for reading must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		err_sys(e, ERR_IO, "cannot open '%s'", path);
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		err_sys(e, ERR_IO, "cannot open '%s'", path);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, ERR_IO, "cannot read '%s': %s, expected a regular file", path, kind_of(st.st_mode));
+		close(fd);
+		return NULL;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		err_sys(e, ERR_IO, "cannot open '%s'", path);
+		close(fd);
+	}
+	return f;
+}
+
 int textfile_open(struct textfile *t, const char *path, int allow_stdin, struct err *e)
 {
 	memset(t, 0, sizeof *t);
@@ -43,28 +73,8 @@ int textfile_open(struct textfile *t, const char *path, int allow_stdin, struct 
 		t->is_stdin = 1;
 		return 0;
 	}
-	/* O_NONBLOCK: opening a FIFO for reading must not wait for a writer */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(e, ERR_IO, "cannot open '%s'", path);
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		int rc = fstat(fd, &st) != 0 ? err_sys(e, ERR_IO, "cannot open '%s'", path)
-		                             : err_set(e, ERR_IO, "cannot read '%s': %s, expected a regular "
-		                                       "file", path, kind_of(st.st_mode));
-		close(fd);
-		return rc;
-	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	t->f = fdopen(fd, "r");
-	if (!t->f) {
-		int rc = err_sys(e, ERR_IO, "cannot open '%s'", path);
-		close(fd);
-		return rc;
-	}
-	return 0;
+	t->f = textfile_fopen(path, e);
+	return t->f ? 0 : ERR_IO;
 }
 
 int textfile_next(struct textfile *t, struct err *e)

@@ -44,6 +44,12 @@ int textfile_next(struct textfile *t, struct err *e);
 /* Closes the file (not standard input) and frees the line; t may be zeroed. */
 void textfile_close(struct textfile *t);
 
+/* Opens path for reading ("rb") when it is a regular file: without ever
+ * blocking on a FIFO, and refusing a FIFO, a device, a directory with a
+ * message naming it.  NULL and ERR_IO in e otherwise.  For readers of
+ * whole files (annotations). */
+FILE *textfile_fopen(const char *path, struct err *e);
+
 /* Refuses a path that names something other than a regular file (a FIFO,
  * a device, a directory): 0 when it is one (or does not exist, which
  * opening then reports), else ERR_IO naming it.  For readers that open

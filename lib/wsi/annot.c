@@ -11,6 +11,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "../base/textfile.h"
+
 #define DEPTH_MAX 64
 
 struct apoly {
@@ -806,13 +808,13 @@ int annot_parse_geojson(struct annot **ap, const char *buf, size_t n, const char
 int annot_load(struct annot **ap, const char *path, struct err *e)
 {
 	*ap = NULL;
-	FILE *f = fopen(path, "rb");
+	FILE *f = textfile_fopen(path, e);
 	if (!f)
-		return err_sys(e, ERR_IO, "cannot open '%s'", path);
+		return ERR_IO;
 	struct stat st;
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fileno(f), &st)) {
 		fclose(f);
-		return err_set(e, ERR_IO, "cannot open '%s': not a regular file", path);
+		return err_sys(e, ERR_IO, "cannot open '%s'", path);
 	}
 	if ((uint64_t)st.st_size > ANNOT_FILE_MAX) {
 		fclose(f);
