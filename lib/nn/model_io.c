@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,15 +321,33 @@ static int get_f32(struct rd *r, float *f, const char *field)
 }
 
 /* n floats into backend memory, in chunks */
+/* n floats into the backend's dst; every one must be finite (a model
+ * with a NaN or Inf scores nothing meaningful): the error names the byte,
+ * and with tensors (nt of them, describing dst) the tensor and element */
 static int get_floats(struct rd *r, const struct nn_backend *be, float *dst, size_t n,
-                      const char *field)
+                      const char *field, const struct nn_tensor *tensors, int nt, int mi)
 {
 	float buf[CHUNK];
 	for (size_t i = 0; i < n; i += CHUNK) {
 		size_t k = n - i < CHUNK ? n - i : CHUNK;
+		uint64_t at = r->off;
 		int rc = get(r, buf, k * sizeof(float), field);
 		if (rc < 0)
 			return rc;
+		for (size_t j = 0; j < k; j++) {
+			if (isfinite(buf[j]))
+				continue;
+			size_t el = i + j;
+			const struct nn_tensor *t = NULL;
+			for (int q = 0; q < nt && !t; q++)
+				if (el >= tensors[q].off && el < tensors[q].off + tensors[q].n)
+					t = &tensors[q];
+			if (t)
+				return bad(r, at + 4 * j, field, "module %d, tensor '%s', element %zu: %s, expected a "
+				           "finite number", mi, t->name, el - t->off, isnan(buf[j]) ? "NaN" : "Inf");
+			return bad(r, at + 4 * j, field, "value %zu: %s, expected a finite number", el,
+			           isnan(buf[j]) ? "NaN" : "Inf");
+		}
 		be->upload(dst + i, buf, k);
 	}
 	return 0;
@@ -488,8 +507,9 @@ static int read_modl(struct rd *r, const struct nn_backend *be, struct nn_model 
 		m->nmodules = mi;
 		return rc;
 	}
-	if ((rc = get_floats(r, be, mod->w, mod->nparams, "weights")) < 0 ||
-	    (rc = get_floats(r, be, mod->state, mod->nstate, "bn statistics")) < 0)
+	if ((rc = get_floats(r, be, mod->w, mod->nparams, "weights", mod->tensors, mod->ntensors, mi)) < 0 ||
+	    (rc = get_floats(r, be, mod->state, mod->nstate, "bn statistics", mod->state_tensors,
+	                     mod->nstate_tensors, mi)) < 0)
 		return rc;
 	return section_end(r, &s);
 }
@@ -545,9 +565,9 @@ static int read_optm(struct rd *r, const struct nn_backend *be, struct nn_model 
 	}
 	m->opts[idx] = o;
 	o->step = (long)step;
-	if (nb >= 1 && (rc = get_floats(r, be, o->m, o->n, "optimizer moments")) < 0)
+	if (nb >= 1 && (rc = get_floats(r, be, o->m, o->n, "optimizer moments", NULL, 0, -1)) < 0)
 		return rc;
-	if (nb >= 2 && (rc = get_floats(r, be, o->v, o->n, "optimizer moments")) < 0)
+	if (nb >= 2 && (rc = get_floats(r, be, o->v, o->n, "optimizer moments", NULL, 0, -1)) < 0)
 		return rc;
 	return 0;
 }
