@@ -16,7 +16,7 @@ static void write_bag(const char *path, int kind, uint32_t h, uint32_t w, uint32
 	hd.height = h;
 	hd.width = w;
 	hd.channels = c;
-	hd.dim = c;
+	hd.dim = kind == BAG_FEATURES ? c : 0;
 	hd.label = label;
 	strcpy(hd.id, "b");
 	struct bag_writer *wr;
