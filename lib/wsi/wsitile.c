@@ -527,6 +527,9 @@ int wsitile_run(const char *path, const char *out, const struct wsitile_opts *o,
 		rc = open_pipeline(&t, e);
 	if (!rc)
 		rc = stream_patches(&t, e);
+	if (!rc && t.n > 0 && r->written == 0)
+		rc = err_set(e, ERR_FORMAT, "%s: every one of the %zu patches to write was lost to tiles that "
+		             "cannot be read: the slide is damaged (nothing written)", path, t.n);
 	if (!rc) {
 		rc = bag_writer_close(t.w, e);
 		t.w = NULL;
