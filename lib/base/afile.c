@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROTECT_MAX 64
@@ -326,4 +328,73 @@ int afile_mkdirs(const char *dir, struct err *e)
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		return err_set(e, ERR_IO, "'%s' exists and is not a directory", dir);
 	return 0;
+}
+
+int afile_lock(struct afile_lock *l, const char *path, const char *what, struct err *e)
+{
+	l->fd = -1;
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	size_t n = strlen(path) + 8;
+	if (!(l->path = malloc(n)))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	snprintf(l->path, n, "%.*s.%s.lock", (int)dirlen, path, path + dirlen);
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			int rc = err_sys(e, ERR_IO, "cannot create the lock '%s'", l->path);
+			free(l->path);
+			l->path = NULL;
+			return rc;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			char who[256] = "";
+			ssize_t k = pread(fd, who, sizeof who - 1, 0);
+			who[k > 0 ? k : 0] = 0;
+			char *nl = strchr(who, '\n');
+			if (nl)
+				*nl = 0;
+			close(fd);
+			int rc = err_set(e, ERR_IO, "'%s' is being written by another run (%s); wait for it to "
+			                 "finish or write elsewhere", path, who[0] ? who : "its holder is unknown");
+			free(l->path);
+			l->path = NULL;
+			return rc;
+		}
+		/* the holder before us may have removed the file after we opened
+		 * it: then our lock is on a dead inode, and we try again */
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			char host[256] = "?", line[512];
+			gethostname(host, sizeof host - 1);
+			time_t now = time(NULL);
+			struct tm tm;
+			localtime_r(&now, &tm);
+			char when[32];
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+			int m = snprintf(line, sizeof line, "%s, pid %ld on %s, since %s\n", what, (long)getpid(),
+			                 host, when);
+			if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)m, 0) != m) {
+				/* the lock holds without its note */
+			}
+			l->fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	int rc = err_set(e, ERR_IO, "cannot lock '%s': its lock file keeps changing", path);
+	free(l->path);
+	l->path = NULL;
+	return rc;
+}
+
+void afile_unlock(struct afile_lock *l)
+{
+	if (l->fd >= 0) {
+		unlink(l->path);
+		close(l->fd);
+	}
+	free(l->path);
+	l->path = NULL;
+	l->fd = -1;
 }

@@ -44,6 +44,19 @@ int afile_commit(struct afile *af, struct err *e);
 void afile_abort(struct afile *af);
 
 
+/* An output held by one run at a time: afile_lock takes an exclusive
+ * flock on "<dir>/.<base>.lock" (created, holding the holder's pid, host
+ * and start time) and fails at once, naming the run that holds it, when
+ * another process does.  The lock goes with the process (a killed run
+ * leaves nothing that blocks the next); afile_unlock removes the file.
+ * what names the tool in the file ("weno-fit"). */
+struct afile_lock {
+	int fd;
+	char *path;
+};
+int afile_lock(struct afile_lock *l, const char *path, const char *what, struct err *e);
+void afile_unlock(struct afile_lock *l);
+
 /* fsyncs the folder that holds path, so that a rename into it is durable
  * (for writers that cannot use afile_open, such as HDF5's). */
 void afile_sync_parent(const char *path);

@@ -320,6 +320,30 @@ static void test_afile_protect(void)
 	unlink(in), unlink(hard), unlink(sym);
 }
 
+/* one run at a time on an output: the second is refused at once, naming
+ * the first; after the first ends, the lock is free and its file gone */
+static void test_afile_lock(void)
+{
+	char out[600], lk[700];
+	const char *d = getenv("WENO_TEST_TMP") ? getenv("WENO_TEST_TMP") : "/tmp";
+	snprintf(out, sizeof out, "%s/locked.%d.model", d, (int)getpid());
+	snprintf(lk, sizeof lk, "%s/.locked.%d.model.lock", d, (int)getpid());
+	struct err e = {0};
+	struct afile_lock a, b;
+	REQUIRE(afile_lock(&a, out, "test-a", &e) == 0, "%s", e.msg);
+	CHECK(access(lk, F_OK) == 0, "no lock file %s", lk);
+	char want[64];
+	snprintf(want, sizeof want, "test-a, pid %d on ", (int)getpid());
+	CHECK(afile_lock(&b, out, "test-b", &e) == ERR_IO && strstr(e.msg, "is being written by another run") &&
+	          strstr(e.msg, want),
+	      "%s", e.msg);
+	afile_unlock(&a);
+	CHECK(access(lk, F_OK) != 0, "the lock file stayed");
+	err_clear(&e);
+	REQUIRE(afile_lock(&b, out, "test-b", &e) == 0, "after the first: %s", e.msg);
+	afile_unlock(&b);
+}
+
 int main(void)
 {
 	RUN(test_pcg32_reference_vector);
@@ -331,5 +355,6 @@ int main(void)
 	RUN(test_textfile_not_regular);
 	RUN(test_afile_stale_temporaries);
 	RUN(test_afile_protect);
+	RUN(test_afile_lock);
 	return check_summary();
 }
