@@ -3,6 +3,7 @@
 #   make                  every tool into $(BUILD)/bin (CPU; CUDA too when found)
 #   make test             every unit, CLI and fuzz-replay test; ends "N passed, N failed"
 #   make bench            the benchmarks (slow; not part of the tests)
+#   make probe            the probe suite at full scale (tests/probe; make test runs it small)
 #   make deps             installs the missing Debian packages (root: apt-get; a user: sudo)
 #   make deps demo        and then the README's demo in a new make (make deps test: the tests)
 #   make bench-deps       and the baselines the benchmarks compare with (PyTorch, openslide-python)
@@ -13,6 +14,7 @@
 #                         EMU_SANITIZE=address for it under ASan (rm -rf $(BUILD)/emu first)
 #   make WERROR=1         warnings are errors (CI)
 
+.DEFAULT_GOAL := all
 VERSION := 0.1.0
 BUILD ?= build
 CC ?= cc
@@ -172,8 +174,8 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: emu all test bench deps bench-deps fuzz fuzz-run clean probe check-pkgs device-bundle
-all: check-pkgs probe $(TOOLS) $(CUDA_SO)
+.PHONY: emu all test bench deps bench-deps fuzz fuzz-run clean probe build-info check-pkgs device-bundle
+all: check-pkgs build-info $(TOOLS) $(CUDA_SO)
 
 check-pkgs:
 ifneq ($(PKG_OK),yes)
@@ -182,7 +184,7 @@ ifneq ($(PKG_OK),yes)
 	@exit 1
 endif
 
-probe:
+build-info:
 	@echo "build: CPU backend (OpenBLAS, OpenMP); nvcc: $(if $(NVCC),$(NVCC),not found);\
 	 cuDNN: $(if $(CUDNN_H),$(CUDNN_H),not found); CUDA backend:\
 	 $(if $(filter 1,$(CUDA_ON)),$(if $(CUDA_SRC),on,found but kernels/ has no sources yet),off);\
@@ -243,8 +245,17 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBA) -o $@ $(LDLIBS)
 
-test: all $(TESTS) $(FUZZ_REPLAY) $(EMU_SO)
+# the probe suite's HDF5 generator (tests/probe/mkevil.c)
+$(BUILD)/tests/probe_mkevil: tests/probe/mkevil.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+test: all $(TESTS) $(FUZZ_REPLAY) $(EMU_SO) $(BUILD)/tests/probe_mkevil
 	@BUILD=$(BUILD) bash tests/run.sh
+
+# hostile inputs and conditions, many of each (make test runs a few)
+probe: all $(BUILD)/tests/probe_mkevil
+	@BIN=$(BUILD)/bin BUILD=$(BUILD) PROBE_SCALE=full bash tests/probe/probe.sh
 
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) bash tests/bench/run.sh

@@ -606,6 +606,8 @@ static int read_header(struct rd *r, uint32_t *nsec)
 		return bad(r, 8, "version", "0 is not a valid version");
 	if ((uint32_t)crc32(0, hdr, 32) != hcrc)
 		return bad(r, 32, "header crc", "header checksum mismatch: the file is corrupt");
+	if (le32(hdr + 36) != 0)
+		return bad(r, 36, "reserved", "0x%08x, expected 0: the file is corrupt", le32(hdr + 36));
 	if (hbytes != HEADER_BYTES)
 		return bad(r, 12, "header size", "%u, expected %d", hbytes, HEADER_BYTES);
 	if (fbytes != r->size)

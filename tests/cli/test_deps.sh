@@ -52,8 +52,8 @@ ok "deps with every package installed does nothing, even without sudo" '[ $statu
 
 # `make deps GOAL`: deps first, then GOAL in a new make (which reads the
 # library flags again); -n shows the order without running anything
-run "$MAKE_BIN" --no-print-directory -n -C "$TOP" deps probe
+run "$MAKE_BIN" --no-print-directory -n -C "$TOP" deps build-info
 ok "make deps GOAL runs deps, then GOAL in a new make" '[ $status = 0 ] &&
-	[ "$(grep -n "dpkg-query" $T/out | cut -d: -f1)" -lt "$(grep -n "make.* probe" $T/out | cut -d: -f1)" ]'
+	[ "$(grep -n "dpkg-query" $T/out | cut -d: -f1)" -lt "$(grep -n "make.* build-info" $T/out | cut -d: -f1)" ]'
 
 rm -rf "$T"
