@@ -20,6 +20,8 @@ void scoretab_free(struct scoretab *t)
 		for (size_t i = 0; i < t->n; i++)
 			free(t->key[i]);
 	free(t->key);
+	free(t->x);
+	free(t->y);
 	memset(t, 0, sizeof *t);
 }
 
@@ -62,8 +64,24 @@ static int parse_num(const char *s, double *v)
 	return 0;
 }
 
-int scoretab_read(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
-                  struct err *e)
+/* An integer or NA (NaN); -1 when neither. */
+static int parse_coord(const char *s, double *v)
+{
+	if (!strcmp(s, "NA")) {
+		*v = NAN;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (end == s || *end || errno || x < -(1LL << 53) || x > (1LL << 53))
+		return -1;
+	*v = (double)x;
+	return 0;
+}
+
+static int read_table(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                      int want_xy, struct err *e)
 {
 	memset(t, 0, sizeof *t);
 	FILE *f = fopen(path, "r");
@@ -74,7 +92,7 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 	ssize_t len;
 	long lineno = 0;
 	int ncols = 0, c_kind = -1, c_split = -1, c_label = -1, c_score[SCORETAB_MAX_SCORES], rc = 0;
-	int c_bag = -1, c_index = -1;
+	int c_bag = -1, c_index = -1, c_x = -1, c_y = -1;
 	char *fld[256];
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
@@ -104,6 +122,10 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 					c_bag = i;
 				else if (!strcmp(fld[i], "index"))
 					c_index = i;
+				else if (want_xy && !strcmp(fld[i], "x"))
+					c_x = i;
+				else if (want_xy && !strcmp(fld[i], "y"))
+					c_y = i;
 				else if (score_cols ? in_list(score_cols, fld[i]) : ends_with(fld[i], "score")) {
 					if (t->n_scores == SCORETAB_MAX_SCORES) {
 						rc = err_set(e, ERR_LIMIT, "%s: line %ld: more than %d score columns", path,
@@ -116,6 +138,11 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 			}
 			if (c_label < 0) {
 				rc = err_set(e, ERR_FORMAT, "%s: line %ld: no column '%s' in the header", path, lineno, label_col);
+				goto out;
+			}
+			if (want_xy && (c_x < 0 || c_y < 0)) {
+				rc = err_set(e, ERR_FORMAT, "%s: line %ld: no column '%s' in the header (instance rows need their "
+				             "level-0 x and y; formats/scores.md)", path, lineno, c_x < 0 ? "x" : "y");
 				goto out;
 			}
 			if (!t->n_scores) {
@@ -162,6 +189,15 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 				if (kk)
 					t->key = kk;
 				ok &= kk != NULL;
+			}
+			if (want_xy) {
+				double *xx = realloc(t->x, rcap * sizeof *xx);
+				if (xx)
+					t->x = xx;
+				double *yy = realloc(t->y, rcap * sizeof *yy);
+				if (yy)
+					t->y = yy;
+				ok &= xx && yy;
 			}
 			for (int j = 0; j < t->n_scores; j++) {
 				double *sc = realloc(t->score[j], rcap * sizeof *sc);
@@ -216,6 +252,11 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 				             lineno, t->score_names[j], fld[c_score[j]]);
 				goto out;
 			}
+		if (want_xy && (parse_coord(fld[c_x], &t->x[r]) || parse_coord(fld[c_y], &t->y[r]))) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld, columns x, y: '%.40s', '%.40s', expected integers "
+			             "(level-0 pixels) or NA", path, lineno, fld[c_x], fld[c_y]);
+			goto out;
+		}
 		if (c_bag >= 0) {
 			const char *ix = c_index >= 0 ? fld[c_index] : "";
 			size_t lb = strlen(fld[c_bag]), li = strlen(ix);
@@ -241,4 +282,16 @@ out:
 	if (rc)
 		scoretab_free(t);
 	return rc;
+}
+
+int scoretab_read(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                  struct err *e)
+{
+	return read_table(t, path, label_col, score_cols, 0, e);
+}
+
+int scoretab_read_xy(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                     struct err *e)
+{
+	return read_table(t, path, label_col, score_cols, 1, e);
 }
