@@ -645,6 +645,17 @@ int frocrun_write_curve(const struct frocrun *r, const char *path, struct err *e
 	return afile_commit(&af, e);
 }
 
+/* the fewest digits that read back to the same float (hits are stored as
+ * floats, as the challenge stores them) */
+static void format_float(char *buf, size_t cap, float v)
+{
+	for (int p = 1; p <= 9; p++) {
+		snprintf(buf, cap, "%.*g", p, (double)v);
+		if (strtof(buf, NULL) == v)
+			return;
+	}
+}
+
 int frocrun_write_lesions(const struct frocrun *r, const char *path, struct err *e)
 {
 	struct afile af;
@@ -659,7 +670,7 @@ int frocrun_write_lesions(const struct frocrun *r, const char *path, struct err 
 			const struct lesion *L = &s->les[k];
 			char hit[40] = "NA";
 			if (!L->itc && s->s.tp[k] > 0)
-				froc_format_double(hit, sizeof hit, (double)s->s.tp[k]);
+				format_float(hit, sizeof hit, s->s.tp[k]);
 			fprintf(af.fp, "%s\t%d\t%lld\t%lld\t%u\t%.6f\t%.2f\t%d\t%.1f\t%.1f\t%s\n", s->id, L->label,
 			        (long long)L->first_r, (long long)L->first_c, L->area, L->major_axis, L->diameter_um, L->itc,
 			        L->cx, L->cy, hit);
