@@ -324,19 +324,21 @@ static void put_px(uint8_t *img, uint32_t w, uint32_t h, int64_t x, int64_t y, c
 	memcpy(img + ((size_t)y * w + (size_t)x) * 3, c, 3);
 }
 
-/* a red cross, arms of arm pixels, in a white outline one pixel wide */
-static void draw_mark(uint8_t *img, uint32_t w, uint32_t h, int64_t cx, int64_t cy, int64_t arm)
+/* a red cross, arms of arm pixels and 2 hw + 1 wide, in a white outline
+ * one pixel wide */
+static void draw_mark(uint8_t *img, uint32_t w, uint32_t h, int64_t cx, int64_t cy, int64_t arm, int64_t hw)
 {
 	static const uint8_t white[3] = {255, 255, 255}, red[3] = {230, 20, 20};
 	for (int64_t t = -arm - 1; t <= arm + 1; t++)
-		for (int64_t d = -1; d <= 1; d++) {
+		for (int64_t d = -hw - 1; d <= hw + 1; d++) {
 			put_px(img, w, h, cx + t, cy + d, white);
 			put_px(img, w, h, cx + d, cy + t, white);
 		}
-	for (int64_t t = -arm; t <= arm; t++) {
-		put_px(img, w, h, cx + t, cy, red);
-		put_px(img, w, h, cx, cy + t, red);
-	}
+	for (int64_t t = -arm; t <= arm; t++)
+		for (int64_t d = -hw; d <= hw; d++) {
+			put_px(img, w, h, cx + t, cy + d, red);
+			put_px(img, w, h, cx + d, cy + t, red);
+		}
 }
 
 int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, const struct heatmap_opts *o,
@@ -469,10 +471,10 @@ int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, co
 			p[c] = (uint8_t)lround((1 - a) * p[c] + a * col[c]);
 	}
 	if (o->n_marks) {
-		int64_t arm = HEATMAP_MARK_ARM + (int64_t)(tw > th ? tw : th) / 1024 * 2;
+		int64_t side = tw > th ? tw : th, arm = HEATMAP_MARK_ARM + side / 200, hw = side / 1024;
 		for (size_t k = 0; k < o->n_marks; k++)
 			draw_mark(img, tw, th, (int64_t)floor((double)o->marks[k].x / ds),
-			          (int64_t)floor((double)o->marks[k].y / ds), arm);
+			          (int64_t)floor((double)o->marks[k].y / ds), arm, hw);
 	}
 	if (legend)
 		draw_legend(img, tw, ih, th, s, o);

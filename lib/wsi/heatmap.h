@@ -30,7 +30,8 @@
  *
  * Detection marks (optional, e.g. froc-report's detections): each point
  * is drawn on the thumbnail as a red cross with a white outline, arms of
- * HEATMAP_MARK_ARM pixels (more on thumbnails over 1024 px), and written to
+ * HEATMAP_MARK_ARM + side/200 pixels and 1 + 2 (side/1024) wide (side: the
+ * thumbnail's longest side), and written to
  * the GeoJSON as a Point feature (objectType "annotation", classification
  * "Detection", properties confidence and measurements {confidence}).
  *
