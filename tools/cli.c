@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/base/afile.h"
 #include "../lib/base/progress.h"
 #include "../lib/base/version.h"
 
@@ -73,6 +74,8 @@ static void print_help(const struct cli *c)
 	printf("      --version                show the version and exit\n");
 	if (c->epilog)
 		printf("\n%s\n", c->epilog);
+	printf("\ndocumentation: the section on %s in tools/README.md of weno-tools' source\n",
+	       c->prog);
 }
 
 static int in_choices(const char *choices, const char *v)
@@ -130,9 +133,19 @@ static int set_value(const struct cli *c, const struct cli_opt *o, const char *v
 	return CLI_OK;
 }
 
+static const char *notice_prog = "weno";
+
+/* what lib/base/afile did beside its result, as "prog: msg" */
+static void print_notice(const char *msg)
+{
+	fprintf(stderr, "%s: %s\n", notice_prog, msg);
+}
+
 int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos)
 {
 	int np = 0, only_pos = 0;
+	notice_prog = c->prog;
+	afile_set_notice(print_notice);
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
 		if (only_pos || a[0] != '-' || !a[1]) {

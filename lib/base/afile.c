@@ -1,12 +1,154 @@
 /* afile.c - see afile.h */
 #include "afile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define PROTECT_MAX 64
+#define SWEPT_MAX 64
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*notice)(const char *msg);
+static struct protected {
+	dev_t dev;
+	ino_t ino;
+	char *path;               /* as given, for messages */
+} prot[PROTECT_MAX];
+static int nprot;
+static struct {
+	dev_t dev;
+	ino_t ino;
+} swept[SWEPT_MAX];
+static int nswept;
+
+void afile_set_notice(void (*fn)(const char *msg))
+{
+	notice = fn;
+}
+
+int afile_protect(const char *path, struct err *e)
+{
+	struct stat st;
+	if (!path || !strcmp(path, "-") || stat(path, &st) != 0)
+		return 0; /* stdin, or a file that does not exist: nothing to overwrite */
+	pthread_mutex_lock(&lock);
+	int rc = 0;
+	if (nprot == PROTECT_MAX) {
+		rc = err_set(e, ERR_LIMIT, "more than %d input files to keep apart from the outputs",
+		             PROTECT_MAX);
+	} else if (!(prot[nprot].path = strdup(path))) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	} else {
+		prot[nprot].dev = st.st_dev;
+		prot[nprot].ino = st.st_ino;
+		nprot++;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+/* an output that is one of the protected inputs: an error naming both */
+static int check_not_input(const char *path, struct err *e)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0; /* a new file is no input */
+	int rc = 0;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < nprot && !rc; i++)
+		if (prot[i].dev == st.st_dev && prot[i].ino == st.st_ino)
+			rc = err_set(e, ERR_USAGE, "cannot write '%s': it is the input '%s' (the same file), "
+			             "which writing would destroy; give the output another name", path,
+			             prot[i].path);
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+static void host_tag(char *out, size_t cap)
+{
+	char h[256] = "host";
+	gethostname(h, sizeof h - 1);
+	size_t k = 0;
+	for (size_t i = 0; h[i] && k + 1 < cap && k < 16; i++)
+		if ((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9') ||
+		    h[i] == '-')
+			out[k++] = h[i];
+	out[k] = 0;
+}
+
+/* Is name a temporary of this host whose writer is gone?  The form is
+ * ".<base>.tmp-<host>.<pid>-XXXXXX". */
+static int stale(const char *name, const char *host)
+{
+	if (name[0] != '.')
+		return 0;
+	const char *t = strstr(name, ".tmp-");
+	while (t && strstr(t + 1, ".tmp-"))
+		t = strstr(t + 1, ".tmp-");
+	if (!t)
+		return 0;
+	t += 5;
+	size_t hl = strlen(host);
+	if (strncmp(t, host, hl) || t[hl] != '.')
+		return 0;
+	char *end;
+	long pid = strtol(t + hl + 1, &end, 10);
+	if (pid <= 0 || *end != '-' || strlen(end + 1) != 6)
+		return 0;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Once per folder per process: removes the temporaries that writers on
+ * this host left when they were killed (SIGKILL, a crash, a power cut),
+ * and says so through the notice callback. */
+static void sweep(const char *dir)
+{
+	struct stat ds;
+	if (stat(dir, &ds) != 0)
+		return;
+	pthread_mutex_lock(&lock);
+	int seen = 0;
+	for (int i = 0; i < nswept && !seen; i++)
+		seen = swept[i].dev == ds.st_dev && swept[i].ino == ds.st_ino;
+	if (!seen && nswept < SWEPT_MAX) {
+		swept[nswept].dev = ds.st_dev;
+		swept[nswept].ino = ds.st_ino;
+		nswept++;
+	}
+	pthread_mutex_unlock(&lock);
+	if (seen)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	char host[32];
+	host_tag(host, sizeof host);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!stale(de->d_name, host))
+			continue;
+		char p[PATH_MAX + 256];
+		struct stat st;
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode) || unlink(p) != 0)
+			continue;
+		if (notice) {
+			char msg[PATH_MAX + 512];
+			snprintf(msg, sizeof msg, "removed '%s' (%.1f MB), the temporary file of an earlier run that "
+			         "was killed", p, (double)st.st_size / 1e6);
+			notice(msg);
+		}
+	}
+	closedir(d);
+}
 
 int afile_open(struct afile *af, const char *path, struct err *e)
 {
@@ -18,6 +160,9 @@ int afile_open(struct afile *af, const char *path, struct err *e)
 			return err_set(e, ERR_NOMEM, "out of memory");
 		return 0;
 	}
+	int rc = check_not_input(path, e);
+	if (rc)
+		return rc;
 	struct stat st;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		/* a device, a FIFO, a terminal: write in place, never rename over it */
@@ -39,7 +184,11 @@ int afile_open(struct afile *af, const char *path, struct err *e)
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
 	const char *base = path + dirlen;
-	size_t n = strlen(path) + 16;
+	char dir[PATH_MAX], host[32];
+	snprintf(dir, sizeof dir, "%.*s", dirlen ? (int)dirlen : 1, dirlen ? path : ".");
+	sweep(dir);
+	host_tag(host, sizeof host);
+	size_t n = strlen(path) + strlen(host) + 40;
 	af->path = strdup(path);
 	af->tmp = malloc(n);
 	if (!af->path || !af->tmp) {
@@ -47,7 +196,7 @@ int afile_open(struct afile *af, const char *path, struct err *e)
 		free(af->tmp);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
-	snprintf(af->tmp, n, "%.*s.%s.tmp-XXXXXX", (int)dirlen, path, base);
+	snprintf(af->tmp, n, "%.*s.%s.tmp-%s.%ld-XXXXXX", (int)dirlen, path, base, host, (long)getpid());
 	int fd = mkstemp(af->tmp);
 	if (fd < 0) {
 		err_sys(e, ERR_IO, "cannot create '%s'", af->tmp);

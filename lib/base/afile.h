@@ -1,7 +1,11 @@
 /* afile.h - atomic output files: write to a temporary name, then rename.
  *
- * afile_open creates "<dir>/.<base>.tmp-XXXXXX" beside the target, so the
- * final rename stays on one file system.  afile_commit flushes, fsyncs,
+ * afile_open creates "<dir>/.<base>.tmp-<host>.<pid>-XXXXXX" beside the
+ * target, so the final rename stays on one file system; the first time a
+ * process writes into a folder, it removes the temporaries there that a
+ * killed writer of this host left (its pid is gone), and says so through
+ * the notice callback.  An output that is one of the inputs registered
+ * with afile_protect is refused before anything is written.  afile_commit flushes, fsyncs,
  * renames over the target and fsyncs the directory; afile_abort removes the
  * temporary.  An interrupted run leaves the old file or the new one, never a
  * torn one.  The path "-" means stdout: nothing is renamed, and commit only
@@ -26,6 +30,16 @@ struct afile {
 };
 
 int afile_open(struct afile *af, const char *path, struct err *e);
+
+/* Registers an input file (its device and inode) that no later afile_open
+ * may write over: a tool calls it for every file it reads, before it
+ * writes.  "-" and a missing path are ignored.  At most 64. */
+int afile_protect(const char *path, struct err *e);
+
+/* Where afile says what it did beside its result (a stale temporary
+ * removed): the tools print msg as "tool: msg" on stderr.  Set once at
+ * start-up; NULL (the default) says nothing. */
+void afile_set_notice(void (*fn)(const char *msg));
 int afile_commit(struct afile *af, struct err *e);
 void afile_abort(struct afile *af);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader: a frame's flags and window */
 #include <zstd.h>
 
 #include "../base/afile.h"
@@ -177,6 +178,9 @@ static int check_header(const struct bag_header *h, const char *path, struct err
 		return err_set(e, ERR_FORMAT, "%s: instance kind %d, expected 1 (pixels), 2 (features) or 3 (coordinates)",
 		               path, h->kind);
 	}
+	if (h->kind != BAG_FEATURES && h->dim)
+		return err_set(e, ERR_FORMAT, "%s: feature dimension %u in a bag of %s, expected 0", path, h->dim,
+		               h->kind == BAG_PIXELS ? "pixels" : "coordinates");
 	if (h->label != 0 && h->label != 1 && h->label != BAG_LABEL_UNKNOWN)
 		return err_set(e, ERR_FORMAT, "%s: bag label %d, expected 0, 1 or 255 (unknown)", path, h->label);
 	if (strlen(h->id) > BAG_ID_MAX)
@@ -803,6 +807,53 @@ static int read_trailer(struct bag_reader *r, uint64_t at, struct err *e)
 }
 
 /* Reads the next chunk header and frame (CRC checked).  1, 0 at the end, < 0. */
+/* What formats/bag.md asks of a chunk's zstd frame, checked from its
+ * header alone, so that a chunk copied without decompression (bag-pack
+ * finalising a stream) meets the same rules as one decompressed: one
+ * frame declaring its content size (equal to the chunk's payload) and a
+ * content checksum, and a window that a default decoder accepts. */
+static int check_frame(struct bag_reader *r, const uint8_t *comp, uint32_t comp_size, uint32_t raw,
+                       uint64_t at, struct err *e)
+{
+	ZSTD_frameHeader fh;
+	size_t z = ZSTD_getFrameHeader(&fh, comp, comp_size);
+	const char *why = NULL;
+	if (z != 0 || fh.frameType != ZSTD_frame)
+		why = "is not a zstd frame";
+	else if (fh.frameContentSize != raw)
+		why = fh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ? "does not declare its content size"
+		                                                    : "declares another content size than the chunk";
+	else if (!fh.checksumFlag)
+		why = "has no content checksum";
+	else if (fh.windowSize > ((uint64_t)1 << ZSTD_WINDOWLOG_LIMIT_DEFAULT))
+		why = "needs a window larger than a default decoder accepts (128 MiB)";
+	if (!why)
+		return 0;
+	err_set(e, ERR_FORMAT, "%s: byte %llu: chunk %u: the zstd frame %s (formats/bag.md)", r->path,
+	        (unsigned long long)(at + CHUNK_HEADER), r->n_chunks, why);
+	return rfail(r, ERR_FORMAT);
+}
+
+/* the instance fields of a chunk of n (x[n], y[n], tissue[n], label[n]):
+ * tissue and label at most 1, negative meaning unknown, never NaN */
+static int check_fields(struct bag_reader *r, const uint8_t *p, uint32_t n, struct err *e)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		float t, l;
+		uint32_t u = get32(p + 4 * (2 * (size_t)n + i));
+		memcpy(&t, &u, 4);
+		u = get32(p + 4 * (3 * (size_t)n + i));
+		memcpy(&l, &u, 4);
+		if (!(t <= 1.0f) || !(l <= 1.0f)) {
+			err_set(e, ERR_FORMAT, "%s: chunk %u: instance %llu: tissue %g or label %g outside [0,1] "
+			        "(negative means unknown)", r->path, r->n_chunks - 1,
+			        (unsigned long long)(r->count + i), (double)t, (double)l);
+			return rfail(r, ERR_FORMAT);
+		}
+	}
+	return 0;
+}
+
 static int next_frame(struct bag_reader *r, struct bag_raw_chunk *rc_, struct err *e)
 {
 	if (r->failed)
@@ -859,6 +910,8 @@ static int next_frame(struct bag_reader *r, struct bag_raw_chunk *rc_, struct er
 		        (unsigned long long)r->count, (unsigned long long)(r->count + n - 1), get32(hdr + 16), c);
 		return rfail(r, ERR_FORMAT);
 	}
+	if ((rc = check_frame(r, r->comp, comp, raw, at, e)))
+		return rc;
 	if (r->n_chunks >= MAX_CHUNKS) {
 		err_set(e, ERR_LIMIT, "%s: byte %llu: more than %u chunks", r->path, (unsigned long long)at, MAX_CHUNKS);
 		return rfail(r, ERR_LIMIT);
@@ -915,6 +968,8 @@ int bag_read_raw_chunk(struct bag_reader *r, struct bag_raw_chunk *rc_, struct e
 			return rfail(r, ERR_FORMAT);
 		}
 	}
+	if ((rc = check_fields(r, r->raw, rc_->n, e)))
+		return rc;
 	count_labels(r, r->raw + 12 * (size_t)rc_->n, rc_->n);
 	r->count += rc_->n;
 	return 1;
@@ -960,13 +1015,9 @@ int bag_read_chunk(struct bag_reader *r, struct bag_chunk *c, struct err *e)
 		memcpy(&in->tissue, &u, 4);
 		u = get32(p + 4 * (3 * (size_t)n + i));
 		memcpy(&in->label, &u, 4);
-		if (!(in->tissue <= 1.0f) || !(in->label <= 1.0f)) {
-			err_set(e, ERR_FORMAT, "%s: chunk %u: instance %llu: tissue %g or label %g outside [0,1] "
-			        "(negative means unknown)", r->path, r->n_chunks - 1,
-			        (unsigned long long)(r->count + i), (double)in->tissue, (double)in->label);
-			return rfail(r, ERR_FORMAT);
-		}
 	}
+	if ((rc = check_fields(r, p, n, e)))
+		return rc;
 	count_labels(r, p + 12 * (size_t)n, n);
 	c->n = n;
 	c->first = r->count;

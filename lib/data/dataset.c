@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/textfile.h"
+
 int dataset_open(struct dataset *ds, const char *manifest_path, size_t cache_bytes, struct err *e)
 {
 	memset(ds, 0, sizeof *ds);
@@ -23,9 +25,16 @@ int dataset_open(struct dataset *ds, const char *manifest_path, size_t cache_byt
 	for (uint32_t b = 0; b < nb; b++) {
 		const struct manifest_row *row = &ds->man.rows[b];
 		struct bag_reader *r;
-		rc = bag_open(&r, row->path, e);
+		/* a FIFO or a device named in a manifest would hang or never end */
+		rc = textfile_check_regular(row->path, e);
+		if (!rc)
+			rc = bag_open(&r, row->path, e);
 		if (rc) {
-			err_set(e, rc, "%s (bag '%s' of %s)", e->msg, row->bag_id, manifest_path);
+			/* the reader's message, then which bag of which manifest */
+			char msg[ERR_MSG_MAX];
+			snprintf(msg, sizeof msg, "%s", e->msg);
+			err_clear(e);
+			err_set(e, rc, "%s (bag '%s' of %s)", msg, row->bag_id, manifest_path);
 			break;
 		}
 		const struct bag_header *h = bag_reader_header(r);

@@ -1,6 +1,8 @@
 /* manifest.c - see manifest.h */
 #include "manifest.h"
 
+#include "../base/textfile.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,22 +33,6 @@ void manifest_free(struct manifest *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* Splits line (modified in place) on tabs; returns the field count. */
-static int split_tabs(char *line, char **f, int max)
-{
-	int n = 0;
-	char *p = line;
-	while (n < max) {
-		f[n++] = p;
-		char *t = strchr(p, '\t');
-		if (!t)
-			break;
-		*t = 0;
-		p = t + 1;
-	}
-	return n;
-}
-
 static char *join_dir(const char *manifest, const char *p)
 {
 	if (p[0] == '/')
@@ -63,99 +49,157 @@ static char *join_dir(const char *manifest, const char *p)
 	return out;
 }
 
+static const char *COLS[5] = {"bag_id", "label", "split", "path", "n_instances"};
+
+/* Splits line (modified in place) on tabs into *fld, grown as needed;
+ * returns the field count or a negative ERR_*. */
+static int split_tabs(char *line, char ***fld, int *cap, struct err *e)
+{
+	int n = 0;
+	for (char *p = line;;) {
+		if (n == *cap) {
+			int nc = *cap ? *cap * 2 : 16;
+			char **q = realloc(*fld, (size_t)nc * sizeof *q);
+			if (!q)
+				return err_set(e, ERR_NOMEM, "out of memory");
+			*fld = q;
+			*cap = nc;
+		}
+		(*fld)[n++] = p;
+		char *t = strchr(p, '\t');
+		if (!t)
+			return n;
+		*t = 0;
+		p = t + 1;
+	}
+}
+
+/* the header line: col[j] is the field of COLS[j] */
+static int parse_header(const struct textfile *tf, char **fld, int nf, int col[5], struct err *e)
+{
+	for (int i = 0; i < nf; i++)
+		for (int j = 0; j < 5; j++)
+			if (!strcmp(fld[i], COLS[j])) {
+				if (col[j] >= 0)
+					return err_set(e, ERR_FORMAT, "%s: line %ld: column '%s' twice in the header",
+					               tf->path, tf->lineno, COLS[j]);
+				col[j] = i;
+			}
+	for (int j = 0; j < 5; j++)
+		if (col[j] < 0)
+			return err_set(e, ERR_FORMAT, "%s: line %ld: header has no column '%s' (expected "
+			               "bag_id, label, split, path, n_instances, tab-separated)", tf->path,
+			               tf->lineno, COLS[j]);
+	return 0;
+}
+
+/* one row's fields into row */
+static int parse_row(struct manifest_row *row, const struct textfile *tf, char **fld, const int col[5],
+                     struct err *e)
+{
+	const char *path = tf->path, *lab = fld[col[1]], *spl = fld[col[2]], *cnt = fld[col[4]];
+	long lineno = tf->lineno;
+	memset(row, 0, sizeof *row);
+	row->line = lineno;
+	if (strcmp(lab, "0") && strcmp(lab, "1"))
+		return err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1", path, lineno, lab);
+	row->label = lab[0] - '0';
+	row->split = manifest_split_parse(spl);
+	if (row->split < 0)
+		return err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
+		               path, lineno, spl);
+	char *end;
+	errno = 0;
+	unsigned long long c = strtoull(cnt, &end, 10);
+	if (!*cnt || *end || errno || cnt[0] == '-')
+		return err_set(e, ERR_FORMAT, "%s: line %ld, column n_instances: '%s', expected a count", path,
+		               lineno, cnt);
+	row->n_instances = c;
+	if (!fld[col[0]][0] || !fld[col[3]][0])
+		return err_set(e, ERR_FORMAT, "%s: line %ld: empty bag_id or path", path, lineno);
+	row->bag_id = strdup(fld[col[0]]);
+	row->path = join_dir(path, fld[col[3]]);
+	if (!row->bag_id || !row->path)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int cmp_row_id(const void *a, const void *b)
+{
+	const struct manifest_row *x = *(const struct manifest_row *const *)a;
+	const struct manifest_row *y = *(const struct manifest_row *const *)b;
+	int c = strcmp(x->bag_id, y->bag_id);
+	return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* a bag_id listed twice is an error naming both lines (of the repeated
+ * ids, the first in byte order) */
+static int check_unique(const struct manifest *m, struct err *e)
+{
+	const struct manifest_row **v = err_malloc(e, (size_t)m->n * sizeof *v + 1);
+	if (!v)
+		return ERR_NOMEM;
+	for (uint32_t i = 0; i < m->n; i++)
+		v[i] = &m->rows[i];
+	qsort(v, m->n, sizeof *v, cmp_row_id);
+	int rc = 0;
+	for (uint32_t i = 1; i < m->n && !rc; i++)
+		if (!strcmp(v[i - 1]->bag_id, v[i]->bag_id))
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: bag_id '%s' again, as on line %ld: each bag "
+			             "must be listed once", m->path, v[i]->line, v[i]->bag_id, v[i - 1]->line);
+	free(v);
+	return rc;
+}
+
 int manifest_read(struct manifest *m, const char *path, struct err *e)
 {
 	memset(m, 0, sizeof *m);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return err_sys(e, ERR_IO, "cannot open '%s'", path);
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	long lineno = 0;
-	int col[5] = {-1, -1, -1, -1, -1}, ncols = 0, rc = 0;
-	static const char *names[5] = {"bag_id", "label", "split", "path", "n_instances"};
+	struct textfile tf;
+	int rc = textfile_open(&tf, path, 0, e);
+	if (rc)
+		return rc;
+	int col[5] = {-1, -1, -1, -1, -1}, ncols = 0, fcap = 0;
+	char **fld = NULL;
 	uint32_t rcap = 0;
-	m->path = strdup(path);
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = 0;
-		if (!len || line[0] == '#')
+	if (!(m->path = strdup(path)))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	while (!rc && (rc = textfile_next(&tf, e)) == 1) {
+		rc = 0;
+		if (!tf.len || tf.line[0] == '#')
 			continue;
-		char *fld[64];
-		int nf = split_tabs(line, fld, 64);
-		if (!ncols) {
+		int nf = split_tabs(tf.line, &fld, &fcap, e);
+		if (nf < 0) {
+			rc = nf;
+		} else if (!ncols) {
 			ncols = nf;
-			for (int i = 0; i < nf; i++)
-				for (int j = 0; j < 5; j++)
-					if (!strcmp(fld[i], names[j]))
-						col[j] = i;
-			for (int j = 0; j < 5; j++)
-				if (col[j] < 0) {
-					rc = err_set(e, ERR_FORMAT, "%s: line %ld: header has no column '%s' (expected "
-					             "bag_id, label, split, path, n_instances, tab-separated)", path, lineno, names[j]);
-					goto out;
+			rc = parse_header(&tf, fld, nf, col, e);
+		} else if (nf != ncols) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d fields, the header has %d", path, tf.lineno, nf,
+			             ncols);
+		} else if (m->n == UINT32_MAX) {
+			rc = err_set(e, ERR_LIMIT, "%s: line %ld: more than %u bags", path, tf.lineno, UINT32_MAX - 1);
+		} else {
+			if (m->n == rcap) {
+				uint32_t nc = rcap ? (rcap > UINT32_MAX / 2 ? UINT32_MAX : rcap * 2) : 256;
+				struct manifest_row *nr = realloc(m->rows, (size_t)nc * sizeof *nr);
+				if (!nr) {
+					rc = err_set(e, ERR_NOMEM, "out of memory");
+					break;
 				}
-			continue;
-		}
-		if (nf != ncols) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d fields, the header has %d", path, lineno, nf, ncols);
-			goto out;
-		}
-		if (m->n == rcap) {
-			rcap = rcap ? rcap * 2 : 256;
-			struct manifest_row *nr = realloc(m->rows, rcap * sizeof *nr);
-			if (!nr) {
-				rc = err_set(e, ERR_NOMEM, "out of memory");
-				goto out;
+				m->rows = nr;
+				rcap = nc;
 			}
-			m->rows = nr;
-		}
-		struct manifest_row *row = &m->rows[m->n];
-		memset(row, 0, sizeof *row);
-		const char *lab = fld[col[1]], *spl = fld[col[2]], *cnt = fld[col[4]];
-		if (strcmp(lab, "0") && strcmp(lab, "1")) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1", path, lineno, lab);
-			goto out;
-		}
-		row->label = lab[0] - '0';
-		row->split = manifest_split_parse(spl);
-		if (row->split < 0) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
-			             path, lineno, spl);
-			goto out;
-		}
-		char *end;
-		errno = 0;
-		unsigned long long c = strtoull(cnt, &end, 10);
-		if (!*cnt || *end || errno || cnt[0] == '-') {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column n_instances: '%s', expected a count", path,
-			             lineno, cnt);
-			goto out;
-		}
-		row->n_instances = c;
-		if (!fld[col[0]][0] || !fld[col[3]][0]) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld: empty bag_id or path", path, lineno);
-			goto out;
-		}
-		row->bag_id = strdup(fld[col[0]]);
-		row->path = join_dir(path, fld[col[3]]);
-		m->n++;
-		if (!row->bag_id || !row->path) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
+			rc = parse_row(&m->rows[m->n++], &tf, fld, col, e);
 		}
 	}
-	if (ferror(f))
-		rc = err_sys(e, ERR_IO, "%s: cannot read", path);
-	else if (!ncols)
+	if (!rc && !ncols)
 		rc = err_set(e, ERR_FORMAT, "%s: empty manifest (no header line)", path);
-	else if (!m->n)
+	else if (!rc && !m->n)
 		rc = err_set(e, ERR_FORMAT, "%s: the manifest lists no bags", path);
-out:
-	free(line);
-	fclose(f);
+	if (!rc)
+		rc = check_unique(m, e);
+	free(fld);
+	textfile_close(&tf);
 	if (rc)
 		manifest_free(m);
 	return rc;

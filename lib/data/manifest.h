@@ -5,7 +5,10 @@
  * in any order (other columns are kept but ignored).  label is 0 or 1;
  * split is train, val or test; path is a bag file, relative to the
  * manifest's own directory unless absolute; n_instances is a count.
- * Lines starting with '#' are comments.
+ * Lines starting with '#' are comments.  Each bag_id is listed once (a
+ * repeat is an error naming both lines).  The file is read with
+ * lib/base/textfile.h's rules: a regular file, a byte-order mark skipped,
+ * lines of at most 64 MiB.
  *
  * Thread safety: plain data.  Errors: negative ERR_* with a message naming
  * the file, the line and the column.
@@ -26,6 +29,7 @@ struct manifest_row {
 	int split;            /* SPLIT_* */
 	char *path;           /* resolved: relative paths joined to the manifest's directory */
 	uint64_t n_instances;
+	long line;            /* where it is in the manifest, for messages */
 };
 
 struct manifest {

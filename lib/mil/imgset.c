@@ -242,79 +242,71 @@ static int rd_check_size(const struct rd *r, uint64_t declared, const char *what
 	return 0;
 }
 
+/* the two headers: magics first (so that a short file of the wrong kind
+ * is reported as such), then counts and sizes, checked against each other
+ * and against the files' lengths */
+static int idx_headers(struct rd *ri, struct rd *rl, const char *images_path, const char *labels_path,
+                       uint32_t *n, uint32_t *rows, uint32_t *cols, struct err *e)
+{
+	unsigned char hi[16], hl[8];
+	char what[160];
+	int rc;
+	if ((rc = rd_read(ri, hi, 4, "the 4-byte idx3 magic", e)) != 0)
+		return rc;
+	uint32_t magic = be32(hi);
+	if (magic != IDX3_MAGIC)
+		return err_set(e, ERR_FORMAT,
+			       "%s: byte 0: magic 0x%08x, expected 0x%08x (idx3 unsigned byte images)%s",
+			       images_path, magic, IDX3_MAGIC,
+			       magic == IDX1_MAGIC ? "\nhint: this is a labels file; are the "
+						     "images and labels arguments swapped?" : "");
+	if ((rc = rd_read(rl, hl, 4, "the 4-byte idx1 magic", e)) != 0)
+		return rc;
+	uint32_t lmagic = be32(hl);
+	if (lmagic != IDX1_MAGIC)
+		return err_set(e, ERR_FORMAT,
+			       "%s: byte 0: magic 0x%08x, expected 0x%08x (idx1 unsigned byte labels)",
+			       labels_path, lmagic, IDX1_MAGIC);
+	if ((rc = rd_read(ri, hi + 4, 12, "the 16-byte idx3 header", e)) != 0 ||
+	    (rc = rd_read(rl, hl + 4, 4, "the 8-byte idx1 header", e)) != 0)
+		return rc;
+	*n = be32(hi + 4), *rows = be32(hi + 8), *cols = be32(hi + 12);
+	uint32_t ln = be32(hl + 4);
+	if (*n == 0)
+		return err_set(e, ERR_FORMAT, "%s: byte 4: 0 images, expected at least 1", images_path);
+	if (*rows == 0 || *rows > IMGSET_MAX_DIM)
+		return err_set(e, *rows ? ERR_LIMIT : ERR_FORMAT, "%s: byte 8: rows %u, expected 1..%u",
+			       images_path, *rows, IMGSET_MAX_DIM);
+	if (*cols == 0 || *cols > IMGSET_MAX_DIM)
+		return err_set(e, *cols ? ERR_LIMIT : ERR_FORMAT, "%s: byte 12: cols %u, expected 1..%u",
+			       images_path, *cols, IMGSET_MAX_DIM);
+	if (ln != *n)
+		return err_set(e, ERR_FORMAT, "%s: byte 4: %u labels, but %s holds %u images",
+			       labels_path, ln, images_path, *n);
+	uint64_t npix = (uint64_t)*n * *rows * *cols;
+	if (npix > SIZE_MAX)
+		return err_set(e, ERR_LIMIT, "%s: %llu pixels do not fit in memory", images_path,
+			       (unsigned long long)npix);
+	snprintf(what, sizeof what, "%u images of %ux%u", *n, *rows, *cols);
+	if ((rc = rd_check_size(ri, 16 + npix, what, e)) != 0)
+		return rc;
+	snprintf(what, sizeof what, "%u labels", *n);
+	return rd_check_size(rl, 8 + (uint64_t)*n, what, e);
+}
+
 int imgset_load_idx(struct imgset *s, const char *images_path, const char *labels_path,
 		    struct err *e)
 {
 	memset(s, 0, sizeof *s);
 	struct rd ri = {0}, rl = {0};
-	unsigned char hi[16], hl[8];
+	uint32_t n = 0, rows = 0, cols = 0;
 	int rc;
-	char what[160];
-
 	if ((rc = rd_open(&ri, images_path, e)) != 0)
 		return rc;
-	if ((rc = rd_open(&rl, labels_path, e)) != 0)
+	if ((rc = rd_open(&rl, labels_path, e)) != 0 ||
+	    (rc = idx_headers(&ri, &rl, images_path, labels_path, &n, &rows, &cols, e)) != 0)
 		goto fail;
-	/* the magic numbers first, so that a short file of the wrong kind
-	 * is reported as such */
-	if ((rc = rd_read(&ri, hi, 4, "the 4-byte idx3 magic", e)) != 0)
-		goto fail;
-	uint32_t magic = be32(hi);
-	if (magic != IDX3_MAGIC) {
-		rc = err_set(e, ERR_FORMAT,
-			     "%s: byte 0: magic 0x%08x, expected 0x%08x (idx3 unsigned byte images)%s",
-			     images_path, magic, IDX3_MAGIC,
-			     magic == IDX1_MAGIC ? "\nhint: this is a labels file; are the "
-						   "images and labels arguments swapped?" : "");
-		goto fail;
-	}
-	if ((rc = rd_read(&rl, hl, 4, "the 4-byte idx1 magic", e)) != 0)
-		goto fail;
-	uint32_t lmagic = be32(hl);
-	if (lmagic != IDX1_MAGIC) {
-		rc = err_set(e, ERR_FORMAT,
-			     "%s: byte 0: magic 0x%08x, expected 0x%08x (idx1 unsigned byte labels)",
-			     labels_path, lmagic, IDX1_MAGIC);
-		goto fail;
-	}
-	if ((rc = rd_read(&ri, hi + 4, 12, "the 16-byte idx3 header", e)) != 0)
-		goto fail;
-	if ((rc = rd_read(&rl, hl + 4, 4, "the 8-byte idx1 header", e)) != 0)
-		goto fail;
-	uint32_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12), ln = be32(hl + 4);
-	if (n == 0) {
-		rc = err_set(e, ERR_FORMAT, "%s: byte 4: 0 images, expected at least 1",
-			     images_path);
-		goto fail;
-	}
-	if (rows == 0 || rows > IMGSET_MAX_DIM) {
-		rc = err_set(e, rows ? ERR_LIMIT : ERR_FORMAT, "%s: byte 8: rows %u, expected 1..%u",
-			     images_path, rows, IMGSET_MAX_DIM);
-		goto fail;
-	}
-	if (cols == 0 || cols > IMGSET_MAX_DIM) {
-		rc = err_set(e, cols ? ERR_LIMIT : ERR_FORMAT, "%s: byte 12: cols %u, expected 1..%u",
-			     images_path, cols, IMGSET_MAX_DIM);
-		goto fail;
-	}
-	if (ln != n) {
-		rc = err_set(e, ERR_FORMAT, "%s: byte 4: %u labels, but %s holds %u images",
-			     labels_path, ln, images_path, n);
-		goto fail;
-	}
 	uint64_t npix = (uint64_t)n * rows * cols;
-	if (npix > SIZE_MAX) {
-		rc = err_set(e, ERR_LIMIT, "%s: %llu pixels do not fit in memory", images_path,
-			     (unsigned long long)npix);
-		goto fail;
-	}
-	snprintf(what, sizeof what, "%u images of %ux%u", n, rows, cols);
-	if ((rc = rd_check_size(&ri, 16 + npix, what, e)) != 0)
-		goto fail;
-	snprintf(what, sizeof what, "%u labels", n);
-	if ((rc = rd_check_size(&rl, 8 + (uint64_t)n, what, e)) != 0)
-		goto fail;
-
 	s->n = n;
 	s->h = rows;
 	s->w = cols;
@@ -326,9 +318,8 @@ int imgset_load_idx(struct imgset *s, const char *images_path, const char *label
 		goto fail;
 	}
 	if ((rc = rd_read(&ri, s->pix, npix, "the pixels", e)) != 0 ||
-	    (rc = rd_expect_end(&ri, e)) != 0)
-		goto fail;
-	if ((rc = rd_read(&rl, s->label, n, "the labels", e)) != 0 ||
+	    (rc = rd_expect_end(&ri, e)) != 0 ||
+	    (rc = rd_read(&rl, s->label, n, "the labels", e)) != 0 ||
 	    (rc = rd_expect_end(&rl, e)) != 0)
 		goto fail;
 	uint32_t maxl = 0;
@@ -354,13 +345,12 @@ fail:
 
 /* ---- CIFAR-10 ---- */
 
-int imgset_load_cifar(struct imgset *s, const char *const *paths, int npaths, struct err *e)
+/* the number of records in the batch files, checked: regular files of
+ * whole records; *srclen gets room for the source line */
+static int cifar_count(const char *const *paths, int npaths, uint64_t *total, size_t *srclen, struct err *e)
 {
-	memset(s, 0, sizeof *s);
-	if (!paths || npaths < 1)
-		return err_set(e, ERR_USAGE, "cifar-10: no batch files given");
-	uint64_t total = 0;
-	size_t srclen = 16;
+	*total = 0;
+	*srclen = 16;
 	for (int f = 0; f < npaths; f++) {
 		struct stat st;
 		if (stat(paths[f], &st) != 0)
@@ -373,16 +363,69 @@ int imgset_load_cifar(struct imgset *s, const char *const *paths, int npaths, st
 				       "%s: length %llu bytes is not a positive multiple of %u "
 				       "(cifar-10 records of 1 label byte and 3072 pixel bytes)",
 				       paths[f], (unsigned long long)len, CIFAR_REC);
-		total += len / CIFAR_REC;
-		srclen += strlen(paths[f]) + 2;
+		*total += len / CIFAR_REC;
+		*srclen += strlen(paths[f]) + 2;
 	}
-	if (total > UINT32_MAX || total * CIFAR_PIX > SIZE_MAX)
+	if (*total > UINT32_MAX || *total * CIFAR_PIX > SIZE_MAX)
 		return err_set(e, ERR_LIMIT, "cifar-10: %llu images, more than the limit of %u",
-			       (unsigned long long)total, UINT32_MAX);
+			       (unsigned long long)*total, UINT32_MAX);
+	return 0;
+}
 
+/* one batch file's records into s from image *k on (rec: a record's
+ * buffer), planes R, G, B turned into HWC */
+static int cifar_read(struct imgset *s, const char *path, uint32_t *k, uint64_t total, unsigned char *rec,
+                      struct err *e)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return err_sys(e, ERR_IO, "cannot open '%s'", path);
+	struct stat st;
 	int rc = 0;
-	FILE *fp = NULL;
-	unsigned char *rec = NULL;
+	if (fstat(fileno(fp), &st) != 0)
+		rc = err_sys(e, ERR_IO, "cannot stat '%s'", path);
+	else if ((uint64_t)st.st_size % CIFAR_REC || *k + (uint64_t)st.st_size / CIFAR_REC > total)
+		rc = err_set(e, ERR_IO, "%s: file changed while being read", path);
+	uint64_t nrec = rc ? 0 : (uint64_t)st.st_size / CIFAR_REC;
+	for (uint64_t r = 0; r < nrec && !rc; r++, (*k)++) {
+		size_t got = fread(rec, 1, CIFAR_REC, fp);
+		if (got != CIFAR_REC && ferror(fp))
+			rc = err_sys(e, ERR_IO, "%s: byte %llu: read error", path,
+				     (unsigned long long)(r * CIFAR_REC + got));
+		else if (got != CIFAR_REC)
+			rc = err_set(e, ERR_FORMAT,
+				     "%s: truncated at byte %llu: expected %u more bytes of record %llu",
+				     path, (unsigned long long)(r * CIFAR_REC + got),
+				     CIFAR_REC - (unsigned)got, (unsigned long long)r);
+		else if (rec[0] >= 10)
+			rc = err_set(e, ERR_FORMAT,
+				     "%s: byte %llu: label %u in record %llu, expected 0..9 (cifar-10)",
+				     path, (unsigned long long)(r * CIFAR_REC), rec[0], (unsigned long long)r);
+		if (rc)
+			break;
+		s->label[*k] = rec[0];
+		uint8_t *dst = s->pix + (size_t)*k * CIFAR_PIX;
+		const unsigned char *src = rec + 1;
+		for (unsigned p = 0; p < 1024; p++) {
+			dst[3 * p + 0] = src[p];
+			dst[3 * p + 1] = src[1024 + p];
+			dst[3 * p + 2] = src[2048 + p];
+		}
+	}
+	fclose(fp);
+	return rc;
+}
+
+int imgset_load_cifar(struct imgset *s, const char *const *paths, int npaths, struct err *e)
+{
+	memset(s, 0, sizeof *s);
+	if (!paths || npaths < 1)
+		return err_set(e, ERR_USAGE, "cifar-10: no batch files given");
+	uint64_t total;
+	size_t srclen;
+	int rc = cifar_count(paths, npaths, &total, &srclen, e);
+	if (rc)
+		return rc;
 	s->n = (uint32_t)total;
 	s->h = s->w = 32;
 	s->c = 3;
@@ -391,79 +434,23 @@ int imgset_load_cifar(struct imgset *s, const char *const *paths, int npaths, st
 	s->pix = err_malloc(e, (size_t)total * CIFAR_PIX);
 	s->class_names = number_names(10, e);
 	s->source = err_malloc(e, srclen);
-	rec = err_malloc(e, CIFAR_REC);
-	if (!s->label || !s->pix || !s->class_names || !s->source || !rec) {
+	unsigned char *rec = err_malloc(e, CIFAR_REC);
+	if (!s->label || !s->pix || !s->class_names || !s->source || !rec)
 		rc = ERR_NOMEM;
-		goto fail;
-	}
-	strcpy(s->source, "cifar-10 ");
+	else
+		strcpy(s->source, "cifar-10 ");
 	uint32_t k = 0;
-	for (int f = 0; f < npaths; f++) {
+	for (int f = 0; f < npaths && !rc; f++) {
 		if (f)
 			strcat(s->source, ", ");
 		strcat(s->source, paths[f]);
-		fp = fopen(paths[f], "rb");
-		if (!fp) {
-			rc = err_sys(e, ERR_IO, "cannot open '%s'", paths[f]);
-			goto fail;
-		}
-		struct stat st;
-		if (fstat(fileno(fp), &st) != 0) {
-			rc = err_sys(e, ERR_IO, "cannot stat '%s'", paths[f]);
-			goto fail;
-		}
-		uint64_t nrec = (uint64_t)st.st_size / CIFAR_REC;
-		if ((uint64_t)st.st_size % CIFAR_REC || k + nrec > total) {
-			rc = err_set(e, ERR_IO, "%s: file changed while being read", paths[f]);
-			goto fail;
-		}
-		for (uint64_t r = 0; r < nrec; r++, k++) {
-			size_t got = fread(rec, 1, CIFAR_REC, fp);
-			if (got != CIFAR_REC) {
-				if (ferror(fp))
-					rc = err_sys(e, ERR_IO, "%s: byte %llu: read error", paths[f],
-						     (unsigned long long)(r * CIFAR_REC + got));
-				else
-					rc = err_set(e, ERR_FORMAT,
-						     "%s: truncated at byte %llu: expected %u more "
-						     "bytes of record %llu",
-						     paths[f],
-						     (unsigned long long)(r * CIFAR_REC + got),
-						     CIFAR_REC - (unsigned)got, (unsigned long long)r);
-				goto fail;
-			}
-			if (rec[0] >= 10) {
-				rc = err_set(e, ERR_FORMAT,
-					     "%s: byte %llu: label %u in record %llu, expected 0..9 "
-					     "(cifar-10)",
-					     paths[f], (unsigned long long)(r * CIFAR_REC), rec[0],
-					     (unsigned long long)r);
-				goto fail;
-			}
-			s->label[k] = rec[0];
-			/* planes R[1024] G[1024] B[1024] -> HWC */
-			uint8_t *dst = s->pix + (size_t)k * CIFAR_PIX;
-			const unsigned char *src = rec + 1;
-			for (unsigned p = 0; p < 1024; p++) {
-				dst[3 * p + 0] = src[p];
-				dst[3 * p + 1] = src[1024 + p];
-				dst[3 * p + 2] = src[2048 + p];
-			}
-		}
-		fclose(fp);
-		fp = NULL;
+		rc = cifar_read(s, paths[f], &k, total, rec, e);
 	}
-	if (k != total) {
+	if (!rc && k != total)
 		rc = err_set(e, ERR_IO, "cifar-10: files changed while being read");
-		goto fail;
-	}
 	free(rec);
-	return 0;
-fail:
-	if (fp)
-		fclose(fp);
-	free(rec);
-	imgset_free(s);
+	if (rc)
+		imgset_free(s);
 	return rc;
 }
 
@@ -966,6 +953,68 @@ static int list_dir(const char *dir, int want_dirs, struct strv *out, struct err
 	return rc;
 }
 
+/* what a class-folder scan gathers */
+struct scan {
+	struct strv paths;        /* every image, class by class */
+	uint8_t *lab;             /* its class */
+	size_t lab_cap;
+	char *first;              /* the first image, which sets the size */
+	int any_color;
+};
+
+/* one image: its size against the first image's, its path and class */
+static int scan_image(struct imgset *s, struct scan *sc, const char *dir, char *p, uint8_t k, struct err *e)
+{
+	struct imghdr hd = {0};
+	struct imgdst nodst = {0};
+	int rc = image_read(p, &hd, &nodst, e);
+	if (!rc && !sc->first) {
+		s->h = hd.h;
+		s->w = hd.w;
+		if (!(sc->first = strdup(p)))
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+	} else if (!rc && (hd.h != s->h || hd.w != s->w)) {
+		rc = err_set(e, ERR_FORMAT,
+			     "%s: image is %ux%u (width x height), expected %ux%u like the first image %s",
+			     p, hd.w, hd.h, s->w, s->h, sc->first);
+	}
+	sc->any_color |= hd.color;
+	if (!rc && sc->paths.n >= UINT32_MAX)
+		rc = err_set(e, ERR_LIMIT, "%s: more than %u images", dir, UINT32_MAX - 1);
+	if (!rc)
+		rc = strv_push(&sc->paths, p, e);
+	if (!rc && sc->paths.n > sc->lab_cap) {
+		size_t cap = sc->lab_cap ? 2 * sc->lab_cap : 256;
+		uint8_t *nl = realloc(sc->lab, cap);
+		if (!nl)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		sc->lab = nl;
+		sc->lab_cap = cap;
+	}
+	if (!rc)
+		sc->lab[sc->paths.n - 1] = k;
+	return rc;
+}
+
+/* every image of class folder dir/name, class k */
+static int scan_class(struct imgset *s, struct scan *sc, const char *dir, const char *name, uint8_t k,
+                      struct err *e)
+{
+	char *cdir = xasprintf(e, "%s/%s", dir, name);
+	if (!cdir)
+		return ERR_NOMEM;
+	struct strv files = {0};
+	int rc = list_dir(cdir, 0, &files, e);
+	for (size_t j = 0; !rc && j < files.n; j++) {
+		char *p = xasprintf(e, "%s/%s", cdir, files.v[j]);
+		rc = p ? scan_image(s, sc, dir, p, k, e) : ERR_NOMEM;
+		free(p);
+	}
+	strv_free(&files);
+	free(cdir);
+	return rc;
+}
+
 int imgset_load_folder(struct imgset *s, const char *dir_arg, struct err *e)
 {
 	memset(s, 0, sizeof *s);
@@ -978,114 +1027,41 @@ int imgset_load_folder(struct imgset *s, const char *dir_arg, struct err *e)
 		return ERR_NOMEM;
 	memcpy(dir, dir_arg, dlen);
 	dir[dlen] = 0;
-	struct strv classes = {0}, files = {0}, paths = {0};
-	uint8_t *lab = NULL;
-	size_t lab_cap = 0;
-	int rc;
-	char *first = NULL;
-	int any_color = 0;
-
-	if ((rc = list_dir(dir, 1, &classes, e)) != 0)
-		goto fail;
-	if (classes.n == 0) {
+	struct strv classes = {0};
+	struct scan sc = {0};
+	int rc = list_dir(dir, 1, &classes, e);
+	if (!rc && classes.n == 0)
 		rc = err_set(e, ERR_FORMAT,
-			     "%s: no class folders, expected %s/<class>/<image> with png, jpeg "
-			     "or tiff images",
+			     "%s: no class folders, expected %s/<class>/<image> with png, jpeg or tiff images",
 			     dir, dir);
-		goto fail;
-	}
-	if (classes.n > IMGSET_MAX_CLASSES) {
+	if (!rc && classes.n > IMGSET_MAX_CLASSES)
 		rc = err_set(e, ERR_LIMIT, "%s: %zu class folders, more than the limit of %u", dir,
 			     classes.n, IMGSET_MAX_CLASSES);
-		goto fail;
-	}
-	for (size_t k = 0; k < classes.n; k++) {
-		char *cdir = xasprintf(e, "%s/%s", dir, classes.v[k]);
-		if (!cdir) {
-			rc = ERR_NOMEM;
-			goto fail;
-		}
-		rc = list_dir(cdir, 0, &files, e);
-		for (size_t j = 0; !rc && j < files.n; j++) {
-			char *p = xasprintf(e, "%s/%s", cdir, files.v[j]);
-			if (!p) {
-				rc = ERR_NOMEM;
-				break;
-			}
-			struct imghdr hd = {0};
-			struct imgdst nodst = {0};
-			rc = image_read(p, &hd, &nodst, e);
-			if (!rc && !first) {
-				s->h = hd.h;
-				s->w = hd.w;
-				first = strdup(p);
-				if (!first)
-					rc = err_set(e, ERR_NOMEM, "out of memory");
-			} else if (!rc && (hd.h != s->h || hd.w != s->w)) {
-				rc = err_set(e, ERR_FORMAT,
-					     "%s: image is %ux%u (width x height), expected %ux%u "
-					     "like the first image %s",
-					     p, hd.w, hd.h, s->w, s->h, first);
-			}
-			any_color |= hd.color;
-			if (!rc && paths.n >= UINT32_MAX)
-				rc = err_set(e, ERR_LIMIT, "%s: more than %u images", dir,
-					     UINT32_MAX - 1);
-			if (!rc)
-				rc = strv_push(&paths, p, e);
-			free(p);
-			if (!rc && paths.n > lab_cap) {
-				size_t cap = lab_cap ? 2 * lab_cap : 256;
-				uint8_t *nl = realloc(lab, cap);
-				if (!nl)
-					rc = err_set(e, ERR_NOMEM, "out of memory");
-				else {
-					lab = nl;
-					lab_cap = cap;
-				}
-			}
-			if (!rc)
-				lab[paths.n - 1] = (uint8_t)k;
-		}
-		strv_free(&files);
-		free(cdir);
-		if (rc)
-			goto fail;
-	}
-	if (paths.n == 0) {
+	for (size_t k = 0; !rc && k < classes.n; k++)
+		rc = scan_class(s, &sc, dir, classes.v[k], (uint8_t)k, e);
+	if (!rc && sc.paths.n == 0)
 		rc = err_set(e, ERR_FORMAT,
 			     "%s: no images (.png, .jpg, .jpeg, .tif, .tiff) in %zu class folders",
 			     dir, classes.n);
-		goto fail;
+	if (!rc && !(s->source = xasprintf(e, "folder %s", dir)))
+		rc = ERR_NOMEM;
+	free(dir);
+	free(sc.first);
+	if (rc) {
+		free(sc.lab);
+		strv_free(&classes);
+		strv_free(&sc.paths);
+		free(s->source);
+		memset(s, 0, sizeof *s);
+		return rc;
 	}
-	s->n = (uint32_t)paths.n;
-	s->c = any_color ? 3 : 1;
-	s->label = lab;
-	lab = NULL;
-	s->paths = paths.v; /* the set owns the n strings */
-	paths.v = NULL;
-	paths.n = paths.cap = 0;
+	s->n = (uint32_t)sc.paths.n;
+	s->c = sc.any_color ? 3 : 1;
+	s->label = sc.lab;
+	s->paths = sc.paths.v; /* the set owns the n strings */
 	s->n_classes = (uint32_t)classes.n;
-	s->class_names = classes.v;
-	classes.v = NULL;
-	classes.n = classes.cap = 0;
-	s->source = xasprintf(e, "folder %s", dir);
-	free(first);
-	free(dir);
-	if (!s->source) {
-		imgset_free(s);
-		return ERR_NOMEM;
-	}
+	s->class_names = classes.v; /* and the class names */
 	return 0;
-fail:
-	free(dir);
-	free(first);
-	free(lab);
-	strv_free(&classes);
-	strv_free(&files);
-	strv_free(&paths);
-	memset(s, 0, sizeof *s);
-	return rc;
 }
 
 /* ---- PNG writer ---- */

@@ -1,4 +1,4 @@
-/* milsynth.h - the paper's synthetic MIL construction (shared/WENO.md).
+/* milsynth.h - the paper's synthetic MIL construction (lib/mil/README.md).
  *
  * From the class labels of one split of a labelled image set, one class
  * positive and the rest negative, builds bags of n images with exactly

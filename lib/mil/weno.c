@@ -1,4 +1,4 @@
-/* weno.c - the WENO trainer and scorer, see weno.h and shared/WENO.md */
+/* weno.c - the WENO trainer and scorer, see weno.h and README.md here */
 #include "weno.h"
 
 #include <errno.h>
@@ -464,7 +464,7 @@ static int hpm_select(const struct weno_conf *c, const float *q, int n, int *kee
 	return k;
 }
 
-/* Teacher loss and its gradient on the host (shared/WENO.md).  z: bag
+/* Teacher loss and its gradient on the host (README.md here).  z: bag
  * logits [2]; c: DSMIL instance logits [m,2] (NULL for ABMIL); dz [2] and
  * dc [m,2] (DSMIL) written. */
 static double teacher_loss(int kind, int Y, const float *z, const float *c, int m, float *dz, float *dc,

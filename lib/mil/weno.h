@@ -1,4 +1,4 @@
-/* weno.h - the WENO trainer and scorer (shared/WENO.md), on any backend of
+/* weno.h - the WENO trainer and scorer (lib/mil/README.md), on any backend of
  * lib/nn.
  *
  * weno_fit runs the per-epoch alternation of a teacher pass (one bag per

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,15 +321,33 @@ static int get_f32(struct rd *r, float *f, const char *field)
 }
 
 /* n floats into backend memory, in chunks */
+/* n floats into the backend's dst; every one must be finite (a model
+ * with a NaN or Inf scores nothing meaningful): the error names the byte,
+ * and with tensors (nt of them, describing dst) the tensor and element */
 static int get_floats(struct rd *r, const struct nn_backend *be, float *dst, size_t n,
-                      const char *field)
+                      const char *field, const struct nn_tensor *tensors, int nt, int mi)
 {
 	float buf[CHUNK];
 	for (size_t i = 0; i < n; i += CHUNK) {
 		size_t k = n - i < CHUNK ? n - i : CHUNK;
+		uint64_t at = r->off;
 		int rc = get(r, buf, k * sizeof(float), field);
 		if (rc < 0)
 			return rc;
+		for (size_t j = 0; j < k; j++) {
+			if (isfinite(buf[j]))
+				continue;
+			size_t el = i + j;
+			const struct nn_tensor *t = NULL;
+			for (int q = 0; q < nt && !t; q++)
+				if (el >= tensors[q].off && el < tensors[q].off + tensors[q].n)
+					t = &tensors[q];
+			if (t)
+				return bad(r, at + 4 * j, field, "module %d, tensor '%s', element %zu: %s, expected a "
+				           "finite number", mi, t->name, el - t->off, isnan(buf[j]) ? "NaN" : "Inf");
+			return bad(r, at + 4 * j, field, "value %zu: %s, expected a finite number", el,
+			           isnan(buf[j]) ? "NaN" : "Inf");
+		}
 		be->upload(dst + i, buf, k);
 	}
 	return 0;
@@ -488,8 +507,9 @@ static int read_modl(struct rd *r, const struct nn_backend *be, struct nn_model 
 		m->nmodules = mi;
 		return rc;
 	}
-	if ((rc = get_floats(r, be, mod->w, mod->nparams, "weights")) < 0 ||
-	    (rc = get_floats(r, be, mod->state, mod->nstate, "bn statistics")) < 0)
+	if ((rc = get_floats(r, be, mod->w, mod->nparams, "weights", mod->tensors, mod->ntensors, mi)) < 0 ||
+	    (rc = get_floats(r, be, mod->state, mod->nstate, "bn statistics", mod->state_tensors,
+	                     mod->nstate_tensors, mi)) < 0)
 		return rc;
 	return section_end(r, &s);
 }
@@ -545,18 +565,22 @@ static int read_optm(struct rd *r, const struct nn_backend *be, struct nn_model 
 	}
 	m->opts[idx] = o;
 	o->step = (long)step;
-	if (nb >= 1 && (rc = get_floats(r, be, o->m, o->n, "optimizer moments")) < 0)
+	if (nb >= 1 && (rc = get_floats(r, be, o->m, o->n, "optimizer moments", NULL, 0, -1)) < 0)
 		return rc;
-	if (nb >= 2 && (rc = get_floats(r, be, o->v, o->n, "optimizer moments")) < 0)
+	if (nb >= 2 && (rc = get_floats(r, be, o->v, o->n, "optimizer moments", NULL, 0, -1)) < 0)
 		return rc;
 	return 0;
 }
 
-static int load(struct rd *r, const struct nn_backend *be, struct nn_model *m)
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* the fixed header: magic, version, sizes, section count, checksum */
+static int read_header(struct rd *r, uint32_t *nsec)
 {
 	int rc;
-	memset(m, 0, sizeof *m);
-	m->owned = 1;
 	if (!little_endian())
 		return err_set(r->e, ERR_UNSUPPORTED, "%s: model files are little-endian; this "
 		               "host is not", r->name);
@@ -568,17 +592,9 @@ static int load(struct rd *r, const struct nn_backend *be, struct nn_model *m)
 		return rc;
 	if (memcmp(hdr, MAGIC, 8))
 		return bad(r, 0, "magic", "not a WENO model file (expected \"WENOMODL\")");
-	uint32_t version = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 |
-	                   (uint32_t)hdr[11] << 24;
-	uint32_t hbytes = (uint32_t)hdr[12] | (uint32_t)hdr[13] << 8 | (uint32_t)hdr[14] << 16 |
-	                  (uint32_t)hdr[15] << 24;
-	uint64_t fbytes = 0;
-	for (int b = 7; b >= 0; b--)
-		fbytes = fbytes << 8 | hdr[16 + b];
-	uint32_t nsec = (uint32_t)hdr[24] | (uint32_t)hdr[25] << 8 | (uint32_t)hdr[26] << 16 |
-	                (uint32_t)hdr[27] << 24;
-	uint32_t hcrc = (uint32_t)hdr[32] | (uint32_t)hdr[33] << 8 | (uint32_t)hdr[34] << 16 |
-	                (uint32_t)hdr[35] << 24;
+	uint32_t version = le32(hdr + 8), hbytes = le32(hdr + 12), hcrc = le32(hdr + 32);
+	uint64_t fbytes = (uint64_t)le32(hdr + 16) | (uint64_t)le32(hdr + 20) << 32;
+	*nsec = le32(hdr + 24);
 	if (version > NN_MODEL_VERSION) {
 		rc = bad(r, 8, "version", "file version %u is newer than this build reads (%d)",
 		         version, NN_MODEL_VERSION);
@@ -595,9 +611,15 @@ static int load(struct rd *r, const struct nn_backend *be, struct nn_model *m)
 	if (fbytes != r->size)
 		return bad(r, 16, "file size", "header says %" PRIu64 " bytes, the file has %" PRIu64
 		           "%s", fbytes, r->size, fbytes > r->size ? " (truncated)" : "");
+	return 0;
+}
+
+/* CONF: the configuration text */
+static int read_conf(struct rd *r, struct nn_model *m)
+{
 	struct sec s;
-	/* CONF */
-	if ((rc = section_begin(r, &s, "CONF")) < 0)
+	int rc = section_begin(r, &s, "CONF");
+	if (rc < 0)
 		return rc;
 	if (s.len > NN_MODEL_MAX_CONFIG)
 		return bad(r, s.start - 8, "section length", "configuration of %" PRIu64
@@ -609,82 +631,127 @@ static int load(struct rd *r, const struct nn_backend *be, struct nn_model *m)
 		return rc;
 	if (memchr(m->config, 0, (size_t)s.len))
 		return bad(r, s.start, "configuration", "contains a NUL byte");
-	if ((rc = section_end(r, &s)) < 0)
+	return section_end(r, &s);
+}
+
+/* RNGS: the generators' states */
+static int read_rngs(struct rd *r, struct nn_model *m)
+{
+	struct sec s;
+	uint32_t cnt;
+	int rc;
+	if ((rc = section_begin(r, &s, "RNGS")) < 0 || (rc = get_u32(r, &cnt, "rng count")) < 0)
 		return rc;
-	/* MODL..., OPTM..., RNGS, EPOC, XTRA? */
+	if (cnt > NN_MODEL_MAX_RNGS || (uint64_t)cnt * 16 != left(r, &s))
+		return bad(r, s.start, "rng count", "%u (limit %d, section of %" PRIu64 " bytes)", cnt,
+		           NN_MODEL_MAX_RNGS, s.len);
+	for (uint32_t i = 0; i < cnt; i++)
+		if ((rc = get_u64(r, &m->rngs[i].state, "rng state")) < 0 ||
+		    (rc = get_u64(r, &m->rngs[i].inc, "rng stream")) < 0)
+			return rc;
+	m->nrngs = (int)cnt;
+	return section_end(r, &s);
+}
+
+/* EPOC: the epochs done */
+static int read_epoc(struct rd *r, struct nn_model *m)
+{
+	struct sec s;
+	int rc = section_begin(r, &s, "EPOC");
+	if (rc < 0)
+		return rc;
+	if (s.len != 8)
+		return bad(r, s.start - 8, "section length", "EPOC of %" PRIu64 " bytes, expected 8", s.len);
+	if ((rc = get_u64(r, &m->epoch, "epoch")) < 0)
+		return rc;
+	return section_end(r, &s);
+}
+
+/* XTRA: the trainer's own state, opaque here */
+static int read_xtra(struct rd *r, struct nn_model *m)
+{
+	struct sec s;
+	int rc = section_begin(r, &s, "XTRA");
+	if (rc < 0)
+		return rc;
+	if (s.len > NN_MODEL_MAX_EXTRA || m->extra)
+		return bad(r, s.start - 8, "section length", "trainer state of %" PRIu64
+		           " bytes (limit %u) or a second one", s.len, NN_MODEL_MAX_EXTRA);
+	m->extra = malloc(s.len ? (size_t)s.len : 1);
+	if (!m->extra)
+		return err_set(r->e, ERR_NOMEM, "out of memory");
+	m->extra_size = (size_t)s.len;
+	if ((rc = get(r, m->extra, s.len, "trainer state")) < 0)
+		return rc;
+	return section_end(r, &s);
+}
+
+/* the next section's tag, without consuming it */
+static int peek_tag(struct rd *r, char tag[4])
+{
+	if (r->size - r->off < SECTION_BYTES)
+		return bad(r, r->off, "section", "truncated section header");
+	if (r->mem) {
+		memcpy(tag, r->mem + r->off, 4);
+		return 0;
+	}
+	long pos = ftell(r->fp);
+	if (fread(tag, 1, 4, r->fp) != 4 || fseek(r->fp, pos, SEEK_SET) != 0)
+		return err_sys(r->e, ERR_IO, "%s: byte %" PRIu64 ": cannot read", r->name, r->off);
+	return 0;
+}
+
+/* one section after CONF: MODL..., OPTM..., RNGS, EPOC, XTRA; seen counts
+ * the sections read so far, *nmod the modules */
+static int read_section(struct rd *r, const struct nn_backend *be, struct nn_model *m, uint32_t seen,
+                        int *nmod)
+{
+	uint64_t at = r->off;
+	char tag[4];
+	int rc = peek_tag(r, tag);
+	if (rc < 0)
+		return rc;
+	if (!memcmp(tag, "MODL", 4)) {
+		if (*nmod >= NN_MODEL_MAX_MODULES || seen > 1 + (uint32_t)*nmod)
+			return bad(r, at, "section tag", "MODL section out of place or more than %d modules",
+			           NN_MODEL_MAX_MODULES);
+		if ((rc = read_modl(r, be, m, *nmod)) < 0)
+			return rc;
+		(*nmod)++;
+		return 0;
+	}
+	if (!memcmp(tag, "OPTM", 4)) {
+		struct sec s;
+		if (*nmod == 0)
+			return bad(r, at, "section tag", "OPTM before any MODL");
+		if ((rc = section_begin(r, &s, "OPTM")) < 0 || (rc = read_optm(r, be, m, &s)) < 0)
+			return rc;
+		return section_end(r, &s);
+	}
+	if (!memcmp(tag, "RNGS", 4))
+		return read_rngs(r, m);
+	if (!memcmp(tag, "EPOC", 4))
+		return read_epoc(r, m);
+	if (!memcmp(tag, "XTRA", 4))
+		return read_xtra(r, m);
+	return bad(r, at, "section tag", "unknown section");
+}
+
+static int load(struct rd *r, const struct nn_backend *be, struct nn_model *m)
+{
+	memset(m, 0, sizeof *m);
+	m->owned = 1;
+	uint32_t nsec = 0;
+	int rc = read_header(r, &nsec);
+	if (rc < 0 || (rc = read_conf(r, m)) < 0)
+		return rc;
 	uint32_t seen = 1;
 	int nmod = 0;
-	while (r->off < r->size) {
+	for (; r->off < r->size; seen++) {
 		if (seen >= nsec)
-			return bad(r, r->off, "sections", "more sections than the %u the header "
-			           "declares", nsec);
-		uint64_t at = r->off;
-		char tag[4];
-		if (r->size - r->off < SECTION_BYTES)
-			return bad(r, at, "section", "truncated section header");
-		/* peek the tag */
-		if (r->mem) {
-			memcpy(tag, r->mem + r->off, 4);
-		} else {
-			long pos = ftell(r->fp);
-			if (fread(tag, 1, 4, r->fp) != 4 || fseek(r->fp, pos, SEEK_SET) != 0)
-				return err_sys(r->e, ERR_IO, "%s: byte %" PRIu64 ": cannot read", r->name,
-				               at);
-		}
-		if (!memcmp(tag, "MODL", 4)) {
-			if (nmod >= NN_MODEL_MAX_MODULES || seen > 1 + (uint32_t)nmod)
-				return bad(r, at, "section tag", "MODL section out of place or more than "
-				           "%d modules", NN_MODEL_MAX_MODULES);
-			if ((rc = read_modl(r, be, m, nmod)) < 0)
-				return rc;
-			nmod++;
-		} else if (!memcmp(tag, "OPTM", 4)) {
-			if (nmod == 0)
-				return bad(r, at, "section tag", "OPTM before any MODL");
-			if ((rc = section_begin(r, &s, "OPTM")) < 0)
-				return rc;
-			if ((rc = read_optm(r, be, m, &s)) < 0 || (rc = section_end(r, &s)) < 0)
-				return rc;
-		} else if (!memcmp(tag, "RNGS", 4)) {
-			uint32_t cnt;
-			if ((rc = section_begin(r, &s, "RNGS")) < 0 ||
-			    (rc = get_u32(r, &cnt, "rng count")) < 0)
-				return rc;
-			if (cnt > NN_MODEL_MAX_RNGS || (uint64_t)cnt * 16 != left(r, &s))
-				return bad(r, s.start, "rng count", "%u (limit %d, section of %" PRIu64
-				           " bytes)", cnt, NN_MODEL_MAX_RNGS, s.len);
-			for (uint32_t i = 0; i < cnt; i++)
-				if ((rc = get_u64(r, &m->rngs[i].state, "rng state")) < 0 ||
-				    (rc = get_u64(r, &m->rngs[i].inc, "rng stream")) < 0)
-					return rc;
-			m->nrngs = (int)cnt;
-			if ((rc = section_end(r, &s)) < 0)
-				return rc;
-		} else if (!memcmp(tag, "EPOC", 4)) {
-			if ((rc = section_begin(r, &s, "EPOC")) < 0)
-				return rc;
-			if (s.len != 8)
-				return bad(r, s.start - 8, "section length", "EPOC of %" PRIu64 " bytes, "
-				           "expected 8", s.len);
-			if ((rc = get_u64(r, &m->epoch, "epoch")) < 0 || (rc = section_end(r, &s)) < 0)
-				return rc;
-		} else if (!memcmp(tag, "XTRA", 4)) {
-			if ((rc = section_begin(r, &s, "XTRA")) < 0)
-				return rc;
-			if (s.len > NN_MODEL_MAX_EXTRA || m->extra)
-				return bad(r, s.start - 8, "section length", "trainer state of %" PRIu64
-				           " bytes (limit %u) or a second one", s.len, NN_MODEL_MAX_EXTRA);
-			m->extra = malloc(s.len ? (size_t)s.len : 1);
-			if (!m->extra)
-				return err_set(r->e, ERR_NOMEM, "out of memory");
-			m->extra_size = (size_t)s.len;
-			if ((rc = get(r, m->extra, s.len, "trainer state")) < 0 ||
-			    (rc = section_end(r, &s)) < 0)
-				return rc;
-		} else {
-			return bad(r, at, "section tag", "unknown section");
-		}
-		seen++;
+			return bad(r, r->off, "sections", "more sections than the %u the header declares", nsec);
+		if ((rc = read_section(r, be, m, seen, &nmod)) < 0)
+			return rc;
 	}
 	if (seen != nsec)
 		return bad(r, r->off, "sections", "the header declares %u sections, the file has %u",

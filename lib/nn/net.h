@@ -143,7 +143,7 @@ int nn_encoder_create(struct nn_module *m, const struct nn_backend *be, int kind
 
 /* Creates a head over d-dimensional instance features.  kind NN_HEAD_*;
  * dropout: probability of the heads' Dropout layers (ABMIL/DSMIL: 0.5 in
- * WENO.md; student: 0 by default, 0.5 for the CRC setup). */
+ * lib/mil/README.md; student: 0 by default, 0.5 for the CRC setup). */
 int nn_head_create(struct nn_module *m, const struct nn_backend *be, int kind, int d,
                    float dropout, int cap, struct err *e);
 
@@ -159,7 +159,7 @@ int nn_module_alloc(struct nn_module *m, int cap, struct err *e);
 
 void nn_module_free(struct nn_module *m);
 
-/* Initialises parameters in tensor order from rng (WENO.md): encoder convs
+/* Initialises parameters in tensor order from rng (lib/mil/README.md): encoder convs
  * and Linears as PyTorch's defaults (weight and bias U(-1/sqrt(fan_in),
  * 1/sqrt(fan_in)), the Kaiming-uniform a=sqrt(5) bound), BN gamma 1 beta 0,
  * running mean 0 var 1; head Linears N(0, 0.01) with zero bias; the DSMIL

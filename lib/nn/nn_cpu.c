@@ -1016,110 +1016,142 @@ static void conv2d_forward(float *out, float *scratch, const float *inp, const f
 	}
 }
 
+/* dbias[oc] += the sum of dout over images and positions (in double) */
+static void conv_bias_backward(float *dbias, const float *dout, int N, int OC, int P)
+{
+	size_t img_out = (size_t)OC * P;
+#pragma omp parallel for schedule(static)
+	for (int oc = 0; oc < OC; oc++) {
+		double acc = 0.0;
+		for (int n = 0; n < N; n++) {
+			const float *d = dout + (size_t)n * img_out + (size_t)oc * P;
+			for (int p = 0; p < P; p++)
+				acc += d[p];
+		}
+		dbias[oc] += (float)acc;
+	}
+}
+
+/* the whole batch at once: dout transposed to [OC, N*P], one im2col of
+ * every image, two products */
+static void conv_backward_whole(float *dinp, float *dweight, float *scratch, const float *dout,
+                                const float *inp, const float *weight, const struct nn_conv_shape *s,
+                                const struct conv_plan *pl)
+{
+	int OC = s->OC, K = pl->K, P = pl->P, N = s->N, NP = N * P;
+	size_t img_out = (size_t)OC * P;
+	float *col = scratch, *doutT = scratch + (size_t)K * NP;
+#pragma omp parallel for collapse(2) schedule(static)
+	for (int n = 0; n < N; n++)
+		for (int oc = 0; oc < OC; oc++)
+			memcpy(doutT + (size_t)oc * NP + (size_t)n * P, dout + (size_t)n * img_out + (size_t)oc * P,
+			       (size_t)P * sizeof *col);
+	if (dweight) {
+#pragma omp parallel for schedule(static)
+		for (int n = 0; n < N; n++)
+			im2col_image(col, (size_t)NP, inp, s, n, n);
+		/* dW [OC,K] += doutT [OC,NP] x colᵀ [NP,K] */
+		gemm(0, 1, OC, K, NP, 1.0f, doutT, NP, col, NP, 1.0f, dweight, K);
+	}
+	if (dinp) {
+		/* dcol [K,NP] = Wᵀ [K,OC] x doutT [OC,NP], written over col */
+		gemm(1, 0, K, NP, OC, 1.0f, weight, K, doutT, NP, 0.0f, col, NP);
+#pragma omp parallel for schedule(static)
+		for (int n = 0; n < N; n++)
+			col2im_image_add(dinp, col, (size_t)NP, s, n, n);
+	}
+}
+
+/* one lane's block of g images from b0: its dW into the lane's dw (set
+ * on the lane's first block, then added), its dinp added */
+static void conv_backward_block(float *dinp, float *dweight, float *col, float *doutT, float *dw,
+                                const float *dout, const float *inp, const float *weight,
+                                const struct nn_conv_shape *s, const struct conv_plan *pl, int b0, int g,
+                                int first)
+{
+	int OC = s->OC, K = pl->K, P = pl->P, GP = g * P;
+	size_t img_in = (size_t)s->C * s->H * s->W, img_out = (size_t)OC * P;
+	/* D [OC, g*P]: one image's dout is that already */
+	const float *D = dout + (size_t)b0 * img_out;
+	if (g > 1) {
+		for (int i = 0; i < g; i++)
+			for (int oc = 0; oc < OC; oc++)
+				memcpy(doutT + (size_t)oc * GP + (size_t)i * P,
+				       dout + (size_t)(b0 + i) * img_out + (size_t)oc * P, (size_t)P * sizeof *doutT);
+		D = doutT;
+	}
+	if (dweight) {
+		const float *B = col;
+		if (pl->pointwise && g == 1)
+			B = inp + (size_t)b0 * img_in;
+		else
+			im2col_block(col, inp, s, b0, g);
+		/* dW_lane [OC,K] (+)= D [OC,GP] x colᵀ [GP,K] */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, GP, 1.0f, D, GP, B, GP,
+		            first ? 0.0f : 1.0f, dw, K);
+	}
+	if (!dinp)
+		return;
+	if (pl->pointwise && g == 1) {
+		/* dinp image [C,P] += Wᵀ [K,OC] x D [OC,P] */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f, weight, K, D, GP, 1.0f,
+		            dinp + (size_t)b0 * img_in, GP);
+	} else {
+		/* dcol [K,GP] = Wᵀ [K,OC] x D [OC,GP], over col */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f, weight, K, D, GP, 0.0f,
+		            col, GP);
+		for (int i = 0; i < g; i++)
+			col2im_image_add(dinp, col, (size_t)GP, s, b0 + i, i);
+	}
+}
+
+/* blocks of images in lanes, one thread a lane with single-threaded
+ * BLAS, each lane's dW in its own scratch, summed in lane order at the
+ * end (the same sums for any thread count) */
+static void conv_backward_lanes(float *dinp, float *dweight, float *scratch, const float *dout,
+                                const float *inp, const float *weight, const struct nn_conv_shape *s,
+                                const struct conv_plan *pl)
+{
+	int OC = s->OC, K = pl->K, P = pl->P;
+	blas_single_thread();
+#pragma omp parallel for schedule(static, 1)
+	for (int l = 0; l < pl->lanes; l++) {
+		float *col = scratch + (size_t)l * pl->lane_floats;
+		float *doutT = col + (size_t)pl->G * P * K;
+		float *dw = doutT + (size_t)pl->G * P * OC;
+		int n0, n1, bs;
+		conv_lane(pl->lanes, pl->G, s->N, l, &n0, &n1, &bs);
+		for (int b0 = n0; b0 < n1; b0 += bs)
+			conv_backward_block(dinp, dweight, col, doutT, dw, dout, inp, weight, s, pl, b0,
+			                    n1 - b0 < bs ? n1 - b0 : bs, b0 == n0);
+	}
+	if (!dweight)
+		return;
+	size_t nw = (size_t)OC * K, off = (size_t)pl->G * P * ((size_t)K + OC);
+#pragma omp parallel for schedule(static) if (nw > 65536)
+	for (size_t j = 0; j < nw; j++) {
+		float acc = scratch[off + j];
+		for (int l = 1; l < pl->lanes; l++)
+			acc += scratch[(size_t)l * pl->lane_floats + off + j];
+		dweight[j] += acc;
+	}
+}
+
 static void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                             const float *dout, const float *inp, const float *weight,
                             const struct nn_conv_shape *s)
 {
 	struct conv_plan pl = conv_plan(s);
-	int OC = s->OC, K = pl.K, P = pl.P, N = s->N;
-	size_t img_in = (size_t)s->C * s->H * s->W, img_out = (size_t)OC * P;
-	if (dbias) {
-#pragma omp parallel for schedule(static)
-		for (int oc = 0; oc < OC; oc++) {
-			double acc = 0.0;
-			for (int n = 0; n < N; n++) {
-				const float *d = dout + (size_t)n * img_out + (size_t)oc * P;
-				for (int p = 0; p < P; p++)
-					acc += d[p];
-			}
-			dbias[oc] += (float)acc;
-		}
-	}
+	if (dbias)
+		conv_bias_backward(dbias, dout, s->N, s->OC, pl.P);
 	if (!dweight && !dinp)
 		return;
-	if (wino_applies(s)) {
+	if (wino_applies(s))
 		wino_backward(dinp, dweight, scratch, dout, inp, weight, s);
-		return;
-	}
-	if (!pl.blocked) {
-		int NP = N * P;
-		float *col = scratch, *doutT = scratch + (size_t)K * NP;
-#pragma omp parallel for collapse(2) schedule(static)
-		for (int n = 0; n < N; n++)
-			for (int oc = 0; oc < OC; oc++)
-				memcpy(doutT + (size_t)oc * NP + (size_t)n * P,
-				       dout + (size_t)n * img_out + (size_t)oc * P, (size_t)P * sizeof *col);
-		if (dweight) {
-#pragma omp parallel for schedule(static)
-			for (int n = 0; n < N; n++)
-				im2col_image(col, (size_t)NP, inp, s, n, n);
-			/* dW [OC,K] += doutT [OC,NP] x colᵀ [NP,K] */
-			gemm(0, 1, OC, K, NP, 1.0f, doutT, NP, col, NP, 1.0f, dweight, K);
-		}
-		if (dinp) {
-			/* dcol [K,NP] = Wᵀ [K,OC] x doutT [OC,NP], written over col */
-			gemm(1, 0, K, NP, OC, 1.0f, weight, K, doutT, NP, 0.0f, col, NP);
-#pragma omp parallel for schedule(static)
-			for (int n = 0; n < N; n++)
-				col2im_image_add(dinp, col, (size_t)NP, s, n, n);
-		}
-		return;
-	}
-	blas_single_thread();
-#pragma omp parallel for schedule(static, 1)
-	for (int l = 0; l < pl.lanes; l++) {
-		float *col = scratch + (size_t)l * pl.lane_floats;
-		float *doutT = col + (size_t)pl.G * P * K;
-		float *dw = doutT + (size_t)pl.G * P * OC;
-		int n0, n1, bs;
-		conv_lane(pl.lanes, pl.G, N, l, &n0, &n1, &bs);
-		for (int b0 = n0; b0 < n1; b0 += bs) {
-			int g = n1 - b0 < bs ? n1 - b0 : bs, GP = g * P;
-			/* D [OC, g*P]: one image's dout is that already */
-			const float *D = dout + (size_t)b0 * img_out;
-			if (g > 1) {
-				for (int i = 0; i < g; i++)
-					for (int oc = 0; oc < OC; oc++)
-						memcpy(doutT + (size_t)oc * GP + (size_t)i * P,
-						       dout + (size_t)(b0 + i) * img_out + (size_t)oc * P,
-						       (size_t)P * sizeof *doutT);
-				D = doutT;
-			}
-			if (dweight) {
-				const float *B = col;
-				if (pl.pointwise && g == 1)
-					B = inp + (size_t)b0 * img_in;
-				else
-					im2col_block(col, inp, s, b0, g);
-				/* dW_lane [OC,K] (+)= D [OC,GP] x colᵀ [GP,K] */
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, GP, 1.0f, D, GP,
-				            B, GP, b0 == n0 ? 0.0f : 1.0f, dw, K);
-			}
-			if (dinp) {
-				if (pl.pointwise && g == 1) {
-					/* dinp image [C,P] += Wᵀ [K,OC] x D [OC,P] */
-					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f,
-					            weight, K, D, GP, 1.0f, dinp + (size_t)b0 * img_in, GP);
-				} else {
-					/* dcol [K,GP] = Wᵀ [K,OC] x D [OC,GP], over col */
-					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GP, OC, 1.0f,
-					            weight, K, D, GP, 0.0f, col, GP);
-					for (int i = 0; i < g; i++)
-						col2im_image_add(dinp, col, (size_t)GP, s, b0 + i, i);
-				}
-			}
-		}
-	}
-	if (dweight) {
-		size_t nw = (size_t)OC * K, off = (size_t)pl.G * P * ((size_t)K + OC);
-#pragma omp parallel for schedule(static) if (nw > 65536)
-		for (size_t j = 0; j < nw; j++) {
-			float acc = scratch[off + j];
-			for (int l = 1; l < pl.lanes; l++)
-				acc += scratch[(size_t)l * pl.lane_floats + off + j];
-			dweight[j] += acc;
-		}
-	}
+	else if (!pl.blocked)
+		conv_backward_whole(dinp, dweight, scratch, dout, inp, weight, s, &pl);
+	else
+		conv_backward_lanes(dinp, dweight, scratch, dout, inp, weight, s, &pl);
 }
 
 /* ---------------- batch normalisation ---------------- */

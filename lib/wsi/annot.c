@@ -11,6 +11,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "../base/textfile.h"
+
 #define DEPTH_MAX 64
 
 struct apoly {
@@ -230,19 +232,17 @@ static int is_el(xmlNode *n, const char *name)
 	return n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
 }
 
-int annot_parse_asap(struct annot **ap, const char *buf, size_t n, const char *name, struct err *e)
+/* the XML document, or an error with libxml2's line and message */
+static int parse_xml(xmlDocPtr *doc, const char *buf, size_t n, const char *name, struct err *e)
 {
-	*ap = NULL;
-	if (n > ANNOT_FILE_MAX || n > (size_t)INT32_MAX)
-		return err_set(e, ERR_LIMIT, "%s: %zu bytes: larger than %u", name, n, ANNOT_FILE_MAX);
 	xmlParserCtxtPtr ctx = xmlNewParserCtxt();
 	if (!ctx)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	xmlDocPtr doc = xmlCtxtReadMemory(ctx, buf, (int)n, name, NULL,
-	                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	if (!doc) {
+	*doc = xmlCtxtReadMemory(ctx, buf, (int)n, name, NULL,
+	                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	int rc = 0;
+	if (!*doc) {
 		const xmlError *xe = xmlCtxtGetLastError(ctx);
-		int rc;
 		if (xe && xe->message) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "%s", xe->message);
@@ -253,110 +253,124 @@ int annot_parse_asap(struct annot **ap, const char *buf, size_t n, const char *n
 		} else {
 			rc = err_set(e, ERR_FORMAT, "%s: not well-formed XML", name);
 		}
-		xmlFreeParserCtxt(ctx);
-		return rc;
 	}
 	xmlFreeParserCtxt(ctx);
-	int rc = 0;
-	struct annot *a = NULL;
-	struct coord *cs = NULL;
-	double *xs = NULL, *ys = NULL;
-	size_t ccap = 0;
-	xmlNode *root = xmlDocGetRootElement(doc);
-	if (!root || !is_el(root, "ASAP_Annotations")) {
-		rc = err_set(e, ERR_FORMAT, "%s: root element <%s>: expected <ASAP_Annotations>", name,
-		             root ? (const char *)root->name : "(none)");
-		goto out;
-	}
-	if ((rc = annot_new(&a, e)))
-		goto out;
-	for (xmlNode *as = root->children; as; as = as->next) {
-		if (!is_el(as, "Annotations"))
+	return rc;
+}
+
+/* an <Annotation>'s class (-1: not one we read), whether its type is a
+ * polygon, and its name for messages */
+static int asap_class(xmlNode *an, int *poly, char *label, size_t cap)
+{
+	xmlChar *grp = xmlGetProp(an, (const xmlChar *)"PartOfGroup");
+	xmlChar *typ = xmlGetProp(an, (const xmlChar *)"Type");
+	xmlChar *nm = xmlGetProp(an, (const xmlChar *)"Name");
+	int cls = grp ? class_of((const char *)grp) : -1;
+	*poly = !typ || !strcmp((const char *)typ, "Polygon") || !strcmp((const char *)typ, "Spline") ||
+	        !strcmp((const char *)typ, "Rectangle");
+	snprintf(label, cap, "%s", nm ? (const char *)nm : "(unnamed)");
+	xmlFree(grp);
+	xmlFree(typ);
+	xmlFree(nm);
+	return cls;
+}
+
+/* the <Coordinate>s of an <Annotation> into *cs (capacity *ccap); *nc gets
+ * their count */
+static int asap_coords(xmlNode *an, const char *name, const char *label, struct coord **cs, size_t *ccap,
+                       size_t *nc, struct err *e)
+{
+	*nc = 0;
+	for (xmlNode *co = an->children; co; co = co->next) {
+		if (!is_el(co, "Coordinates"))
 			continue;
-		for (xmlNode *an = as->children; an; an = an->next) {
-			if (!is_el(an, "Annotation"))
+		for (xmlNode *c = co->children; c; c = c->next) {
+			if (!is_el(c, "Coordinate"))
 				continue;
-			xmlChar *grp = xmlGetProp(an, (const xmlChar *)"PartOfGroup");
-			xmlChar *typ = xmlGetProp(an, (const xmlChar *)"Type");
-			xmlChar *nm = xmlGetProp(an, (const xmlChar *)"Name");
-			int cls = grp ? class_of((const char *)grp) : -1;
-			int poly = !typ || !strcmp((const char *)typ, "Polygon") || !strcmp((const char *)typ, "Spline") ||
-			           !strcmp((const char *)typ, "Rectangle");
-			char label[128];
-			snprintf(label, sizeof label, "%s", nm ? (const char *)nm : "(unnamed)");
-			xmlFree(grp);
-			xmlFree(typ);
-			xmlFree(nm);
-			if (cls < 0 || !poly) {
-				a->ignored++;
-				continue;
+			if (*nc == *ccap) {
+				size_t ncap = *ccap ? *ccap * 2 : 256;
+				if (ncap > ANNOT_VERTICES_MAX)
+					return err_set(e, ERR_LIMIT, "%s: annotation '%s': more than %u vertices", name,
+					               label, ANNOT_VERTICES_MAX);
+				void *q = realloc(*cs, ncap * sizeof **cs);
+				if (!q)
+					return err_set(e, ERR_NOMEM, "out of memory");
+				*cs = q;
+				*ccap = ncap;
 			}
-			size_t nc = 0;
-			for (xmlNode *co = an->children; co && !rc; co = co->next) {
-				if (!is_el(co, "Coordinates"))
-					continue;
-				for (xmlNode *c = co->children; c; c = c->next) {
-					if (!is_el(c, "Coordinate"))
-						continue;
-					if (nc == ccap) {
-						size_t ncap = ccap ? ccap * 2 : 256;
-						if (ncap > ANNOT_VERTICES_MAX) {
-							rc = err_set(e, ERR_LIMIT, "%s: annotation '%s': more than %u vertices", name, label,
-							             ANNOT_VERTICES_MAX);
-							break;
-						}
-						void *q = realloc(cs, ncap * sizeof *cs);
-						if (!q) {
-							rc = err_set(e, ERR_NOMEM, "out of memory");
-							break;
-						}
-						cs = q;
-						ccap = ncap;
-					}
-					struct coord *k = &cs[nc];
-					k->idx = nc;
-					int r1 = xml_num(c, "X", &k->x, 1), r2 = xml_num(c, "Y", &k->y, 1);
-					int r3 = xml_num(c, "Order", &k->order, 0);
-					if (r3 == 1)
-						k->order = (double)nc;
-					if (r1 || r2 || r3 < 0 || fabs(k->x) > ANNOT_COORD_MAX || fabs(k->y) > ANNOT_COORD_MAX) {
-						rc = err_set(e, ERR_FORMAT,
-						             "%s: line %ld: annotation '%s': coordinate %zu: X, Y and Order must be "
-						             "numbers (|X|, |Y| <= 1e9)",
-						             name, (long)xmlGetLineNo(c), label, nc);
-						break;
-					}
-					nc++;
-				}
-			}
-			if (rc)
-				goto out;
-			if (nc < 3) {
-				a->ignored++;
-				continue;
-			}
-			qsort(cs, nc, sizeof *cs, cmp_coord);
-			xs = realloc(xs, nc * sizeof *xs);
-			double *yn = realloc(ys, nc * sizeof *ys);
-			if (yn)
-				ys = yn;
-			if (!xs || !yn) {
-				rc = err_set(e, ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			for (size_t i = 0; i < nc; i++) {
-				xs[i] = cs[i].x;
-				ys[i] = cs[i].y;
-			}
-			uint32_t rs[2] = {0, (uint32_t)nc};
-			if ((rc = add_poly(a, cls, 1, rs, xs, ys, name, e)))
-				goto out;
+			struct coord *k = &(*cs)[*nc];
+			k->idx = *nc;
+			int r1 = xml_num(c, "X", &k->x, 1), r2 = xml_num(c, "Y", &k->y, 1);
+			int r3 = xml_num(c, "Order", &k->order, 0);
+			if (r3 == 1)
+				k->order = (double)*nc;
+			if (r1 || r2 || r3 < 0 || fabs(k->x) > ANNOT_COORD_MAX || fabs(k->y) > ANNOT_COORD_MAX)
+				return err_set(e, ERR_FORMAT, "%s: line %ld: annotation '%s': coordinate %zu: X, Y and "
+				               "Order must be numbers (|X|, |Y| <= 1e9)",
+				               name, (long)xmlGetLineNo(c), label, *nc);
+			(*nc)++;
 		}
 	}
-out:
-	free(cs);
+	return 0;
+}
+
+/* the nc coordinates in their Order as one polygon of class cls */
+static int asap_polygon(struct annot *a, int cls, struct coord *cs, size_t nc, const char *name, struct err *e)
+{
+	qsort(cs, nc, sizeof *cs, cmp_coord);
+	double *xs = malloc(nc * sizeof *xs), *ys = malloc(nc * sizeof *ys);
+	int rc;
+	if (!xs || !ys) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	} else {
+		for (size_t i = 0; i < nc; i++) {
+			xs[i] = cs[i].x;
+			ys[i] = cs[i].y;
+		}
+		uint32_t rs[2] = {0, (uint32_t)nc};
+		rc = add_poly(a, cls, 1, rs, xs, ys, name, e);
+	}
 	free(xs);
 	free(ys);
+	return rc;
+}
+
+int annot_parse_asap(struct annot **ap, const char *buf, size_t n, const char *name, struct err *e)
+{
+	*ap = NULL;
+	if (n > ANNOT_FILE_MAX || n > (size_t)INT32_MAX)
+		return err_set(e, ERR_LIMIT, "%s: %zu bytes: larger than %u", name, n, ANNOT_FILE_MAX);
+	xmlDocPtr doc;
+	int rc = parse_xml(&doc, buf, n, name, e);
+	if (rc)
+		return rc;
+	struct annot *a = NULL;
+	struct coord *cs = NULL;
+	size_t ccap = 0;
+	xmlNode *root = xmlDocGetRootElement(doc);
+	if (!root || !is_el(root, "ASAP_Annotations"))
+		rc = err_set(e, ERR_FORMAT, "%s: root element <%s>: expected <ASAP_Annotations>", name,
+		             root ? (const char *)root->name : "(none)");
+	else
+		rc = annot_new(&a, e);
+	for (xmlNode *as = root && !rc ? root->children : NULL; as && !rc; as = as->next) {
+		if (!is_el(as, "Annotations"))
+			continue;
+		for (xmlNode *an = as->children; an && !rc; an = an->next) {
+			if (!is_el(an, "Annotation"))
+				continue;
+			char label[128];
+			int poly, cls = asap_class(an, &poly, label, sizeof label);
+			size_t nc = 0;
+			if (cls >= 0 && poly)
+				rc = asap_coords(an, name, label, &cs, &ccap, &nc, e);
+			if (!rc && (cls < 0 || !poly || nc < 3))
+				a->ignored++;
+			else if (!rc)
+				rc = asap_polygon(a, cls, cs, nc, name, e);
+		}
+	}
+	free(cs);
 	xmlFreeDoc(doc);
 	if (rc) {
 		annot_free(a);
@@ -794,13 +808,13 @@ int annot_parse_geojson(struct annot **ap, const char *buf, size_t n, const char
 int annot_load(struct annot **ap, const char *path, struct err *e)
 {
 	*ap = NULL;
-	FILE *f = fopen(path, "rb");
+	FILE *f = textfile_fopen(path, e);
 	if (!f)
-		return err_sys(e, ERR_IO, "cannot open '%s'", path);
+		return ERR_IO;
 	struct stat st;
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fileno(f), &st)) {
 		fclose(f);
-		return err_set(e, ERR_IO, "cannot open '%s': not a regular file", path);
+		return err_sys(e, ERR_IO, "cannot open '%s'", path);
 	}
 	if ((uint64_t)st.st_size > ANNOT_FILE_MAX) {
 		fclose(f);

@@ -109,6 +109,89 @@ static int cmp_tdir(const void *a, const void *b)
 	return x->w < y->w ? 1 : x->w > y->w ? -1 : (x->dir > y->dir) - (x->dir < y->dir);
 }
 
+/* the resolution tags of directory d (the largest tiled image) */
+static void tiff_resolution(struct slide *s, TIFF *t, uint32_t d)
+{
+	if (!TIFFSetDirectory(t, (tdir_t)d))
+		return;
+	float xr = 0;
+	uint16_t unit = RESUNIT_INCH; /* the TIFF default */
+	if (!TIFFGetField(t, TIFFTAG_XRESOLUTION, &xr) || !(xr > 0))
+		return;
+	TIFFGetField(t, TIFFTAG_RESOLUTIONUNIT, &unit);
+	s->tiff_res_raw = xr;
+	if (unit == RESUNIT_CENTIMETER) {
+		s->tiff_mpp = 10000.0 / xr;
+		s->tiff_res = SLIDE_MPP_TIFF_CM;
+	} else if (unit == RESUNIT_INCH) {
+		s->tiff_mpp = 25400.0 / xr;
+		s->tiff_res = SLIDE_MPP_TIFF_INCH;
+	}
+}
+
+/* the tile offsets, byte counts and JPEG tables of level L (directory
+ * td) when it is a JPEG-tiled RGB level the fast path can decode; else
+ * fl[L] stays unused */
+static void tiff_fast_level(struct slide *s, TIFF *t, int L, const struct tdir *td)
+{
+	struct flevel *f = &s->fl[L];
+	double ds = s->lds[L];
+	if ((int64_t)td->w != s->lw[L] || (int64_t)td->h != s->lh[L] || ds != floor(ds) || ds < 1 ||
+	    !TIFFSetDirectory(t, (tdir_t)td->dir))
+		return;
+	uint16_t comp = 0, bps = 0, spp = 0, planar = PLANARCONFIG_CONTIG, photo = 0;
+	uint32_t tw = 0, th = 0;
+	TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
+	TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bps);
+	TIFFGetField(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+	TIFFGetField(t, TIFFTAG_PLANARCONFIG, &planar);
+	TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo);
+	TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+	TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+	if (comp != COMPRESSION_JPEG || bps != 8 || spp != 3 || planar != PLANARCONFIG_CONTIG ||
+	    (photo != PHOTOMETRIC_YCBCR && photo != PHOTOMETRIC_RGB) || tw < 16 || th < 16 || tw > 8192 ||
+	    th > 8192)
+		return;
+	uint32_t ntiles = TIFFNumberOfTiles(t);
+	uint32_t ntx = (td->w + tw - 1) / tw, nty = (td->h + th - 1) / th;
+	if (ntiles != ntx * nty || ntiles == 0)
+		return;
+	f->off = malloc(sizeof(uint64_t) * ntiles);
+	f->cnt = malloc(sizeof(uint64_t) * ntiles);
+	int bad = !f->off || !f->cnt;
+	for (uint32_t i = 0; !bad && i < ntiles; i++) {
+		int err1 = 0, err2 = 0;
+		f->off[i] = TIFFGetStrileOffsetWithErr(t, i, &err1);
+		f->cnt[i] = TIFFGetStrileByteCountWithErr(t, i, &err2);
+		bad = err1 || err2;
+	}
+	uint32_t nt = 0;
+	void *tab = NULL;
+	if (!bad && TIFFGetField(t, TIFFTAG_JPEGTABLES, &nt, &tab) && nt > 0 && tab && nt < (1u << 20)) {
+		f->tables = malloc(nt);
+		if (f->tables) {
+			memcpy(f->tables, tab, nt);
+			f->ntables = nt;
+		} else {
+			bad = 1;
+		}
+	}
+	if (bad) {
+		flevel_free(f);
+		return;
+	}
+	f->dir = td->dir;
+	f->w = td->w;
+	f->h = td->h;
+	f->tw = tw;
+	f->th = th;
+	f->ntx = ntx;
+	f->nty = nty;
+	f->ds = (int64_t)ds;
+	f->ycbcr = photo == PHOTOMETRIC_YCBCR;
+	f->ok = 1;
+}
+
 /* Reads the TIFF structure: resolution tags, and for JPEG-tiled levels the
  * tile offsets, byte counts and tables.  Never fails: what cannot be used
  * is simply not used. */
@@ -134,98 +217,14 @@ static void tiff_scan(struct slide *s)
 			dirs[nd++] = (struct tdir){d, w, h};
 		d++;
 	} while (TIFFReadDirectory(t) && d < 4096);
-	if (nd == 0)
-		goto done;
-	qsort(dirs, (size_t)nd, sizeof dirs[0], cmp_tdir);
-	/* resolution of the largest tiled image */
-	if (TIFFSetDirectory(t, (tdir_t)dirs[0].dir)) {
-		float xr = 0;
-		uint16_t unit = RESUNIT_INCH; /* the TIFF default */
-		if (TIFFGetField(t, TIFFTAG_XRESOLUTION, &xr) && xr > 0) {
-			TIFFGetField(t, TIFFTAG_RESOLUTIONUNIT, &unit);
-			s->tiff_res_raw = xr;
-			if (unit == RESUNIT_CENTIMETER) {
-				s->tiff_mpp = 10000.0 / xr;
-				s->tiff_res = SLIDE_MPP_TIFF_CM;
-			} else if (unit == RESUNIT_INCH) {
-				s->tiff_mpp = 25400.0 / xr;
-				s->tiff_res = SLIDE_MPP_TIFF_INCH;
-			}
-		}
+	if (nd > 0) {
+		qsort(dirs, (size_t)nd, sizeof dirs[0], cmp_tdir);
+		tiff_resolution(s, t, dirs[0].dir);
+		/* the fast path: the vendors whose levels are the TIFF's tiled images */
+		if ((!strcmp(s->vendor, "generic-tiff") || !strcmp(s->vendor, "aperio")) && nd == s->nlevels)
+			for (int L = 0; L < nd; L++)
+				tiff_fast_level(s, t, L, &dirs[L]);
 	}
-	if (strcmp(s->vendor, "generic-tiff") && strcmp(s->vendor, "aperio"))
-		goto done;
-	if (nd != s->nlevels)
-		goto done;
-	for (int L = 0; L < nd; L++) {
-		struct flevel *f = &s->fl[L];
-		if ((int64_t)dirs[L].w != s->lw[L] || (int64_t)dirs[L].h != s->lh[L])
-			continue;
-		double ds = s->lds[L];
-		if (ds != floor(ds) || ds < 1)
-			continue;
-		if (!TIFFSetDirectory(t, (tdir_t)dirs[L].dir))
-			continue;
-		uint16_t comp = 0, bps = 0, spp = 0, planar = PLANARCONFIG_CONTIG, photo = 0;
-		uint32_t tw = 0, th = 0;
-		TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
-		TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bps);
-		TIFFGetField(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
-		TIFFGetField(t, TIFFTAG_PLANARCONFIG, &planar);
-		TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo);
-		TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
-		TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
-		if (comp != COMPRESSION_JPEG || bps != 8 || spp != 3 || planar != PLANARCONFIG_CONTIG ||
-		    (photo != PHOTOMETRIC_YCBCR && photo != PHOTOMETRIC_RGB) || tw < 16 || th < 16 || tw > 8192 ||
-		    th > 8192)
-			continue;
-		uint32_t ntiles = TIFFNumberOfTiles(t);
-		uint32_t ntx = (dirs[L].w + tw - 1) / tw, nty = (dirs[L].h + th - 1) / th;
-		if (ntiles != ntx * nty || ntiles == 0)
-			continue;
-		f->off = malloc(sizeof(uint64_t) * ntiles);
-		f->cnt = malloc(sizeof(uint64_t) * ntiles);
-		if (!f->off || !f->cnt) {
-			flevel_free(f);
-			continue;
-		}
-		int bad = 0;
-		for (uint32_t i = 0; i < ntiles; i++) {
-			int err1 = 0, err2 = 0;
-			f->off[i] = TIFFGetStrileOffsetWithErr(t, i, &err1);
-			f->cnt[i] = TIFFGetStrileByteCountWithErr(t, i, &err2);
-			if (err1 || err2) {
-				bad = 1;
-				break;
-			}
-		}
-		uint32_t nt = 0;
-		void *tab = NULL;
-		if (!bad && TIFFGetField(t, TIFFTAG_JPEGTABLES, &nt, &tab) && nt > 0 && tab && nt < (1u << 20)) {
-			f->tables = malloc(nt);
-			if (f->tables) {
-				memcpy(f->tables, tab, nt);
-				f->ntables = nt;
-			} else {
-				bad = 1;
-			}
-		}
-		if (bad) {
-			flevel_free(f);
-			continue;
-		}
-		f->dir = dirs[L].dir;
-		f->w = dirs[L].w;
-		f->h = dirs[L].h;
-		f->tw = tw;
-		f->th = th;
-		f->ntx = ntx;
-		f->nty = nty;
-		f->ds = (int64_t)ds;
-		f->ycbcr = photo == PHOTOMETRIC_YCBCR;
-		f->ok = 1;
-	}
-done:
 	TIFFClose(t);
 }
 

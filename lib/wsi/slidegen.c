@@ -356,46 +356,88 @@ static void render_row(const struct slidegen *g, double y, double s, uint32_t w,
 
 /* ---- TIFF ---- */
 
-int slidegen_write_tiff(const struct slidegen *g, const char *path, struct err *e)
+/* the buffers of one write: a band of T rows of a level, a tile, and a
+ * row of pixel classes per thread */
+struct tiffw {
+	TIFF *tif;
+	const char *path;
+	struct tiff_msg tm;
+	uint8_t *band, *tile, *cls;
+};
+
+/* the tags of one pyramid level of lw x lh pixels, s level-0 px per px */
+static void level_tags(const struct slidegen *g, TIFF *tif, int level, double s, uint32_t lw, uint32_t lh,
+                       const char *desc)
 {
 	const struct slidegen_params *p = &g->p;
-	struct afile af;
-	int rc = afile_open(&af, path, e);
-	if (rc)
-		return rc;
-	if (!af.tmp) {
-		afile_abort(&af);
-		return err_set(e, ERR_USAGE, "cannot write a tiff to standard output");
+	TIFFSetField(tif, TIFFTAG_SUBFILETYPE, level ? FILETYPE_REDUCEDIMAGE : 0);
+	TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, lw);
+	TIFFSetField(tif, TIFFTAG_IMAGELENGTH, lh);
+	TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 8);
+	TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, 3);
+	TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+	TIFFSetField(tif, TIFFTAG_TILEWIDTH, p->tile);
+	TIFFSetField(tif, TIFFTAG_TILELENGTH, p->tile);
+	TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
+	TIFFSetField(tif, TIFFTAG_JPEGQUALITY, p->quality);
+	if (p->ycbcr) {
+		TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
+		TIFFSetField(tif, TIFFTAG_YCBCRSUBSAMPLING, 2, 2);
+		TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+	} else {
+		TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
 	}
-	struct tiff_msg tm = {{0}};
-	TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-	if (!opts) {
-		afile_abort(&af);
-		return err_set(e, ERR_NOMEM, "out of memory");
+	if (level == 0)
+		TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, desc);
+	TIFFSetField(tif, TIFFTAG_SOFTWARE, "weno-tools slide-synth " WENO_VERSION);
+	if (p->res_unit != SLIDEGEN_RES_NONE) {
+		double per = p->res_unit == SLIDEGEN_RES_CM ? 10000.0 : 25400.0;
+		float res = (float)(per / (p->mpp * s));
+		TIFFSetField(tif, TIFFTAG_XRESOLUTION, res);
+		TIFFSetField(tif, TIFFTAG_YRESOLUTION, res);
+		TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT,
+		             p->res_unit == SLIDEGEN_RES_CM ? RESUNIT_CENTIMETER : RESUNIT_INCH);
 	}
-	TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_msg_keep, &tm);
-	TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_msg_keep, NULL);
-	int big = (double)p->width * p->height * 3 > 3.0e9;
-	TIFF *tif = TIFFFdOpenExt(fileno(af.fp), af.tmp, big ? "w8" : "w", opts);
-	TIFFOpenOptionsFree(opts);
-	if (!tif) {
-		afile_abort(&af);
-		return err_set(e, ERR_IO, "cannot write '%s': %s", path, tm.msg[0] ? tm.msg : "libtiff cannot open it");
+}
+
+/* renders band ty of a level (rows beyond the image repeat white) and
+ * writes its tiles */
+static int write_band(const struct slidegen *g, struct tiffw *w, int level, double s, uint32_t lw, uint32_t lh,
+                      uint32_t ty, struct err *e)
+{
+	uint32_t T = g->p.tile, rows = lh - ty * T < T ? lh - ty * T : T;
+#pragma omp parallel for schedule(dynamic, 4)
+	for (uint32_t r = 0; r < T; r++) {
+		uint8_t *dst = w->band + (size_t)r * lw * 3;
+		if (r >= rows) {
+			memset(dst, 255, (size_t)lw * 3);
+			continue;
+		}
+		int tid = omp_thread_wrap();
+		double y = ((double)(ty * T + r) + 0.5) * s;
+		render_row(g, y, s, lw, w->cls + (size_t)tid * g->p.width, dst);
 	}
-	uint32_t T = p->tile;
-	uint8_t *band = NULL, *tilebuf = NULL, *cls = NULL;
-	size_t bandsz = (size_t)p->width * T * 3;
-	band = malloc(bandsz);
-	tilebuf = malloc((size_t)T * T * 3);
-	int nthreads = 1;
-#ifdef _OPENMP
-	nthreads = omp_get_num_threads_wrap();
-#endif
-	cls = malloc((size_t)p->width * (size_t)nthreads);
-	if (!band || !tilebuf || !cls) {
-		rc = err_set(e, ERR_NOMEM, "out of memory for a band of %u x %u pixels", p->width, T);
-		goto fail;
+	uint32_t ntx = (lw + T - 1) / T;
+	for (uint32_t tx = 0; tx < ntx; tx++) {
+		uint32_t cols = lw - tx * T < T ? lw - tx * T : T;
+		for (uint32_t r = 0; r < T; r++) {
+			uint8_t *d = w->tile + (size_t)r * T * 3;
+			memcpy(d, w->band + ((size_t)r * lw + (size_t)tx * T) * 3, (size_t)cols * 3);
+			if (cols < T)
+				memset(d + (size_t)cols * 3, 255, (size_t)(T - cols) * 3);
+		}
+		if (TIFFWriteEncodedTile(w->tif, TIFFComputeTile(w->tif, tx * T, ty * T, 0, 0), w->tile,
+		                         (tmsize_t)T * T * 3) < 0)
+			return err_set(e, ERR_IO, "cannot write '%s': level %d tile (%u, %u): %s", w->path, level,
+			               tx, ty, w->tm.msg[0] ? w->tm.msg : "libtiff failed");
 	}
+	return 0;
+}
+
+/* every level, halving down to 128 px on each side */
+static int write_levels(const struct slidegen *g, struct tiffw *w, struct err *e)
+{
+	const struct slidegen_params *p = &g->p;
 	char desc[256];
 	if (p->aperio)
 		snprintf(desc, sizeof desc,
@@ -407,86 +449,72 @@ int slidegen_write_tiff(const struct slidegen *g, const char *path, struct err *
 	for (int level = 0;; level++) {
 		double s = ldexp(1.0, level);
 		uint32_t lw = (uint32_t)ceil(p->width / s), lh = (uint32_t)ceil(p->height / s);
-		TIFFSetField(tif, TIFFTAG_SUBFILETYPE, level ? FILETYPE_REDUCEDIMAGE : 0);
-		TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, lw);
-		TIFFSetField(tif, TIFFTAG_IMAGELENGTH, lh);
-		TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 8);
-		TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, 3);
-		TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-		TIFFSetField(tif, TIFFTAG_TILEWIDTH, T);
-		TIFFSetField(tif, TIFFTAG_TILELENGTH, T);
-		TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
-		TIFFSetField(tif, TIFFTAG_JPEGQUALITY, p->quality);
-		if (p->ycbcr) {
-			TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
-			TIFFSetField(tif, TIFFTAG_YCBCRSUBSAMPLING, 2, 2);
-			TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
-		} else {
-			TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
-		}
-		if (level == 0)
-			TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, desc);
-		TIFFSetField(tif, TIFFTAG_SOFTWARE, "weno-tools slide-synth " WENO_VERSION);
-		if (p->res_unit != SLIDEGEN_RES_NONE) {
-			double per = p->res_unit == SLIDEGEN_RES_CM ? 10000.0 : 25400.0;
-			float res = (float)(per / (p->mpp * s));
-			TIFFSetField(tif, TIFFTAG_XRESOLUTION, res);
-			TIFFSetField(tif, TIFFTAG_YRESOLUTION, res);
-			TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT,
-			             p->res_unit == SLIDEGEN_RES_CM ? RESUNIT_CENTIMETER : RESUNIT_INCH);
-		}
-		uint32_t ntx = (lw + T - 1) / T, nty = (lh + T - 1) / T;
+		level_tags(g, w->tif, level, s, lw, lh, desc);
+		uint32_t nty = (lh + p->tile - 1) / p->tile;
 		for (uint32_t ty = 0; ty < nty; ty++) {
-			uint32_t rows = lh - ty * T < T ? lh - ty * T : T;
-			/* render the band (rows beyond the image repeat white) */
-#pragma omp parallel for schedule(dynamic, 4)
-			for (uint32_t r = 0; r < T; r++) {
-				uint8_t *dst = band + (size_t)r * lw * 3;
-				if (r >= rows) {
-					memset(dst, 255, (size_t)lw * 3);
-					continue;
-				}
-				int tid = omp_thread_wrap();
-				double y = ((double)(ty * T + r) + 0.5) * s;
-				render_row(g, y, s, lw, cls + (size_t)tid * p->width, dst);
-			}
-			for (uint32_t tx = 0; tx < ntx; tx++) {
-				uint32_t cols = lw - tx * T < T ? lw - tx * T : T;
-				for (uint32_t r = 0; r < T; r++) {
-					uint8_t *d = tilebuf + (size_t)r * T * 3;
-					memcpy(d, band + ((size_t)r * lw + (size_t)tx * T) * 3, (size_t)cols * 3);
-					if (cols < T)
-						memset(d + (size_t)cols * 3, 255, (size_t)(T - cols) * 3);
-				}
-				if (TIFFWriteEncodedTile(tif, TIFFComputeTile(tif, tx * T, ty * T, 0, 0), tilebuf,
-				                         (tmsize_t)T * T * 3) < 0) {
-					rc = err_set(e, ERR_IO, "cannot write '%s': level %d tile (%u, %u): %s", path, level,
-					             tx, ty, tm.msg[0] ? tm.msg : "libtiff failed");
-					goto fail;
-				}
-			}
+			int rc = write_band(g, w, level, s, lw, lh, ty, e);
+			if (rc)
+				return rc;
 		}
-		if (!TIFFWriteDirectory(tif)) {
-			rc = err_set(e, ERR_IO, "cannot write '%s': level %d directory: %s", path, level,
-			             tm.msg[0] ? tm.msg : "libtiff failed");
-			goto fail;
-		}
+		if (!TIFFWriteDirectory(w->tif))
+			return err_set(e, ERR_IO, "cannot write '%s': level %d directory: %s", w->path, level,
+			               w->tm.msg[0] ? w->tm.msg : "libtiff failed");
 		if (lw <= 128 && lh <= 128)
-			break;
+			return 0;
 	}
-	free(band);
-	free(tilebuf);
-	free(cls);
-	TIFFFlush(tif);
-	TIFFCleanup(tif);
+}
+
+int slidegen_write_tiff(const struct slidegen *g, const char *path, struct err *e)
+{
+	const struct slidegen_params *p = &g->p;
+	struct afile af;
+	int rc = afile_open(&af, path, e);
+	if (rc)
+		return rc;
+	if (!af.tmp) {
+		afile_abort(&af);
+		return err_set(e, ERR_USAGE, "cannot write a tiff to standard output");
+	}
+	struct tiffw w;
+	memset(&w, 0, sizeof w);
+	w.path = path;
+	TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+	if (!opts) {
+		afile_abort(&af);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_msg_keep, &w.tm);
+	TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_msg_keep, NULL);
+	int big = (double)p->width * p->height * 3 > 3.0e9;
+	w.tif = TIFFFdOpenExt(fileno(af.fp), af.tmp, big ? "w8" : "w", opts);
+	TIFFOpenOptionsFree(opts);
+	if (!w.tif) {
+		afile_abort(&af);
+		return err_set(e, ERR_IO, "cannot write '%s': %s", path,
+		               w.tm.msg[0] ? w.tm.msg : "libtiff cannot open it");
+	}
+	int nthreads = 1;
+#ifdef _OPENMP
+	nthreads = omp_get_num_threads_wrap();
+#endif
+	w.band = malloc((size_t)p->width * p->tile * 3);
+	w.tile = malloc((size_t)p->tile * p->tile * 3);
+	w.cls = malloc((size_t)p->width * (size_t)nthreads);
+	if (!w.band || !w.tile || !w.cls)
+		rc = err_set(e, ERR_NOMEM, "out of memory for a band of %u x %u pixels", p->width, p->tile);
+	else
+		rc = write_levels(g, &w, e);
+	free(w.band);
+	free(w.tile);
+	free(w.cls);
+	if (rc) {
+		TIFFCleanup(w.tif);
+		afile_abort(&af);
+		return rc;
+	}
+	TIFFFlush(w.tif);
+	TIFFCleanup(w.tif);
 	return afile_commit(&af, e);
-fail:
-	free(band);
-	free(tilebuf);
-	free(cls);
-	TIFFCleanup(tif);
-	afile_abort(&af);
-	return rc;
 }
 
 /* ---- XML ---- */

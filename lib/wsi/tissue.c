@@ -230,6 +230,125 @@ static int cmp_hole(const void *a, const void *b)
 	return x->area > y->area ? -1 : x->area < y->area ? 1 : (x->id > y->id) - (x->id < y->id);
 }
 
+/* The binary mask before filtering: saturation, median blur, threshold
+ * (sthresh or Otsu's), closing; sat and med are scratch of n bytes.
+ * Returns the threshold used. */
+static int threshold_mask(const uint8_t *rgb, uint32_t w, uint32_t h, const struct tissue_params *p,
+                          uint8_t *sat, uint8_t *med, uint8_t *m)
+{
+	size_t n = (size_t)w * h;
+	saturation(rgb, n, sat);
+	median_blur(sat, w, h, p->mthresh, med);
+	int thr = p->use_otsu ? otsu(med, n) : p->sthresh;
+	for (size_t i = 0; i < n; i++)
+		m[i] = med[i] > thr;
+	if (p->close > 0) {
+		morph(m, w, h, p->close, 1, sat);
+		morph(m, w, h, p->close, 0, sat);
+	}
+	return thr;
+}
+
+/* Each hole's owner (howner[nh + 1], zeroed): -1 for a background region
+ * touching the border (not a hole) and for label 0, else the tissue
+ * component of the pixel left of its first pixel in raster order (always
+ * tissue, and the enclosing one). */
+static void hole_owners(const int32_t *lab, const int32_t *hlab, uint32_t w, uint32_t h, int32_t *howner)
+{
+	for (uint32_t x = 0; x < w; x++) {
+		howner[hlab[x]] = -1;
+		howner[hlab[(size_t)(h - 1) * w + x]] = -1;
+	}
+	for (uint32_t y = 0; y < h; y++) {
+		howner[hlab[(size_t)y * w]] = -1;
+		howner[hlab[(size_t)y * w + w - 1]] = -1;
+	}
+	howner[0] = -1;
+	for (size_t i = 0; i < (size_t)w * h; i++) {
+		int32_t hid = hlab[i];
+		if (hid && !howner[hid] && i % w)
+			howner[hid] = lab[i - 1] ? lab[i - 1] : -1;
+	}
+}
+
+/* CLAM's filter on the labelled mask: tissue components (8-connected)
+ * larger than a_t reference patches, and per kept component its
+ * max_n_holes largest holes (4-connected background not touching the
+ * border) larger than a_h; smaller holes are filled.  Rewrites m; the
+ * counts go to out. */
+static int filter_regions(uint8_t *m, uint32_t w, uint32_t h, double ds, const struct tissue_params *p,
+                          const int32_t *lab, int32_t nc, const int32_t *hlab, int32_t nh,
+                          struct tissue_mask *out, struct err *e)
+{
+	size_t n = (size_t)w * h;
+	uint64_t *carea = calloc((size_t)nc + 1, sizeof *carea), *harea = calloc((size_t)nh + 1, sizeof *harea);
+	int32_t *howner = calloc((size_t)nh + 1, sizeof *howner);
+	uint8_t *keepc = calloc((size_t)nc + 1, 1), *keeph = calloc((size_t)nh + 1, 1);
+	struct hole *hl = calloc((size_t)nh + 1, sizeof *hl);
+	int rc = 0;
+	if (!carea || !harea || !howner || !keepc || !keeph || !hl) {
+		rc = err_set(e, ERR_NOMEM, "out of memory segmenting %ux%u pixels", w, h);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (lab[i])
+			carea[lab[i]]++;
+		else
+			harea[hlab[i]]++;
+	}
+	hole_owners(lab, hlab, w, h, howner);
+	double ref = (double)p->ref_patch * p->ref_patch / (ds * ds);
+	double min_t = p->a_t * ref, min_h = p->a_h * ref;
+	for (int32_t c = 1; c <= nc; c++)
+		out->components += keepc[c] = (double)carea[c] > min_t;
+	int nhl = 0;
+	for (int32_t k = 1; k <= nh; k++)
+		if (howner[k] > 0 && keepc[howner[k]])
+			hl[nhl++] = (struct hole){k, howner[k], harea[k]};
+	qsort(hl, (size_t)nhl, sizeof *hl, cmp_hole);
+	for (int i = 0, rank = 0; i < nhl; i++) {
+		rank = i > 0 && hl[i].owner == hl[i - 1].owner ? rank + 1 : 0;
+		if (rank < p->max_n_holes && (double)hl[i].area > min_h) {
+			keeph[hl[i].id] = 1;
+			out->holes++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t v;
+		if (lab[i])
+			v = keepc[lab[i]];
+		else if (howner[hlab[i]] > 0 && keepc[howner[hlab[i]]] && !keeph[hlab[i]])
+			v = 1; /* a small hole, filled */
+		else
+			v = 0;
+		m[i] = v;
+		out->tissue_px += v;
+	}
+out:
+	free(carea);
+	free(harea);
+	free(howner);
+	free(keepc);
+	free(keeph);
+	free(hl);
+	return rc;
+}
+
+/* integ[(h+1) x (w+1)]: the summed-area table of m */
+static void integral_table(const uint8_t *m, uint32_t w, uint32_t h, uint32_t *integ)
+{
+	for (uint32_t x = 0; x <= w; x++)
+		integ[x] = 0;
+	for (uint32_t y = 0; y < h; y++) {
+		uint32_t row = 0;
+		integ[(size_t)(y + 1) * (w + 1)] = 0;
+		for (uint32_t x = 0; x < w; x++) {
+			row += m[(size_t)y * w + x];
+			integ[(size_t)(y + 1) * (w + 1) + x + 1] = integ[(size_t)y * (w + 1) + x + 1] + row;
+		}
+	}
+}
+
 int tissue_segment_rgb(uint8_t *rgb, uint32_t w, uint32_t h, double ds, const struct tissue_params *p,
                        struct tissue_mask *out, struct err *e)
 {
@@ -250,114 +369,22 @@ int tissue_segment_rgb(uint8_t *rgb, uint32_t w, uint32_t h, double ds, const st
 	int32_t *lab = malloc(n * sizeof *lab), *hlab = malloc(n * sizeof *hlab);
 	uint32_t *stack = malloc(n * sizeof *stack);
 	uint32_t *integ = malloc((size_t)(w + 1) * (h + 1) * sizeof *integ);
-	uint64_t *carea = NULL, *harea = NULL;
-	int32_t *howner = NULL;
-	struct hole *hl = NULL;
-	uint8_t *keepc = NULL, *keeph = NULL;
 	int rc = 0;
 	if (!sat || !med || !m || !lab || !hlab || !stack || !integ) {
 		rc = err_set(e, ERR_NOMEM, "out of memory segmenting %ux%u pixels", w, h);
-		goto out;
+	} else {
+		out->threshold = threshold_mask(rgb, w, h, p, sat, med, m);
+		int32_t nc = label(m, w, h, 1, 1, lab, stack);
+		int32_t nh = label(m, w, h, 0, 0, hlab, stack);
+		rc = filter_regions(m, w, h, ds, p, lab, nc, hlab, nh, out, e);
 	}
-	saturation(rgb, n, sat);
-	median_blur(sat, w, h, p->mthresh, med);
-	int thr = p->use_otsu ? otsu(med, n) : p->sthresh;
-	out->threshold = thr;
-	for (size_t i = 0; i < n; i++)
-		m[i] = med[i] > thr;
-	if (p->close > 0) {
-		morph(m, w, h, p->close, 1, sat);
-		morph(m, w, h, p->close, 0, sat);
+	if (!rc) {
+		integral_table(m, w, h, integ);
+		out->m = m;
+		out->integral = integ;
+		m = NULL;
+		integ = NULL;
 	}
-	/* tissue components (8-connected) and holes (4-connected background
-	 * components that do not touch the border) */
-	int32_t nc = label(m, w, h, 1, 1, lab, stack);
-	int32_t nh = label(m, w, h, 0, 0, hlab, stack);
-	carea = calloc((size_t)nc + 1, sizeof *carea);
-	harea = calloc((size_t)nh + 1, sizeof *harea);
-	howner = calloc((size_t)nh + 1, sizeof *howner);
-	keepc = calloc((size_t)nc + 1, 1);
-	keeph = calloc((size_t)nh + 1, 1);
-	hl = calloc((size_t)nh + 1, sizeof *hl);
-	if (!carea || !harea || !howner || !keepc || !keeph || !hl) {
-		rc = err_set(e, ERR_NOMEM, "out of memory segmenting %ux%u pixels", w, h);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (lab[i])
-			carea[lab[i]]++;
-		else
-			harea[hlab[i]]++;
-	}
-	/* a background region touching the border is not a hole */
-	for (uint32_t x = 0; x < w; x++) {
-		howner[hlab[x]] = -1;
-		howner[hlab[(size_t)(h - 1) * w + x]] = -1;
-	}
-	for (uint32_t y = 0; y < h; y++) {
-		howner[hlab[(size_t)y * w]] = -1;
-		howner[hlab[(size_t)y * w + w - 1]] = -1;
-	}
-	howner[0] = -1;
-	/* the owner of a hole: the component of the pixel left of its first
-	 * pixel in raster order (always tissue, and the enclosing one) */
-	for (size_t i = 0; i < n; i++) {
-		int32_t hid = hlab[i];
-		if (hid && !howner[hid] && i % w)
-			howner[hid] = lab[i - 1] ? lab[i - 1] : -1;
-	}
-	double ref = (double)p->ref_patch * p->ref_patch / (ds * ds);
-	double min_t = p->a_t * ref, min_h = p->a_h * ref;
-	for (int32_t c = 1; c <= nc; c++)
-		keepc[c] = (double)carea[c] > min_t;
-	int nhl = 0;
-	for (int32_t k = 1; k <= nh; k++)
-		if (howner[k] > 0 && keepc[howner[k]])
-			hl[nhl++] = (struct hole){k, howner[k], harea[k]};
-	qsort(hl, (size_t)nhl, sizeof *hl, cmp_hole);
-	int kept_holes = 0;
-	for (int i = 0, rank = 0; i < nhl; i++) {
-		rank = i > 0 && hl[i].owner == hl[i - 1].owner ? rank + 1 : 0;
-		if (rank < p->max_n_holes && (double)hl[i].area > min_h) {
-			keeph[hl[i].id] = 1;
-			kept_holes++;
-		}
-	}
-	int kept = 0;
-	for (int32_t c = 1; c <= nc; c++)
-		kept += keepc[c];
-	uint64_t tpx = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t v;
-		if (lab[i])
-			v = keepc[lab[i]];
-		else if (howner[hlab[i]] > 0 && keepc[howner[hlab[i]]] && !keeph[hlab[i]])
-			v = 1; /* a small hole, filled */
-		else
-			v = 0;
-		m[i] = v;
-		tpx += v;
-	}
-	/* holes inside filled holes stay background only if they are tissue
-	 * components of their own: nothing more to do */
-	for (uint32_t x = 0; x <= w; x++)
-		integ[x] = 0;
-	for (uint32_t y = 0; y < h; y++) {
-		uint32_t row = 0;
-		integ[(size_t)(y + 1) * (w + 1)] = 0;
-		for (uint32_t x = 0; x < w; x++) {
-			row += m[(size_t)y * w + x];
-			integ[(size_t)(y + 1) * (w + 1) + x + 1] = integ[(size_t)y * (w + 1) + x + 1] + row;
-		}
-	}
-	out->m = m;
-	out->integral = integ;
-	out->components = kept;
-	out->holes = kept_holes;
-	out->tissue_px = tpx;
-	m = NULL;
-	integ = NULL;
-out:
 	free(sat);
 	free(med);
 	free(m);
@@ -365,12 +392,6 @@ out:
 	free(hlab);
 	free(stack);
 	free(integ);
-	free(carea);
-	free(harea);
-	free(howner);
-	free(keepc);
-	free(keeph);
-	free(hl);
 	return rc;
 }
 
@@ -483,191 +504,226 @@ static int edge_at(const struct tissue_mask *m, long x, long y, int d)
 	return px(m, lx, ly) && !px(m, rx, ry);
 }
 
-int tissue_write_geojson(const struct tissue_mask *m, const char *path, struct err *e)
+/* Follows one boundary loop from vertex (x, y) in direction d0 into
+ * the arrays vx, vy (capacity cap), marking its edges in used; returns the vertex
+ * count, or -1 when out of memory. */
+static long trace_loop(const struct tissue_mask *m, uint8_t *used, size_t W, long x, long y, int d0,
+                       long **vx, long **vy, size_t *cap)
 {
+	size_t nv = 0;
+	long cx = x, cy = y;
+	int d = d0;
+	for (;;) {
+		used[(size_t)cy * W + (size_t)cx] |= (uint8_t)(1 << d);
+		if (nv + 1 >= *cap) {
+			size_t nc = *cap ? *cap * 2 : 1024;
+			long *a = realloc(*vx, nc * sizeof **vx);
+			if (a)
+				*vx = a;
+			long *b = realloc(*vy, nc * sizeof **vy);
+			if (b)
+				*vy = b;
+			if (!a || !b)
+				return -1;
+			*cap = nc;
+		}
+		(*vx)[nv] = cx;
+		(*vy)[nv] = cy;
+		nv++;
+		cx += DX[d];
+		cy += DY[d];
+		/* next: right turn first (8-connected tissue), then straight, then left */
+		int nd = -1;
+		const int order[3] = {(d + 1) & 3, d, (d + 3) & 3};
+		for (int k = 0; k < 3; k++)
+			if (edge_at(m, cx, cy, order[k])) {
+				nd = order[k];
+				break;
+			}
+		if (nd < 0 || (cx == x && cy == y && nd == d0))
+			return (long)nv;
+		d = nd;
+	}
+}
+
+/* drops the vertices where the direction does not change; returns the
+ * count left */
+static size_t simplify(long *vx, long *vy, size_t nv)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nv; i++) {
+		size_t pi = (i + nv - 1) % nv, ni = (i + 1) % nv;
+		long ax = vx[i] - vx[pi], ay = vy[i] - vy[pi], bx = vx[ni] - vx[i], by = vy[ni] - vy[i];
+		if (ax * by - ay * bx != 0) {
+			vx[k] = vx[i];
+			vy[k] = vy[i];
+			k++;
+		}
+	}
+	return k;
+}
+
+/* appends the ring vx/vy[0..k) to c, with its signed area (outer rings
+ * positive) and bounding box */
+static int add_ring(struct tissue_contours *c, size_t *vcap, size_t *rcap, const long *vx,
+                    const long *vy, size_t k)
+{
+	if (c->nv + k > *vcap) {
+		size_t nc = (c->nv + k) * 2;
+		long *a = realloc(c->x, nc * sizeof *c->x);
+		if (a)
+			c->x = a;
+		long *b = realloc(c->y, nc * sizeof *c->y);
+		if (b)
+			c->y = b;
+		if (!a || !b)
+			return ERR_NOMEM;
+		*vcap = nc;
+	}
+	if (c->nrings == *rcap) {
+		size_t nc = *rcap ? *rcap * 2 : 64;
+		void *q = realloc(c->rings, nc * sizeof *c->rings);
+		if (!q)
+			return ERR_NOMEM;
+		c->rings = q;
+		*rcap = nc;
+	}
+	struct tissue_ring *rg = &c->rings[c->nrings++];
+	double ar = 0;
+	rg->start = c->nv;
+	rg->n = k;
+	rg->minx = rg->miny = LONG_MAX;
+	rg->maxx = rg->maxy = -1;
+	for (size_t i = 0; i < k; i++) {
+		size_t j = (i + 1) % k;
+		ar += (double)vx[i] * vy[j] - (double)vx[j] * vy[i];
+		c->x[c->nv + i] = vx[i];
+		c->y[c->nv + i] = vy[i];
+		rg->minx = vx[i] < rg->minx ? vx[i] : rg->minx;
+		rg->miny = vy[i] < rg->miny ? vy[i] : rg->miny;
+		rg->maxx = vx[i] > rg->maxx ? vx[i] : rg->maxx;
+		rg->maxy = vy[i] > rg->maxy ? vy[i] : rg->maxy;
+	}
+	/* with y down and tissue on the left of every edge, the shoelace sum
+	 * of an outer ring is negative and a hole's positive: flip it */
+	rg->area = -ar / 2;
+	c->nv += k;
+	return 0;
+}
+
+static int box_in(const struct tissue_ring *in, const struct tissue_ring *out)
+{
+	return in->minx >= out->minx && in->maxx <= out->maxx && in->miny >= out->miny &&
+	       in->maxy <= out->maxy;
+}
+
+/* each hole's owner: the smallest outer ring whose box holds its box (the
+ * first of equal ones) */
+static void assign_owners(struct tissue_contours *c)
+{
+	for (size_t j = 0; j < c->nrings; j++) {
+		struct tissue_ring *h = &c->rings[j];
+		h->owner = h->area > 0 ? (long)j : -1;
+		for (size_t o = 0; h->area < 0 && o < c->nrings; o++)
+			if (c->rings[o].area > 0 && box_in(h, &c->rings[o]) &&
+			    (h->owner < 0 || c->rings[o].area < c->rings[h->owner].area))
+				h->owner = (long)o;
+	}
+}
+
+void tissue_contours_free(struct tissue_contours *c)
+{
+	if (!c)
+		return;
+	free(c->rings);
+	free(c->x);
+	free(c->y);
+	memset(c, 0, sizeof *c);
+}
+
+int tissue_trace(const struct tissue_mask *m, struct tissue_contours *c, struct err *e)
+{
+	memset(c, 0, sizeof *c);
 	size_t W = (size_t)m->w + 1, H = (size_t)m->h + 1;
 	uint8_t *used = calloc(W * H, 1); /* bit d: edge from this vertex in direction d traced */
-	size_t cap = 1024, nv = 0;
-	long *vx = malloc(cap * sizeof *vx), *vy = malloc(cap * sizeof *vy);
-	if (!used || !vx || !vy) {
-		free(used);
-		free(vx);
-		free(vy);
+	long *vx = NULL, *vy = NULL;
+	size_t cap = 0, vcap = 0, rcap = 0;
+	int rc = used ? 0 : ERR_NOMEM;
+	/* loops in raster order of their first edge: a hole comes after its
+	 * outer ring */
+	for (size_t y = 0; y < H && !rc; y++)
+		for (size_t x = 0; x < W && !rc; x++)
+			for (int d0 = 0; d0 < 4 && !rc; d0++) {
+				if ((used[y * W + x] >> d0) & 1 || !edge_at(m, (long)x, (long)y, d0))
+					continue;
+				long nv = trace_loop(m, used, W, (long)x, (long)y, d0, &vx, &vy, &cap);
+				if (nv < 0) {
+					rc = ERR_NOMEM;
+					break;
+				}
+				size_t k = simplify(vx, vy, (size_t)nv);
+				if (k >= 3)
+					rc = add_ring(c, &vcap, &rcap, vx, vy, k);
+			}
+	free(used);
+	free(vx);
+	free(vy);
+	if (rc) {
+		tissue_contours_free(c);
 		return err_set(e, ERR_NOMEM, "out of memory tracing contours");
 	}
+	assign_owners(c);
+	return 0;
+}
+
+/* ring r of c as a GeoJSON ring in level-0 coordinates, closed on its
+ * first point */
+static void write_ring(FILE *f, const struct tissue_contours *c, size_t r, double ds)
+{
+	const struct tissue_ring *rg = &c->rings[r];
+	fputc('[', f);
+	for (size_t v = 0; v <= rg->n; v++) {
+		size_t q = rg->start + v % rg->n;
+		fprintf(f, "%s[%.10g,%.10g]", v ? "," : "", c->x[q] * ds, c->y[q] * ds);
+	}
+	fputc(']', f);
+}
+
+int tissue_write_geojson(const struct tissue_mask *m, const char *path, struct err *e)
+{
+	struct tissue_contours c;
+	int rc = tissue_trace(m, &c, e);
+	if (rc)
+		return rc;
 	struct afile af;
-	int rc = afile_open(&af, path, e);
-	if (rc) {
-		free(used);
-		free(vx);
-		free(vy);
+	if ((rc = afile_open(&af, path, e))) {
+		tissue_contours_free(&c);
 		return rc;
 	}
 	FILE *f = af.fp;
 	fprintf(f, "{\"type\":\"FeatureCollection\",\"features\":[");
-	/* one ring per loop; rings are grouped into polygons by orientation:
-	 * an outer ring (positive area, y down and tissue on the left gives a
-	 * clockwise-on-screen outer ring) starts a feature, holes follow it.
-	 * Loops are found in raster order of their first edge, so a hole comes
-	 * after its outer ring; it is attached to the most recent outer ring
-	 * that contains it. */
-	/* First collect all rings with their areas, then write. */
-	struct ring {
-		size_t start, n;
-		double area;
-		long minx, miny, maxx, maxy;
-	} *rings = NULL;
-	size_t nr = 0, rcap = 0;
-	long *allx = NULL, *ally = NULL;
-	size_t an = 0, acap = 0;
-	for (size_t y = 0; y < H && !rc; y++)
-		for (size_t x = 0; x < W && !rc; x++)
-			for (int d0 = 0; d0 < 4; d0++) {
-				if ((used[y * W + x] >> d0) & 1 || !edge_at(m, (long)x, (long)y, d0))
-					continue;
-				/* trace */
-				nv = 0;
-				long cx = (long)x, cy = (long)y;
-				int d = d0;
-				for (;;) {
-					used[(size_t)cy * W + (size_t)cx] |= (uint8_t)(1 << d);
-					if (nv + 1 >= cap) {
-						cap *= 2;
-						long *a = realloc(vx, cap * sizeof *vx), *b = realloc(vy, cap * sizeof *vy);
-						if (!a || !b) {
-							vx = a ? a : vx;
-							vy = b ? b : vy;
-							rc = err_set(e, ERR_NOMEM, "out of memory tracing contours");
-							break;
-						}
-						vx = a;
-						vy = b;
-					}
-					vx[nv] = cx;
-					vy[nv] = cy;
-					nv++;
-					cx += DX[d];
-					cy += DY[d];
-					/* next: right turn first (8-connected tissue), then straight, then left */
-					int nd = -1;
-					const int order[3] = {(d + 1) & 3, d, (d + 3) & 3};
-					for (int k = 0; k < 3; k++)
-						if (edge_at(m, cx, cy, order[k])) {
-							nd = order[k];
-							break;
-						}
-					if (nd < 0 || (cx == (long)x && cy == (long)y && nd == d0))
-						break;
-					d = nd;
-				}
-				if (rc)
-					break;
-				/* simplify: drop vertices where the direction does not change */
-				size_t k = 0;
-				for (size_t i = 0; i < nv; i++) {
-					size_t pi = (i + nv - 1) % nv, ni = (i + 1) % nv;
-					long ax = vx[i] - vx[pi], ay = vy[i] - vy[pi], bx = vx[ni] - vx[i], by = vy[ni] - vy[i];
-					if (ax * by - ay * bx != 0) {
-						vx[k] = vx[i];
-						vy[k] = vy[i];
-						k++;
-					}
-				}
-				if (k < 3)
-					continue;
-				if (an + k > acap) {
-					size_t nc = (an + k) * 2;
-					long *a = realloc(allx, nc * sizeof *allx), *b = realloc(ally, nc * sizeof *ally);
-					if (!a || !b) {
-						allx = a ? a : allx;
-						ally = b ? b : ally;
-						rc = err_set(e, ERR_NOMEM, "out of memory tracing contours");
-						break;
-					}
-					allx = a;
-					ally = b;
-					acap = nc;
-				}
-				if (nr == rcap) {
-					rcap = rcap ? rcap * 2 : 64;
-					void *q = realloc(rings, rcap * sizeof *rings);
-					if (!q) {
-						rc = err_set(e, ERR_NOMEM, "out of memory tracing contours");
-						break;
-					}
-					rings = q;
-				}
-				double ar = 0;
-				struct ring *rg = &rings[nr++];
-				rg->start = an;
-				rg->n = k;
-				rg->minx = rg->miny = LONG_MAX;
-				rg->maxx = rg->maxy = -1;
-				for (size_t i = 0; i < k; i++) {
-					size_t j = (i + 1) % k;
-					ar += (double)vx[i] * vy[j] - (double)vx[j] * vy[i];
-					allx[an + i] = vx[i];
-					ally[an + i] = vy[i];
-					if (vx[i] < rg->minx) rg->minx = vx[i];
-					if (vy[i] < rg->miny) rg->miny = vy[i];
-					if (vx[i] > rg->maxx) rg->maxx = vx[i];
-					if (vy[i] > rg->maxy) rg->maxy = vy[i];
-				}
-				rg->area = ar / 2;
-				an += k;
-			}
-	/* with y down and tissue on the left of every edge, outer rings have a
-	 * negative shoelace area and holes a positive one; flip the sign so
-	 * that outer rings are positive below */
-	for (size_t i = 0; i < nr; i++)
-		rings[i].area = -rings[i].area;
+	/* one Feature per outer ring, its holes after it */
 	int first = 1;
-	for (size_t i = 0; i < nr && !rc; i++) {
-		if (rings[i].area <= 0)
+	for (size_t i = 0; i < c.nrings; i++) {
+		if (c.rings[i].area <= 0)
 			continue;
 		fprintf(f, "%s\n{\"type\":\"Feature\",\"properties\":{\"objectType\":\"annotation\",\"classification\":"
 		           "{\"name\":\"Tissue\",\"color\":[0,160,0]}},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[",
 		        first ? "" : ",");
 		first = 0;
-		for (size_t j = 0; j < nr; j++) {
-			if (j != i && !(rings[j].area < 0 && rings[j].minx >= rings[i].minx && rings[j].maxx <= rings[i].maxx &&
-			                rings[j].miny >= rings[i].miny && rings[j].maxy <= rings[i].maxy))
-				continue;
-			if (j != i) {
-				/* the hole's owner: the smallest outer ring whose box contains it */
-				size_t best = i;
-				for (size_t o = 0; o < nr; o++)
-					if (rings[o].area > 0 && rings[j].minx >= rings[o].minx && rings[j].maxx <= rings[o].maxx &&
-					    rings[j].miny >= rings[o].miny && rings[j].maxy <= rings[o].maxy &&
-					    rings[o].area < rings[best].area)
-						best = o;
-				if (best != i)
-					continue;
+		write_ring(f, &c, i, m->ds);
+		for (size_t j = 0; j < c.nrings; j++)
+			if (c.rings[j].area < 0 && c.rings[j].owner == (long)i) {
+				fputc(',', f);
+				write_ring(f, &c, j, m->ds);
 			}
-			fprintf(f, "%s[", j == i ? "" : ",");
-			const struct ring *rg = &rings[j];
-			/* GeoJSON: outer ring counter-clockwise in y-up terms is clockwise
-			 * here; write holes reversed so each ring closes on its first point */
-			for (size_t v = 0; v <= rg->n; v++) {
-				size_t q = v % rg->n;
-				fprintf(f, "%s[%.10g,%.10g]", v ? "," : "", allx[rg->start + q] * m->ds, ally[rg->start + q] * m->ds);
-			}
-			fprintf(f, "]");
-		}
 		fprintf(f, "]}}");
 	}
 	fprintf(f, "\n]}\n");
-	free(used);
-	free(vx);
-	free(vy);
-	free(rings);
-	free(allx);
-	free(ally);
-	if (!rc && ferror(f))
-		rc = err_set(e, ERR_IO, "cannot write '%s'", path);
-	if (rc) {
+	tissue_contours_free(&c);
+	if (ferror(f)) {
 		afile_abort(&af);
-		return rc;
+		return err_set(e, ERR_IO, "cannot write '%s'", path);
 	}
 	return afile_commit(&af, e);
 }

@@ -72,8 +72,33 @@ double tissue_fraction(const struct tissue_mask *m, double x, double y, double s
 /* Tissue area in level-0 pixels. */
 double tissue_area_level0(const struct tissue_mask *m);
 
-/* Writes the mask's contours (one Feature per component, holes as inner
- * rings, level-0 coordinates) as GeoJSON, atomically. */
+/* The mask's boundaries, traced along the pixel cracks with tissue on the
+ * left of every edge (y down) and diagonal neighbours joined (8-connected
+ * tissue), as rings of mask-pixel corner vertices without collinear
+ * points: outer rings with a positive area (in mask pixels), holes with a
+ * negative one.  The areas sum to the number of tissue pixels.  Rings come
+ * in raster order of their first edge; each hole's owner is the smallest
+ * outer ring whose bounding box holds the hole's. */
+struct tissue_ring {
+	size_t start, n;          /* vertices x[start..start+n), y[...] */
+	double area;              /* > 0 outer ring, < 0 hole */
+	long minx, miny, maxx, maxy;
+	long owner;               /* a hole's outer ring; an outer ring's own index */
+};
+
+struct tissue_contours {
+	struct tissue_ring *rings;
+	size_t nrings;
+	long *x, *y;              /* every ring's vertices, in mask pixels */
+	size_t nv;
+};
+
+/* Traces m into c (zeroed first; tissue_contours_free frees it). */
+int tissue_trace(const struct tissue_mask *m, struct tissue_contours *c, struct err *e);
+void tissue_contours_free(struct tissue_contours *c);
+
+/* Writes the mask's contours (one Feature per outer ring, its holes as
+ * inner rings, level-0 coordinates) as GeoJSON, atomically. */
 int tissue_write_geojson(const struct tissue_mask *m, const char *path, struct err *e);
 
 #endif

@@ -128,6 +128,363 @@ static int meta(struct bag_header *h, const char *k, const char *fmt, ...)
 	return bag_header_meta_add(h, k, v, NULL);
 }
 
+/* One run: what the phases below share. */
+struct run {
+	const char *path;
+	const struct wsitile_opts *o;
+	struct wsitile_result *r;
+	int nthreads;
+	struct slide **sl;        /* one handle per thread; sl[0] opened first */
+	struct slide_res res;
+	double patch0, stride0;   /* patch and stride in level-0 px */
+	int64_t W0, H0;           /* level-0 size */
+	int use_tissue;
+	struct tissue_mask tm;
+	struct annot *an;
+	struct cand *c;           /* the kept patches */
+	size_t n;
+	struct bag_header h;
+	struct bag_writer *w;
+	/* the read/write pipeline: two batches of patches in flight */
+	size_t batch, pb;         /* patches a batch, bytes a patch */
+	uint8_t *bufs[2];
+	int *sts[2];              /* each patch's read status */
+	char **msgv[2];           /* and its error message */
+	uint64_t warned;
+};
+
+/* the slide, its resolution and the patch size at level 0 */
+static int open_slide(struct run *t, struct err *e)
+{
+	const struct wsitile_opts *o = t->o;
+	struct wsitile_result *r = t->r;
+	int rc = slide_open(&t->sl[0], t->path, e);
+	if (rc)
+		return rc;
+	slide_set_fast(t->sl[0], o->fast);
+	if ((rc = slide_resolve(t->sl[0], o->mpp, o->mag, o->slide_mpp, o->force_mpp, &t->res, e)))
+		return rc;
+	r->mpp = t->res.mpp;
+	r->mpp0 = t->res.mpp0;
+	r->mpp_source = t->res.mpp_source;
+	r->downsample = t->res.downsample;
+	r->level = t->res.level;
+	t->patch0 = o->size * t->res.downsample;
+	t->stride0 = (o->stride ? o->stride : o->size) * t->res.downsample;
+	r->patch_level0 = (uint32_t)llround(t->patch0);
+	slide_level_size(t->sl[0], 0, &t->W0, &t->H0);
+	return 0;
+}
+
+/* the tissue mask (when a filter or a picture of it is asked for) and its
+ * contours */
+static int find_tissue(struct run *t, struct err *e)
+{
+	const struct wsitile_opts *o = t->o;
+	double ts = progress_now();
+	t->use_tissue = o->min_tissue >= 0 || o->thumbnail || o->contours;
+	t->r->seg_level = -1;
+	if (t->use_tissue) {
+		int rc = tissue_segment(t->sl[0], &o->tissue, &t->tm, e);
+		if (rc)
+			return rc;
+		t->r->seg_level = t->tm.level;
+		t->r->tissue_mm2 = tissue_area_level0(&t->tm) * t->res.mpp0 * t->res.mpp0 * 1e-6;
+	}
+	t->r->seg_seconds = progress_now() - ts;
+	return o->contours ? tissue_write_geojson(&t->tm, o->contours, e) : 0;
+}
+
+/* the grid over level 0 (patches wholly inside the slide), kept where the
+ * tissue fraction exceeds min_tissue */
+static int lay_grid(struct run *t, struct err *e)
+{
+	size_t cap = 0;
+	for (double y = 0; y + t->patch0 <= t->H0 + 1e-6; y += t->stride0)
+		for (double x = 0; x + t->patch0 <= t->W0 + 1e-6; x += t->stride0) {
+			int32_t xi = (int32_t)llround(x), yi = (int32_t)llround(y);
+			if (x > INT32_MAX || y > INT32_MAX)
+				continue;
+			t->r->candidates++;
+			float tf = t->use_tissue ? (float)tissue_fraction(&t->tm, xi, yi, t->patch0) : -1.0f;
+			if (t->o->min_tissue >= 0 && !(tf > t->o->min_tissue))
+				continue;
+			if (t->n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				void *q = realloc(t->c, cap * sizeof *t->c);
+				if (!q)
+					return err_set(e, ERR_NOMEM, "out of memory for %zu patches", cap);
+				t->c = q;
+			}
+			t->c[t->n++] = (struct cand){xi, yi, tf, -1.0f};
+		}
+	return 0;
+}
+
+/* max_tiles of the patches, drawn with the seed, in grid order */
+static int sample(struct run *t, struct err *e)
+{
+	size_t n = t->n;
+	if (t->o->max_tiles == 0 || n <= t->o->max_tiles)
+		return 0;
+	if (n > UINT32_MAX)
+		return err_set(e, ERR_LIMIT, "too many patches to sample");
+	uint32_t *idx = err_malloc(e, n * sizeof *idx);
+	uint8_t *keep = err_calloc(e, n, 1);
+	if (!idx || !keep) {
+		free(idx);
+		free(keep);
+		return ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (uint32_t)i;
+	struct rng rg;
+	rng_seed(&rg, t->o->seed, 0x7113);
+	rng_shuffle(&rg, idx, n);
+	for (uint64_t i = 0; i < t->o->max_tiles; i++)
+		keep[idx[i]] = 1;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (keep[i])
+			t->c[k++] = t->c[i];
+	t->n = k;
+	free(idx);
+	free(keep);
+	return 0;
+}
+
+/* each kept patch's tumour-area fraction from the annotations */
+static int label_patches(struct run *t, struct err *e)
+{
+	size_t n = t->n;
+	if (!t->an || !n)
+		return 0;
+	int32_t *xs = err_malloc(e, n * sizeof *xs), *ys = err_malloc(e, n * sizeof *ys);
+	float *fr = err_malloc(e, n * sizeof *fr);
+	int rc = ERR_NOMEM;
+	if (xs && ys && fr) {
+		for (size_t i = 0; i < n; i++) {
+			xs[i] = t->c[i].x;
+			ys[i] = t->c[i].y;
+		}
+		rc = annot_fractions(t->an, n, xs, ys, t->patch0, fr, e);
+		for (size_t i = 0; !rc && i < n; i++)
+			t->c[i].label = fr[i];
+	}
+	free(xs);
+	free(ys);
+	free(fr);
+	return rc;
+}
+
+/* "name=value" lines of o->params as param.name entries */
+static int add_params(struct bag_header *h, const char *p, struct err *e)
+{
+	while (p && *p) {
+		const char *nl = strchr(p, '\n'), *le = nl ? nl : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(le - p));
+		if (eq) {
+			char k[300], v[4096];
+			snprintf(k, sizeof k, "param.%.*s", (int)(eq - p), p);
+			snprintf(v, sizeof v, "%.*s", (int)(le - eq - 1), eq + 1);
+			int rc = bag_header_meta_add(h, k, v, e);
+			if (rc)
+				return rc;
+		}
+		p = nl ? nl + 1 : le;
+	}
+	return 0;
+}
+
+/* the bag header: id, kind, resolution and the provenance */
+static int make_header(struct run *t, struct err *e)
+{
+	const struct wsitile_opts *o = t->o;
+	const struct slide_res *res = &t->res;
+	struct bag_header *h = &t->h;
+	if (o->id)
+		snprintf(h->id, sizeof h->id, "%s", o->id);
+	else
+		base_id(t->path, h->id, sizeof h->id);
+	h->label = BAG_LABEL_UNKNOWN;
+	h->kind = o->coords_only ? BAG_COORDS : BAG_PIXELS;
+	if (!o->coords_only) {
+		h->height = h->width = o->size;
+		h->channels = 3;
+	}
+	h->level = res->level;
+	h->mpp = res->mpp;
+	h->downsample = res->downsample;
+	h->patch_level0 = t->r->patch_level0;
+	if (meta(h, "tool", "wsi-tile") || meta(h, "version", "%s", o->version ? o->version : "?") ||
+	    meta(h, "source", "%s", t->path) || meta(h, "slide_vendor", "%s", slide_vendor(t->sl[0])) ||
+	    meta(h, "slide_size", "%lldx%lld", (long long)t->W0, (long long)t->H0) ||
+	    meta(h, "slide_mpp", "%.17g", res->mpp0) ||
+	    meta(h, "mpp_source", "%s", slide_mpp_source_name(res->mpp_source)) ||
+	    meta(h, "mpp", "%.17g", res->mpp) || meta(h, "level", "%d", res->level) ||
+	    meta(h, "level_downsample", "%.17g", res->level_ds) ||
+	    meta(h, "residual_scale", "%.17g", res->scale) ||
+	    meta(h, "downsample", "%.17g", res->downsample) ||
+	    meta(h, "patch_level0", "%.17g", t->patch0) ||
+	    meta(h, "stride_level0", "%.17g", t->stride0) ||
+	    (res->mag0 > 0 &&
+	     (meta(h, "mag0", "%g", res->mag0) || meta(h, "mag_source", "%s", res->mag_source))) ||
+	    meta(h, "seg_level", "%d", t->r->seg_level) ||
+	    meta(h, "tissue_threshold", "%d", t->tm.threshold) ||
+	    meta(h, "annotations", "%s", o->annotations ? o->annotations : "none") ||
+	    meta(h, "label_definition", "%s",
+	         t->an ? "tumour area fraction: union(_0,_1,Tumor) minus union(_2), even-odd" : "none") ||
+	    meta(h, "seed", "%llu", (unsigned long long)o->seed) ||
+	    meta(h, "instance_x", "level-0 top-left x of the patch"))
+		return err_set(e, ERR_LIMIT, "provenance text too long");
+	return add_params(h, o->params, e);
+}
+
+/* the pipeline's buffers and one slide handle per further thread */
+static int open_pipeline(struct run *t, struct err *e)
+{
+	const struct wsitile_opts *o = t->o;
+	t->pb = o->coords_only ? 0 : (size_t)o->size * o->size * 3;
+	t->batch = o->coords_only ? t->n : (size_t)(BATCH_BYTES / (t->pb ? t->pb : 1));
+	if (t->batch < (size_t)t->nthreads * 2)
+		t->batch = (size_t)t->nthreads * 2;
+	if (t->batch > t->n)
+		t->batch = t->n;
+	if (o->coords_only || !t->n)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		t->bufs[k] = err_malloc(e, t->batch * t->pb);
+		t->sts[k] = err_calloc(e, t->batch, sizeof *t->sts[k]);
+		t->msgv[k] = err_calloc(e, t->batch, sizeof *t->msgv[k]);
+		if (!t->bufs[k] || !t->sts[k] || !t->msgv[k])
+			return ERR_NOMEM;
+	}
+	for (int i = 1; i < t->nthreads; i++) {
+		int rc = slide_open(&t->sl[i], t->path, e);
+		if (rc)
+			return rc;
+		slide_set_fast(t->sl[i], o->fast);
+	}
+	return 0;
+}
+
+/* queues the reading of batch k as OpenMP tasks of a few patches each */
+static void read_batch(struct run *t, size_t k)
+{
+	const size_t TASK = 4;
+	size_t b0 = k * t->batch, bn = t->n - b0 < t->batch ? t->n - b0 : t->batch;
+	uint8_t *bb = t->bufs[k % 2];
+	int *bs = t->sts[k % 2];
+	char **bm = t->msgv[k % 2];
+	for (size_t q0 = 0; q0 < bn; q0 += TASK) {
+#pragma omp task firstprivate(q0, b0, bn, bb, bs, bm)
+		{
+			int tid = 0;
+#ifdef _OPENMP
+			tid = omp_get_thread_num();
+#endif
+			for (size_t i = q0; i < q0 + TASK && i < bn; i++) {
+				struct err pe = {0};
+				const struct cand *cc = &t->c[b0 + i];
+				bs[i] = slide_read_patch(t->sl[tid], &t->res, cc->x, cc->y, t->o->size,
+				                         bb + i * t->pb, &pe);
+				bm[i] = bs[i] ? strdup(pe.msg) : NULL;
+			}
+		}
+	}
+}
+
+/* writes the patches of batch j that were read, counts and reports the
+ * ones lost to bad tiles */
+static int write_batch(struct run *t, size_t j, struct err *e)
+{
+	size_t b0 = j * t->batch, bn = t->n - b0 < t->batch ? t->n - b0 : t->batch;
+	uint8_t *bb = t->bufs[j % 2];
+	int *bs = t->sts[j % 2];
+	char **bm = t->msgv[j % 2];
+	int rc = 0;
+	for (size_t i = 0; i < bn && !rc; i++) {
+		const struct cand *cc = &t->c[b0 + i];
+		if (bs[i]) {
+			if (bs[i] == ERR_NOMEM)
+				return err_set(e, ERR_NOMEM, "%s", bm[i] ? bm[i] : "out of memory");
+			t->r->skipped++;
+			if (t->warned++ < WARN_MAX)
+				warnf(t->o, "%s: patch (%d, %d) skipped: %s", t->path, cc->x, cc->y,
+				      bm[i] ? bm[i] : "?");
+			free(bm[i]);
+			bm[i] = NULL;
+			continue;
+		}
+		struct bag_inst in = {cc->x, cc->y, cc->tissue, cc->label};
+		rc = bag_writer_add(t->w, &in, bb + i * t->pb, e);
+		t->r->written += !rc;
+	}
+	if (!rc && t->o->progress)
+		t->o->progress(t->o->arg, b0 + bn, t->n);
+	return rc;
+}
+
+/* reads and writes every kept patch: while this thread compresses and
+ * writes batch k-1, the other threads decode batch k (OpenMP tasks) */
+static int stream_patches(struct run *t, struct err *e)
+{
+	int wrc = 0;
+	if (t->o->coords_only) {
+		for (size_t i = 0; i < t->n && !wrc; i++) {
+			struct bag_inst in = {t->c[i].x, t->c[i].y, t->c[i].tissue, t->c[i].label};
+			wrc = bag_writer_add(t->w, &in, NULL, e);
+			t->r->written += !wrc;
+		}
+		return wrc;
+	}
+	size_t nb = t->batch ? (t->n + t->batch - 1) / t->batch : 0;
+#pragma omp parallel
+#pragma omp single
+	{
+		for (size_t k = 0; k <= nb && !wrc; k++) {
+			if (k < nb)
+				read_batch(t, k);
+			if (k > 0)
+				wrc = write_batch(t, k - 1, e);
+#pragma omp taskwait
+		}
+	}
+	if (!wrc && t->warned > WARN_MAX)
+		warnf(t->o, "%s: %llu more patches skipped", t->path,
+		      (unsigned long long)(t->warned - WARN_MAX));
+	return wrc;
+}
+
+/* frees what the run holds and adds the slide handles' counts to r */
+static void close_run(struct run *t)
+{
+	if (t->w)
+		bag_writer_abort(t->w);
+	for (int i = 0; i < t->nthreads; i++)
+		if (t->sl[i]) {
+			struct slide_stats ss;
+			slide_stats(t->sl[i], &ss);
+			t->r->bad_tiles += ss.bad_tiles;
+			t->r->fast_tiles += ss.fast_tiles;
+			t->r->openslide_reads += ss.openslide_reads;
+			slide_close(t->sl[i]);
+		}
+	for (int k = 0; k < 2; k++) {
+		if (t->msgv[k])
+			for (size_t i = 0; i < t->batch; i++)
+				free(t->msgv[k][i]);
+		free(t->msgv[k]);
+		free(t->sts[k]);
+		free(t->bufs[k]);
+	}
+	free(t->sl);
+	free(t->c);
+	annot_free(t->an);
+	tissue_mask_free(&t->tm);
+	bag_header_free(&t->h);
+}
+
 int wsitile_run(const char *path, const char *out, const struct wsitile_opts *o, struct wsitile_result *r,
                 struct err *e)
 {
@@ -135,316 +492,52 @@ int wsitile_run(const char *path, const char *out, const struct wsitile_opts *o,
 	double t0 = progress_now();
 	if (o->size < 1 || o->size > 8192)
 		return err_set(e, ERR_USAGE, "patch size %u: must be 1..8192", o->size);
-	int nthreads = 1;
+	struct run t;
+	memset(&t, 0, sizeof t);
+	t.path = path;
+	t.o = o;
+	t.r = r;
+	t.nthreads = 1;
 #ifdef _OPENMP
-	nthreads = omp_get_max_threads();
+	t.nthreads = omp_get_max_threads();
 #endif
-	struct slide **sl = err_calloc(e, (size_t)nthreads, sizeof *sl);
-	if (!sl)
+	bag_header_init(&t.h);
+	t.sl = err_calloc(e, (size_t)t.nthreads, sizeof *t.sl);
+	if (!t.sl)
 		return ERR_NOMEM;
-	struct annot *an = NULL;
-	struct tissue_mask tm;
-	memset(&tm, 0, sizeof tm);
-	struct cand *c = NULL;
-	uint8_t *bufs[2] = {NULL, NULL};
-	int *sts[2] = {NULL, NULL};
-	char **msgv[2] = {NULL, NULL};
-	size_t batch = 0;
-	struct bag_writer *w = NULL;
-	struct bag_header h;
-	bag_header_init(&h);
-	int rc = slide_open(&sl[0], path, e);
-	if (rc)
-		goto out;
-	slide_set_fast(sl[0], o->fast);
-	struct slide_res res;
-	if ((rc = slide_resolve(sl[0], o->mpp, o->mag, o->slide_mpp, o->force_mpp, &res, e)))
-		goto out;
-	r->mpp = res.mpp;
-	r->mpp0 = res.mpp0;
-	r->mpp_source = res.mpp_source;
-	r->downsample = res.downsample;
-	r->level = res.level;
-	double patch0 = o->size * res.downsample, stride0 = (o->stride ? o->stride : o->size) * res.downsample;
-	r->patch_level0 = (uint32_t)llround(patch0);
-	if (o->annotations && (rc = annot_load(&an, o->annotations, e)))
-		goto out;
-	/* tissue */
-	double ts = progress_now();
-	int use_tissue = o->min_tissue >= 0 || o->thumbnail || o->contours;
-	if (use_tissue) {
-		if ((rc = tissue_segment(sl[0], &o->tissue, &tm, e)))
-			goto out;
-		r->seg_level = tm.level;
-		r->tissue_mm2 = tissue_area_level0(&tm) * res.mpp0 * res.mpp0 * 1e-6;
-	} else {
-		r->seg_level = -1;
+	int rc = open_slide(&t, e);
+	if (!rc && o->annotations)
+		rc = annot_load(&t.an, o->annotations, e);
+	if (!rc)
+		rc = find_tissue(&t, e);
+	if (!rc)
+		rc = lay_grid(&t, e);
+	if (!rc)
+		rc = sample(&t, e);
+	r->kept = t.n;
+	if (!rc)
+		rc = label_patches(&t, e);
+	if (!rc && o->thumbnail)
+		rc = write_thumbnail(t.sl[0], o->thumbnail, &t.tm, t.c, t.n, t.patch0, e);
+	if (!rc)
+		rc = make_header(&t, e);
+	if (!rc)
+		rc = bag_writer_open(&t.w, out, &t.h, o->zlevel, 0, e);
+	if (!rc)
+		rc = open_pipeline(&t, e);
+	if (!rc)
+		rc = stream_patches(&t, e);
+	if (!rc && t.n > 0 && r->written == 0)
+		rc = err_set(e, ERR_FORMAT, "%s: every one of the %zu patches to write was lost to tiles that "
+		             "cannot be read: the slide is damaged (nothing written)", path, t.n);
+	if (!rc) {
+		rc = bag_writer_close(t.w, e);
+		t.w = NULL;
 	}
-	r->seg_seconds = progress_now() - ts;
-	if (o->contours && (rc = tissue_write_geojson(&tm, o->contours, e)))
-		goto out;
-	/* the grid */
-	int64_t W0, H0;
-	slide_level_size(sl[0], 0, &W0, &H0);
-	size_t cap = 0, n = 0;
-	for (double y = 0; y + patch0 <= H0 + 1e-6; y += stride0)
-		for (double x = 0; x + patch0 <= W0 + 1e-6; x += stride0) {
-			int32_t xi = (int32_t)llround(x), yi = (int32_t)llround(y);
-			if (x > INT32_MAX || y > INT32_MAX)
-				continue;
-			r->candidates++;
-			float tf = use_tissue ? (float)tissue_fraction(&tm, xi, yi, patch0) : -1.0f;
-			if (o->min_tissue >= 0 && !(tf > o->min_tissue))
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 1024;
-				void *q = realloc(c, cap * sizeof *c);
-				if (!q) {
-					rc = err_set(e, ERR_NOMEM, "out of memory for %zu patches", cap);
-					goto out;
-				}
-				c = q;
-			}
-			c[n++] = (struct cand){xi, yi, tf, -1.0f};
-		}
-	if (o->max_tiles > 0 && n > o->max_tiles) {
-		if (n > UINT32_MAX) {
-			rc = err_set(e, ERR_LIMIT, "too many patches to sample");
-			goto out;
-		}
-		uint32_t *idx = err_malloc(e, n * sizeof *idx);
-		uint8_t *keep = err_calloc(e, n, 1);
-		if (!idx || !keep) {
-			free(idx);
-			free(keep);
-			rc = ERR_NOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < n; i++)
-			idx[i] = (uint32_t)i;
-		struct rng rg;
-		rng_seed(&rg, o->seed, 0x7113);
-		rng_shuffle(&rg, idx, n);
-		for (uint64_t i = 0; i < o->max_tiles; i++)
-			keep[idx[i]] = 1;
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (keep[i])
-				c[k++] = c[i];
-		n = k;
-		free(idx);
-		free(keep);
-	}
-	r->kept = n;
-	if (an && n) {
-		int32_t *xs = err_malloc(e, n * sizeof *xs), *ys = err_malloc(e, n * sizeof *ys);
-		float *fr = err_malloc(e, n * sizeof *fr);
-		if (!xs || !ys || !fr) {
-			free(xs);
-			free(ys);
-			free(fr);
-			rc = ERR_NOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < n; i++) {
-			xs[i] = c[i].x;
-			ys[i] = c[i].y;
-		}
-		rc = annot_fractions(an, n, xs, ys, patch0, fr, e);
-		for (size_t i = 0; !rc && i < n; i++)
-			c[i].label = fr[i];
-		free(xs);
-		free(ys);
-		free(fr);
-		if (rc)
-			goto out;
-	}
-	if (o->thumbnail && (rc = write_thumbnail(sl[0], o->thumbnail, &tm, c, n, patch0, e)))
-		goto out;
-	/* the header */
-	char id[BAG_ID_MAX + 1];
-	if (o->id)
-		snprintf(id, sizeof id, "%s", o->id);
-	else
-		base_id(path, id, sizeof id);
-	snprintf(h.id, sizeof h.id, "%s", id);
-	h.label = BAG_LABEL_UNKNOWN;
-	h.kind = o->coords_only ? BAG_COORDS : BAG_PIXELS;
-	if (!o->coords_only) {
-		h.height = h.width = o->size;
-		h.channels = 3;
-	}
-	h.level = res.level;
-	h.mpp = res.mpp;
-	h.downsample = res.downsample;
-	h.patch_level0 = r->patch_level0;
-	int64_t lw, lh;
-	slide_level_size(sl[0], res.level, &lw, &lh);
-	if (meta(&h, "tool", "wsi-tile") || meta(&h, "version", "%s", o->version ? o->version : "?") ||
-	    meta(&h, "source", "%s", path) || meta(&h, "slide_vendor", "%s", slide_vendor(sl[0])) ||
-	    meta(&h, "slide_size", "%lldx%lld", (long long)W0, (long long)H0) ||
-	    meta(&h, "slide_mpp", "%.17g", res.mpp0) ||
-	    meta(&h, "mpp_source", "%s", slide_mpp_source_name(res.mpp_source)) ||
-	    meta(&h, "mpp", "%.17g", res.mpp) || meta(&h, "level", "%d", res.level) ||
-	    meta(&h, "level_downsample", "%.17g", res.level_ds) || meta(&h, "residual_scale", "%.17g", res.scale) ||
-	    meta(&h, "downsample", "%.17g", res.downsample) || meta(&h, "patch_level0", "%.17g", patch0) ||
-	    meta(&h, "stride_level0", "%.17g", stride0) ||
-	    (res.mag0 > 0 && (meta(&h, "mag0", "%g", res.mag0) || meta(&h, "mag_source", "%s", res.mag_source))) ||
-	    meta(&h, "seg_level", "%d", r->seg_level) || meta(&h, "tissue_threshold", "%d", tm.threshold) ||
-	    meta(&h, "annotations", "%s", o->annotations ? o->annotations : "none") ||
-	    meta(&h, "label_definition", "%s",
-	         an ? "tumour area fraction: union(_0,_1,Tumor) minus union(_2), even-odd" : "none") ||
-	    meta(&h, "seed", "%llu", (unsigned long long)o->seed) ||
-	    meta(&h, "instance_x", "level-0 top-left x of the patch")) {
-		rc = err_set(e, ERR_LIMIT, "provenance text too long");
-		goto out;
-	}
-	if (o->params) {
-		const char *p = o->params;
-		while (*p) {
-			const char *nl = strchr(p, '\n'), *le = nl ? nl : p + strlen(p);
-			const char *eq = memchr(p, '=', (size_t)(le - p));
-			if (eq) {
-				char k[300], v[4096];
-				snprintf(k, sizeof k, "param.%.*s", (int)(eq - p), p);
-				snprintf(v, sizeof v, "%.*s", (int)(le - eq - 1), eq + 1);
-				if ((rc = bag_header_meta_add(&h, k, v, e)))
-					goto out;
-			}
-			p = nl ? nl + 1 : le;
-		}
-	}
-	if ((rc = bag_writer_open(&w, out, &h, o->zlevel, 0, e)))
-		goto out;
-	/* read and write: two batch buffers; while this thread compresses and
-	 * writes batch k, the other threads decode batch k+1 (OpenMP tasks) */
-	size_t pb = o->coords_only ? 0 : (size_t)o->size * o->size * 3;
-	batch = o->coords_only ? n : (size_t)(BATCH_BYTES / (pb ? pb : 1));
-	if (batch < (size_t)nthreads * 2)
-		batch = (size_t)nthreads * 2;
-	if (batch > n)
-		batch = n;
-	if (!o->coords_only && n) {
-		for (int k = 0; k < 2; k++) {
-			bufs[k] = err_malloc(e, batch * pb);
-			sts[k] = err_calloc(e, batch, sizeof *sts[k]);
-			msgv[k] = err_calloc(e, batch, sizeof *msgv[k]);
-			if (!bufs[k] || !sts[k] || !msgv[k]) {
-				rc = ERR_NOMEM;
-				goto out;
-			}
-		}
-		for (int t = 1; t < nthreads; t++) {
-			if ((rc = slide_open(&sl[t], path, e)))
-				goto out;
-			slide_set_fast(sl[t], o->fast);
-		}
-	}
-	uint64_t warned = 0;
-	size_t nb = batch ? (n + batch - 1) / batch : 0;
-	int wrc = 0;
-	if (o->coords_only) {
-		for (size_t i = 0; i < n && !wrc; i++) {
-			struct bag_inst in = {c[i].x, c[i].y, c[i].tissue, c[i].label};
-			wrc = bag_writer_add(w, &in, NULL, e);
-			r->written += !wrc;
-		}
-		nb = 0;
-	}
-	const size_t TASK = 4;
-#pragma omp parallel
-#pragma omp single
-	{
-		for (size_t k = 0; k <= nb && !wrc; k++) {
-			/* decode batch k (tasks) */
-			if (k < nb) {
-				size_t b0 = k * batch, bn = n - b0 < batch ? n - b0 : batch;
-				uint8_t *bb = bufs[k % 2];
-				int *bs = sts[k % 2];
-				char **bm = msgv[k % 2];
-				for (size_t q0 = 0; q0 < bn; q0 += TASK) {
-#pragma omp task firstprivate(q0, b0, bn, bb, bs, bm)
-					{
-						int tid = 0;
-#ifdef _OPENMP
-						tid = omp_get_thread_num();
-#endif
-						for (size_t i = q0; i < q0 + TASK && i < bn; i++) {
-							struct err pe = {0};
-							const struct cand *cc = &c[b0 + i];
-							bs[i] = slide_read_patch(sl[tid], &res, cc->x, cc->y, o->size, bb + i * pb, &pe);
-							bm[i] = bs[i] ? strdup(pe.msg) : NULL;
-						}
-					}
-				}
-			}
-			/* meanwhile, write batch k-1 */
-			if (k > 0) {
-				size_t j = k - 1, b0 = j * batch, bn = n - b0 < batch ? n - b0 : batch;
-				uint8_t *bb = bufs[j % 2];
-				int *bs = sts[j % 2];
-				char **bm = msgv[j % 2];
-				for (size_t i = 0; i < bn && !wrc; i++) {
-					const struct cand *cc = &c[b0 + i];
-					if (bs[i]) {
-						if (bs[i] == ERR_NOMEM) {
-							wrc = err_set(e, ERR_NOMEM, "%s", bm[i] ? bm[i] : "out of memory");
-							break;
-						}
-						r->skipped++;
-						if (warned++ < WARN_MAX)
-							warnf(o, "%s: patch (%d, %d) skipped: %s", path, cc->x, cc->y, bm[i] ? bm[i] : "?");
-						free(bm[i]);
-						bm[i] = NULL;
-						continue;
-					}
-					struct bag_inst in = {cc->x, cc->y, cc->tissue, cc->label};
-					wrc = bag_writer_add(w, &in, bb + i * pb, e);
-					r->written += !wrc;
-				}
-				if (o->progress)
-					o->progress(o->arg, b0 + bn, n);
-			}
-#pragma omp taskwait
-		}
-	}
-	if (wrc) {
-		rc = wrc;
-		goto out;
-	}
-	if (warned > WARN_MAX)
-		warnf(o, "%s: %llu more patches skipped", path, (unsigned long long)(warned - WARN_MAX));
-	rc = bag_writer_close(w, e);
-	w = NULL;
-out:
-	if (w)
-		bag_writer_abort(w);
-	for (int t = 0; t < nthreads; t++)
-		if (sl[t]) {
-			struct slide_stats ss;
-			slide_stats(sl[t], &ss);
-			r->bad_tiles += ss.bad_tiles;
-			r->fast_tiles += ss.fast_tiles;
-			r->openslide_reads += ss.openslide_reads;
-			slide_close(sl[t]);
-		}
-	for (int k = 0; k < 2; k++) {
-		if (msgv[k])
-			for (size_t i = 0; i < batch; i++)
-				free(msgv[k][i]);
-		free(msgv[k]);
-		free(sts[k]);
-		free(bufs[k]);
-	}
-	free(sl);
-	free(c);
-	annot_free(an);
-	tissue_mask_free(&tm);
-	bag_header_free(&h);
+	close_run(&t);
 	r->seconds = progress_now() - t0;
 	return rc;
 }
-
 
 int wsitile_write_summary(const char *path, const char *slide, const struct wsitile_result *r, const char *version,
                           struct err *e)

@@ -63,7 +63,9 @@ struct wsitile_result {
 	uint64_t fast_tiles, openslide_reads;
 };
 
-/* Tiles slide into out ("-" for stdout). */
+/* Tiles slide into out ("-" for stdout).  Patches lost to tiles that
+ * cannot be read are skipped, counted in r->skipped and reported through
+ * o->warn; when every patch is lost the run fails and writes nothing. */
 int wsitile_run(const char *slide, const char *out, const struct wsitile_opts *o, struct wsitile_result *r,
                 struct err *e);
 /* Writes r as one JSON object (formats/summary.md), atomically. */

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """weno_torch.py - the PyTorch twin of one weno-fit epoch (ABMIL+WENO, fmnist
-encoder, shared/WENO.md), for tests/bench/weno_epoch.sh.
+encoder, lib/mil/README.md), for tests/bench/weno_epoch.sh.
 
     /usr/bin/python3 tests/bench/weno_torch.py [--threads T] [--epochs E]
         [--ratio R] [--idx DIR] [--seed S] [--max-bags N] [--device cpu|cuda]
@@ -80,7 +80,7 @@ def find_idx(folder, stem):
 
 
 def make_bags(labels, pos_class, r, n, rng):
-    """The paper's construction (shared/WENO.md): lists of image indices and
+    """The paper's construction (lib/mil/README.md): lists of image indices and
     the bag labels."""
     k = int(n * r)
     pos = np.flatnonzero(labels == pos_class)

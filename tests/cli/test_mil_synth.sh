@@ -38,7 +38,7 @@ run "$BIN/bag-info" --json "$T/f/bags/train-p0000.wbag"
 ok "folder bags are 16x16x3" 'has_out "\"shape\":\"16x16x3\"" && has_out "\"positive\":1"'
 run "$BIN/mil-synth" --folder "$T/crc" --pos-class STR -o "$T/f2"
 ok "unknown class name exits 2" '[ $status = 2 ] && has_err "no such class"'
-# the paper's counts on Debian's Fashion-MNIST (shared/WENO.md, "Check")
+# the paper's counts on Debian's Fashion-MNIST (lib/mil/README.md, the synthetic construction)
 FM=/usr/share/datasets/fashion-mnist
 if [ -f "$FM/train-images-idx3-ubyte.gz" ]; then
 	for c in "0.1 284 47" "0.2 300 50" "0.01 271 45"; do

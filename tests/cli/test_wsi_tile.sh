@@ -95,6 +95,29 @@ open(p, "wb").write(bytes(b))
 PY
 run "$BIN/wsi-tile" "$T/bad.tif" --mpp 0.25 --size 256 --a_t 1 --summary "$T/bad.json" -o "$T/bad.wbag"
 ok "corrupt tile: patch skipped, counted, run succeeds" '[ $status = 0 ] && has_err "warning: .*bad.tif: patch (2048, 1536) skipped" && grep -q "\"skipped\":1" "$T/bad.json" && "$BIN/bag-info" --check "$T/bad.wbag" >/dev/null'
+# every level-0 tile corrupt: nothing can be written, and that is a failure
+cp "$S" "$T/dead.tif"
+python3 - "$T/dead.tif" <<'PY'
+import struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+off = struct.unpack_from("<I", b, 4)[0]
+n = struct.unpack_from("<H", b, off)[0]
+tags = {}
+for i in range(n):
+    t, ty, cnt, val = struct.unpack_from("<HHII", b, off + 2 + 12 * i)
+    tags[t] = (cnt, val)
+cnt, offs = tags[324]
+_, cnts = tags[325]
+for k in range(cnt):
+    o = struct.unpack_from("<I", b, offs + 4 * k)[0]
+    c = struct.unpack_from("<I", b, cnts + 4 * k)[0]
+    for i in range(o + 10, o + c - 2):
+        b[i] = (i * 37) & 0xFF
+open(p, "wb").write(bytes(b))
+PY
+run "$BIN/wsi-tile" "$T/dead.tif" --mpp 0.25 --size 256 --a_t 1 --max-tiles 20 -o "$T/dead.wbag"
+ok "every patch lost to corrupt tiles: exit 1, the count named, nothing written" '[ $status = 1 ] && has_err "every one of the 20 patches to write was lost" && no_file "$T/dead.wbag"'
 run "$BIN/wsi-tile" "$S" --size 64 -o "$T/u.wbag"
 ok "no --mpp or --mag: exit 2" '[ $status = 2 ] && has_err "exactly one of --mpp"'
 run "$BIN/wsi-tile" "$S" --mpp 1 --size 64 --preset nope -o "$T/u.wbag"

@@ -2,7 +2,7 @@
 # tests/device/gpu-checks.sh [env|checks|study] - the CUDA backend's checks on a
 # machine with a GPU, from the bundle `make device-bundle` writes
 # (build/device/bundle.tar.zst): nothing is built there.  For the device tool
-# of this workplace (see README, "GPU"): carry build/device and run
+# of this workplace (see kernels/README.md): carry build/device and run
 #   bash tests/device/gpu-checks.sh checks
 # Every log goes to $OUT (default ./device-out).
 #

@@ -2,7 +2,7 @@
  * manifest.tsv that mil-synth, bag-pack and weno-fit share).
  *
  * Writes the input to a scratch file and reads it as a manifest.  A read
- * that succeeds must hold at least one bag, each with a non-empty id and
+ * that succeeds must hold at least one bag, each listed once with a non-empty id and
  * path, a label of 0 or 1, a known split; a read that fails must say why.
  * Built by `make fuzz`; replayed over tests/fuzz/corpus/manifest and
  * tests/fuzz/crashes/manifest by `make test`.
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../lib/data/manifest.h"
 #include "scratch.h"
@@ -31,6 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if ((r->label != 0 && r->label != 1) || r->split < SPLIT_TRAIN ||
 			    r->split > SPLIT_NONE || !manifest_split_name(r->split))
 				abort();
+			for (uint32_t j = 0; j < i; j++) /* each bag once */
+				if (!strcmp(m.rows[j].bag_id, r->bag_id))
+					abort();
 		}
 		manifest_free(&m);
 	} else if (!e.msg[0] || e.code >= 0) {

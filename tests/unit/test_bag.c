@@ -1,7 +1,11 @@
 /* test_bag.c - the bag container: round trips, raw copies, corruption */
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <zstd.h>
 
 #include "check.h"
 #include "../../lib/data/bag.h"
@@ -138,6 +142,11 @@ static void test_features_and_coords(void)
 	h.kind = BAG_COORDS;
 	h.label = BAG_LABEL_UNKNOWN;
 	p = tmp_path("c.wbag");
+	/* a feature dimension on coordinates breaks formats/bag.md */
+	CHECK(bag_writer_open(&w, p, &h, 0, 0, &e) == ERR_FORMAT && strstr(e.msg, "feature dimension 17 in a bag "
+	      "of coordinates"), "%s", e.msg);
+	err_clear(&e);
+	h.dim = 0;
 	REQUIRE(bag_writer_open(&w, p, &h, 0, 0, &e) == 0, "%s", e.msg);
 	for (int i = 0; i < 10; i++) {
 		struct bag_inst in = {i, i, 1, 0.5f};
@@ -270,6 +279,91 @@ static void test_corruption_is_named(void)
 	free(c);
 }
 
+/* a coordinates bag of one chunk whose frame is frame[0..nf), written
+ * verbatim with bag_writer_add_raw (which copies, as bag-pack does) */
+static void write_raw_bag(const char *path, const uint8_t *frame, size_t nf, uint32_t n)
+{
+	struct err e = {0};
+	struct bag_header h;
+	bag_header_init(&h);
+	h.kind = BAG_COORDS;
+	snprintf(h.id, sizeof h.id, "raw");
+	struct bag_writer *w;
+	REQUIRE(bag_writer_open(&w, path, &h, 0, 0, &e) == 0, "%s", e.msg);
+	struct bag_raw_chunk rc = {n, 16 * n, (uint32_t)nf, frame};
+	int rc1 = bag_writer_add_raw(w, &rc, &e);
+	CHECK(rc1 == 0, "add_raw: %s", e.msg);
+	REQUIRE(bag_writer_close(w, &e) == 0, "%s", e.msg);
+	bag_header_free(&h);
+}
+
+/* reads path both ways (every chunk decompressed, as bag-info --check and
+ * the trainer do; and raw, as bag-pack and plain bag-info do): both must
+ * fail, with msg in the message */
+static void both_fail(const char *path, const char *msg, const char *what)
+{
+	struct err e = {0};
+	struct bag_reader *r;
+	int rc = bag_open(&r, path, &e);
+	REQUIRE(rc == 0, "%s", e.msg);
+	struct bag_chunk c;
+	while ((rc = bag_read_chunk(r, &c, &e)) > 0)
+		;
+	bag_close(r);
+	CHECK(rc < 0 && strstr(e.msg, msg), "%s, full read: %d %s", what, rc, e.msg);
+	err_clear(&e);
+	REQUIRE(bag_open(&r, path, &e) == 0, "%s", e.msg);
+	struct bag_raw_chunk rw;
+	while ((rc = bag_read_raw_chunk(r, &rw, &e)) > 0)
+		;
+	bag_close(r);
+	CHECK(rc < 0 && strstr(e.msg, msg), "%s, raw read: %d %s", what, rc, e.msg);
+}
+
+/* What the full read refuses, the raw read (bag-pack's copy, plain
+ * bag-info) refuses too: a NaN tissue fraction, a frame without a
+ * content checksum or size.  (A window too large for a default decoder
+ * cannot even be written: bag_writer_add_raw's partial decompression
+ * refuses it, as the reader does.) */
+static void test_raw_and_full_reads_agree(void)
+{
+	enum { N = 4 };
+	float v[4 * N];
+	for (int i = 0; i < 4 * N; i++)
+		v[i] = 0.5f;
+	v[2 * N + 1] = NAN; /* tissue of instance 1 */
+	uint8_t frame[512];
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
+	size_t nf = ZSTD_compress2(cc, frame, sizeof frame, v, sizeof v);
+	REQUIRE(!ZSTD_isError(nf), "zstd");
+	const char *p = tmp_path("raw.wbag");
+	write_raw_bag(p, frame, nf, N);
+	both_fail(p, "instance 1: tissue nan or label 0.5 outside [0,1]", "NaN tissue");
+
+	v[2 * N + 1] = 0.5f;
+	ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 0);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
+	nf = ZSTD_compress2(cc, frame, sizeof frame, v, sizeof v);
+	write_raw_bag(p, frame, nf, N);
+	both_fail(p, "the zstd frame has no content checksum", "no checksum");
+
+	ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+	ZSTD_CCtx_setPledgedSrcSize(cc, ZSTD_CONTENTSIZE_UNKNOWN);
+	ZSTD_inBuffer in = {v, sizeof v, 0};
+	ZSTD_outBuffer out = {frame, sizeof frame, 0};
+	size_t left = ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end);
+	REQUIRE(left == 0, "zstd stream");
+	write_raw_bag(p, frame, out.pos, N);
+	both_fail(p, "does not declare its content size", "no content size");
+	ZSTD_freeCCtx(cc);
+
+}
+
 static void test_writer_rejects_bad_values(void)
 {
 	struct err e = {0};
@@ -299,5 +393,6 @@ int main(void)
 	RUN(test_raw_copy_relabels);
 	RUN(test_corruption_is_named);
 	RUN(test_writer_rejects_bad_values);
+	RUN(test_raw_and_full_reads_agree);
 	return check_summary();
 }

@@ -1,5 +1,7 @@
-/* test_dataset.c - manifests and bags as float instances */
+/* test_dataset.c - manifests, and bags as float instances */
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "check.h"
 #include "../../lib/base/afile.h"
@@ -14,7 +16,7 @@ static void write_bag(const char *path, int kind, uint32_t h, uint32_t w, uint32
 	hd.height = h;
 	hd.width = w;
 	hd.channels = c;
-	hd.dim = c;
+	hd.dim = kind == BAG_FEATURES ? c : 0;
 	hd.label = label;
 	strcpy(hd.id, "b");
 	struct bag_writer *wr;
@@ -97,8 +99,58 @@ static void test_disagreeing_bags_are_refused(void)
 	CHECK(dataset_open(&ds, P("m5.tsv"), 0, &e) == ERR_FORMAT && strstr(e.msg, "no bags"), "%s", e.msg);
 }
 
+static int read_manifest_text(const char *text, struct manifest *m, struct err *e)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/m.tsv", check_tmpdir());
+	FILE *f = fopen(p, "wb");
+	fputs(text, f);
+	fclose(f);
+	return manifest_read(m, p, e);
+}
+
+static void test_manifest_rules(void)
+{
+	struct manifest m;
+	struct err e = {0};
+	/* a byte-order mark, CR LF, a comment, columns in another order */
+	int rc = read_manifest_text("\xef\xbb\xbfpath\tbag_id\tlabel\tsplit\tn_instances\r\n# c\r\n"
+	                            "b/a.wbag\ta\t1\ttrain\t3\r\n/x/b.wbag\tb\t0\ttest\t2\r\n", &m, &e);
+	CHECK(rc == 0 && m.n == 2 && !strcmp(m.rows[0].bag_id, "a") && m.rows[0].label == 1 &&
+	          m.rows[1].split == SPLIT_TEST && !strcmp(m.rows[1].path, "/x/b.wbag") && m.rows[1].line == 4 &&
+	          strstr(m.rows[0].path, "/b/a.wbag"),
+	      "%d %s", rc, e.msg);
+	manifest_free(&m);
+	/* a bag listed twice, even with another label: both lines named */
+	err_clear(&e);
+	rc = read_manifest_text("bag_id\tlabel\tsplit\tpath\tn_instances\na\t1\ttrain\ta\t3\n"
+	                        "b\t0\ttrain\tb\t3\na\t0\tval\ta2\t3\n", &m, &e);
+	CHECK(rc == ERR_FORMAT && strstr(e.msg, "line 4: bag_id 'a' again, as on line 2"), "%d %s", rc, e.msg);
+	/* a column twice in the header */
+	err_clear(&e);
+	rc = read_manifest_text("bag_id\tlabel\tsplit\tpath\tn_instances\tlabel\n", &m, &e);
+	CHECK(rc == ERR_FORMAT && strstr(e.msg, "column 'label' twice"), "%d %s", rc, e.msg);
+	/* more than 64 columns are read, not cut */
+	char wide[4096] = "bag_id\tlabel\tsplit\tpath";
+	for (int i = 0; i < 70; i++)
+		snprintf(wide + strlen(wide), sizeof wide - strlen(wide), "\tx%d", i);
+	strcat(wide, "\tn_instances\nz\t1\ttrain\tz");
+	for (int i = 0; i < 70; i++)
+		strcat(wide, "\t0");
+	strcat(wide, "\t5\n");
+	err_clear(&e);
+	rc = read_manifest_text(wide, &m, &e);
+	CHECK(rc == 0 && m.n == 1 && m.rows[0].n_instances == 5, "75 columns: %d %s", rc, e.msg);
+	manifest_free(&m);
+	/* not a regular file */
+	err_clear(&e);
+	rc = manifest_read(&m, "/dev/zero", &e);
+	CHECK(rc == ERR_IO && strstr(e.msg, "a device"), "%d %s", rc, e.msg);
+}
+
 int main(void)
 {
+	RUN(test_manifest_rules);
 	RUN(test_pixels_become_chw_floats);
 	RUN(test_disagreeing_bags_are_refused);
 	return check_summary();

@@ -729,6 +729,86 @@ static void test_h5_missing_features(void)
 	CHECK(rc == ERR_UNSUPPORTED && has(&e, "integer values"), "%s", e.msg);
 }
 
+/* A feature file must not make the reader copy another file's bytes: an
+ * external link, a dataset in external raw storage, a virtual dataset, a
+ * soft link, for 'features' and for 'coords', are each refused. */
+static void test_h5_other_files_refused(void)
+{
+	/* the file an attacker wants copied: 16 floats of "secret" bytes */
+	const char *secret = tmp("secret.bin");
+	puts_file(secret, "SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECR");
+	const char *other = tmp("other.h5");
+	hsize_t dims[2] = {4, 4};
+	float x[16] = {0};
+	hid_t fid = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	h5_put(fid, "features", 2, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, x);
+	H5Fclose(fid);
+	struct feats f;
+	struct err e = {0};
+	const char *p = tmp("evil.h5");
+
+	/* 'features' stored in the secret file (H5Pset_external) */
+	fid = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	hid_t sp = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	H5Pset_external(dcpl, secret, 0, 64);
+	hid_t ds = H5Dcreate2(fid, "features", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	CHECK(ds >= 0, "could not make an external dataset");
+	H5Dclose(ds);
+	H5Pclose(dcpl);
+	H5Fclose(fid);
+	int rc = featio_read_h5(&f, p, &e);
+	CHECK(rc == ERR_UNSUPPORTED && has(&e, "'features' is stored in external files"), "%d %s", rc, e.msg);
+
+	/* 'features' an external link to the other file */
+	fid = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	H5Lcreate_external(other, "features", fid, "features", H5P_DEFAULT, H5P_DEFAULT);
+	H5Fclose(fid);
+	err_clear(&e);
+	rc = featio_read_h5(&f, p, &e);
+	CHECK(rc == ERR_UNSUPPORTED && has(&e, "'features' is an external link"), "%d %s", rc, e.msg);
+
+	/* 'features' a virtual dataset over the other file's */
+	fid = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	hid_t src = H5Screate_simple(2, dims, NULL);
+	H5Pset_virtual(dcpl, sp, other, "features", src);
+	ds = H5Dcreate2(fid, "features", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	CHECK(ds >= 0, "could not make a virtual dataset");
+	H5Dclose(ds);
+	H5Sclose(src);
+	H5Pclose(dcpl);
+	H5Fclose(fid);
+	err_clear(&e);
+	rc = featio_read_h5(&f, p, &e);
+	CHECK(rc == ERR_UNSUPPORTED && has(&e, "'features' is a virtual dataset"), "%d %s", rc, e.msg);
+
+	/* good features, 'coords' a soft link (to features here; it could lead
+	 * to an external link) */
+	fid = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	h5_put(fid, "features", 2, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, x);
+	H5Lcreate_soft("/features", fid, "coords", H5P_DEFAULT, H5P_DEFAULT);
+	H5Fclose(fid);
+	err_clear(&e);
+	rc = featio_read_h5(&f, p, &e);
+	CHECK(rc == ERR_UNSUPPORTED && has(&e, "'coords' is a soft link"), "%d %s", rc, e.msg);
+
+	/* and 'coords' an external link */
+	fid = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	h5_put(fid, "features", 2, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, x);
+	H5Lcreate_external(other, "features", fid, "coords", H5P_DEFAULT, H5P_DEFAULT);
+	H5Fclose(fid);
+	err_clear(&e);
+	rc = featio_read_h5(&f, p, &e);
+	CHECK(rc == ERR_UNSUPPORTED && has(&e, "'coords' is an external link"), "%d %s", rc, e.msg);
+	H5Sclose(sp);
+
+	/* the plain file still reads */
+	err_clear(&e);
+	rc = featio_read_h5(&f, other, &e);
+	CHECK(rc == 0 && f.n == 4 && f.d == 4, "%d %s", rc, e.msg);
+	feats_free(&f);
+}
+
 static void test_h5_trident_shapes(void)
 {
 	enum { N = 3, D = 5 };
@@ -901,6 +981,7 @@ int main(void)
 	RUN(test_csv_wide_and_long);
 	RUN(test_h5_roundtrip);
 	RUN(test_h5_missing_features);
+	RUN(test_h5_other_files_refused);
 	RUN(test_h5_trident_shapes);
 	RUN(test_h5_bad_attrs);
 	RUN(test_h5_clam_chunked_and_huge);

@@ -4,6 +4,7 @@
  *
  * With WENO_WRITE_FUZZ_SEEDS=DIR it also writes the fuzz seeds (tiny mlp
  * models) into DIR. */
+#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -120,6 +121,38 @@ static char *path_in_tmp(const char *name)
 static int bits_equal(const float *a, const float *b, size_t n)
 {
 	return n == 0 || memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* A model with a NaN or Inf weight (checksums intact, as a crafted or
+ * diverged file would have) is refused at load, naming the tensor. */
+static void test_non_finite_refused(void)
+{
+	struct err e = {0};
+	struct setup s;
+	REQUIRE(setup_create(&s, 16, 1, &e) == 0, "%s", e.msg);
+	struct nn_model m, l;
+	view(&m, &s, 3);
+	const char *p = path_in_tmp("nan.model");
+	/* a NaN in the student's last tensor, an Inf in the encoder's first */
+	struct nn_module *st = m.mods[2], *en = m.mods[0];
+	const struct nn_tensor *t = &st->tensors[st->ntensors - 1];
+	float bad = NAN, was;
+	be->download(&was, st->w + t->off + 1, 1);
+	be->upload(st->w + t->off + 1, &bad, 1);
+	REQUIRE(nn_model_save(p, &m, &e) == 0, "%s", e.msg);
+	int rc = nn_model_load(p, be, &l, &e);
+	char want[160];
+	snprintf(want, sizeof want, "module 2, tensor '%s', element 1: NaN, expected a finite number", t->name);
+	CHECK(rc == ERR_FORMAT && strstr(e.msg, want), "%d %s", rc, e.msg);
+	be->upload(st->w + t->off + 1, &was, 1);
+	bad = -INFINITY;
+	be->upload(en->w, &bad, 1);
+	REQUIRE(nn_model_save(p, &m, &e) == 0, "%s", e.msg);
+	err_clear(&e);
+	rc = nn_model_load(p, be, &l, &e);
+	snprintf(want, sizeof want, "module 0, tensor '%s', element 0: Inf", en->tensors[0].name);
+	CHECK(rc == ERR_FORMAT && strstr(e.msg, want), "%d %s", rc, e.msg);
+	setup_free(&s);
 }
 
 static void test_roundtrip(void)
@@ -402,6 +435,7 @@ int main(void)
 {
 	nn_set_threads(2);
 	RUN(test_roundtrip);
+	RUN(test_non_finite_refused);
 	RUN(test_resume_is_bit_identical);
 	RUN(test_bad_files);
 	RUN(test_atomic_save);

@@ -1,5 +1,5 @@
 /* test_nn_train.c - training-level properties of lib/nn: results do not
- * depend on the thread count, initialisation follows WENO.md, the arenas
+ * depend on the thread count, initialisation follows lib/mil/README.md, the arenas
  * grow, a few steps lower the loss. */
 #include <math.h>
 #include <stdint.h>

@@ -1,9 +1,13 @@
 /* test_tissue.c - the CLAM-compatible segmenter: masks of generated slides
  * against the generator's own mask, area and hole filtering, presets, tissue
- * fractions, contours. */
+ * fractions, contours and their tracing. */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../../lib/base/progress.h"
+#include "../../lib/base/rng.h"
 #include "../../lib/wsi/slide.h"
 #include "../../lib/wsi/slidegen.h"
 #include "../../lib/wsi/tissue.h"
@@ -169,8 +173,147 @@ static void test_presets(void)
 	CHECK(tissue_preset(&p, "nope", &e) == ERR_USAGE && strstr(e.msg, "tcga"), "%s", e.msg);
 }
 
+/* a mask from rows of '#' (tissue) and '.' */
+static struct tissue_mask mask_of(const char *const *rows, uint32_t h)
+{
+	struct tissue_mask m;
+	memset(&m, 0, sizeof m);
+	m.h = h;
+	m.w = (uint32_t)strlen(rows[0]);
+	m.ds = 1;
+	m.m = calloc((size_t)m.w * m.h, 1);
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < m.w; x++)
+			m.m[(size_t)y * m.w + x] = rows[y][x] == '#';
+	return m;
+}
+
+/* what every tracing must hold: the ring areas sum to the tissue pixels,
+ * every vertex lies on the grid of pixel corners, consecutive vertices are
+ * joined by an axis-parallel edge and turn at every vertex, every hole has
+ * an outer owner whose box holds it */
+static void check_contours(const struct tissue_mask *m, const struct tissue_contours *c, const char *what)
+{
+	double sum = 0;
+	size_t px = 0;
+	for (size_t i = 0; i < (size_t)m->w * m->h; i++)
+		px += m->m[i] != 0;
+	for (size_t r = 0; r < c->nrings; r++) {
+		const struct tissue_ring *g = &c->rings[r];
+		sum += g->area;
+		CHECK(g->n >= 4 && g->start + g->n <= c->nv, "%s: ring %zu has %zu vertices", what, r, g->n);
+		for (size_t v = 0; v < g->n; v++) {
+			size_t a = g->start + v, b = g->start + (v + 1) % g->n, p = g->start + (v + g->n - 1) % g->n;
+			long x = c->x[a], y = c->y[a];
+			CHECK(x >= 0 && y >= 0 && x <= (long)m->w && y <= (long)m->h, "%s: vertex (%ld, %ld) outside", what, x, y);
+			CHECK((c->x[b] == x) != (c->y[b] == y), "%s: ring %zu edge %zu is not axis-parallel", what, r, v);
+			long ax = x - c->x[p], ay = y - c->y[p], bx = c->x[b] - x, by = c->y[b] - y;
+			CHECK(ax * by - ay * bx != 0, "%s: ring %zu vertex %zu does not turn", what, r, v);
+		}
+		if (g->area < 0) {
+			CHECK(g->owner >= 0 && c->rings[g->owner].area > 0, "%s: hole %zu without owner", what, r);
+			if (g->owner >= 0) {
+				const struct tissue_ring *o = &c->rings[g->owner];
+				CHECK(g->minx >= o->minx && g->maxx <= o->maxx && g->miny >= o->miny && g->maxy <= o->maxy,
+				      "%s: hole %zu outside its owner's box", what, r);
+			}
+		} else {
+			CHECK(g->owner == (long)r, "%s: outer ring %zu owned by %ld", what, r, g->owner);
+		}
+	}
+	CHECK(sum == (double)px, "%s: ring areas sum to %g, %zu tissue pixels", what, sum, px);
+}
+
+static void test_trace_shapes(void)
+{
+	struct err e = {0};
+	struct tissue_contours c;
+	static const char *const one[] = {"...", ".#.", "..."};
+	struct tissue_mask m = mask_of(one, 3);
+	REQUIRE(!tissue_trace(&m, &c, &e), "%s", e.msg);
+	CHECK(c.nrings == 1 && c.rings[0].n == 4 && c.rings[0].area == 1, "one pixel: %zu rings", c.nrings);
+	CHECK(c.rings[0].minx == 1 && c.rings[0].maxx == 2 && c.rings[0].miny == 1 && c.rings[0].maxy == 2,
+	      "one pixel's box");
+	check_contours(&m, &c, "one pixel");
+	tissue_contours_free(&c);
+	free(m.m);
+
+	/* a ring of tissue around a hole holding an island: the hole belongs
+	 * to the ring (the island's box cannot hold it), the island is an
+	 * outer ring of its own */
+	static const char *const nest[] = {"#######", "#.....#", "#.###.#", "#.###.#", "#.....#", "#######"};
+	m = mask_of(nest, 6);
+	REQUIRE(!tissue_trace(&m, &c, &e), "%s", e.msg);
+	CHECK(c.nrings == 3, "nested: %zu rings", c.nrings);
+	if (c.nrings == 3) {
+		CHECK(c.rings[0].area == 42 && c.rings[1].area == -20 && c.rings[2].area == 6,
+		      "nested areas %g %g %g", c.rings[0].area, c.rings[1].area, c.rings[2].area);
+		CHECK(c.rings[1].owner == 0, "the hole's owner is the ring, not %ld", c.rings[1].owner);
+	}
+	check_contours(&m, &c, "nested");
+	tissue_contours_free(&c);
+	free(m.m);
+
+	/* diagonal neighbours are one component (8-connected): one ring */
+	static const char *const diag[] = {"#..", ".#.", "..#"};
+	m = mask_of(diag, 3);
+	REQUIRE(!tissue_trace(&m, &c, &e), "%s", e.msg);
+	CHECK(c.nrings == 1 && c.rings[0].area == 3, "diagonal: %zu rings", c.nrings);
+	check_contours(&m, &c, "diagonal");
+	tissue_contours_free(&c);
+	free(m.m);
+
+	/* two blobs, the second with two holes */
+	static const char *const two[] = {"##......", "##.#####", "...#.#.#", "...#####"};
+	m = mask_of(two, 4);
+	REQUIRE(!tissue_trace(&m, &c, &e), "%s", e.msg);
+	size_t outer = 0, holes = 0;
+	for (size_t r = 0; r < c.nrings; r++)
+		c.rings[r].area > 0 ? outer++ : holes++;
+	CHECK(outer == 2 && holes == 2, "two blobs: %zu outer rings, %zu holes", outer, holes);
+	check_contours(&m, &c, "two blobs");
+	tissue_contours_free(&c);
+	free(m.m);
+
+	/* an empty mask: no ring */
+	static const char *const none[] = {"....", "...."};
+	m = mask_of(none, 2);
+	REQUIRE(!tissue_trace(&m, &c, &e), "%s", e.msg);
+	CHECK(c.nrings == 0 && c.nv == 0, "empty: %zu rings", c.nrings);
+	tissue_contours_free(&c);
+	free(m.m);
+}
+
+/* random masks of several densities: the invariants of check_contours */
+static void test_trace_random(void)
+{
+	struct err e = {0};
+	struct rng r;
+	rng_seed(&r, 2026, 12);
+	for (int t = 0; t < 300 && !check_case_failed; t++) {
+		struct tissue_mask m;
+		memset(&m, 0, sizeof m);
+		m.w = 1 + rng_u32(&r) % 24;
+		m.h = 1 + rng_u32(&r) % 17;
+		m.ds = 1;
+		double p = 0.2 + 0.6 * rng_float(&r);
+		m.m = malloc((size_t)m.w * m.h);
+		for (size_t i = 0; i < (size_t)m.w * m.h; i++)
+			m.m[i] = rng_float(&r) < p;
+		struct tissue_contours c;
+		REQUIRE(!tissue_trace(&m, &c, &e), "%s", e.msg);
+		char what[64];
+		snprintf(what, sizeof what, "random mask %d (%ux%u)", t, m.w, m.h);
+		check_contours(&m, &c, what);
+		tissue_contours_free(&c);
+		free(m.m);
+	}
+}
+
 int main(void)
 {
+	RUN(test_trace_shapes);
+	RUN(test_trace_random);
 	RUN(test_iou_generated);
 	RUN(test_filters);
 	RUN(test_presets);
