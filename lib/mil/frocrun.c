@@ -490,6 +490,11 @@ int frocrun_load(struct frocrun **rp, const struct frocrun_opts *o, struct err *
 int frocrun_compute(struct frocrun *r, int boot, uint64_t seed, struct err *e)
 {
 	froc_curve_free(&r->curve);
+	if (r->n && !r->nles)
+		return err_set(e, ERR_USAGE, "%zu slides, %zu with annotations: no lesion to detect (%zu ITCs, which count "
+		               "neither way): the sensitivity is undefined\nhint: lesions under %g um (dilated) are ITCs at "
+		               "%g um per level-0 pixel; is --mpp the slides' resolution?", r->n, r->n_tumour, r->n_itc,
+		               r->o.lp.itc_um, r->o.lp.mpp);
 	struct froc_slide *s = malloc((r->n ? r->n : 1) * sizeof *s);
 	if (!s)
 		return err_set(e, ERR_NOMEM, "out of memory");
