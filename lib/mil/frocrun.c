@@ -688,6 +688,10 @@ int frocrun_write_detections(const struct frocrun *r, const char *dir, struct er
 {
 	int rc = afile_mkdirs(dir, e);
 	for (size_t i = 0; i < r->n && !rc; i++) {
+		if (strchr(r->sl[i].id, '/') || !strcmp(r->sl[i].id, "..") || !strcmp(r->sl[i].id, ".")) {
+			rc = err_set(e, ERR_FORMAT, "slide '%s': not a file name, cannot be written to %s", r->sl[i].id, dir);
+			break;
+		}
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s.csv", dir, r->sl[i].id);
 		rc = froc_write_csv(path, r->sl[i].det, r->sl[i].ndet, e);
