@@ -26,7 +26,7 @@ CUDA ?= auto
 PKGS := libzstd zlib hdf5 libpng libjpeg libtiff-4 libxml-2.0 openslide openblas
 DEB_PKGS := build-essential pkg-config libzstd-dev zlib1g-dev libhdf5-dev libpng-dev \
 	libjpeg-dev libtiff-dev libxml2-dev libopenslide-dev libopenblas-dev zstd parallel \
-	dataset-fashion-mnist clang libclang-rt-dev python3
+	dataset-fashion-mnist clang libclang-rt-dev python3 python3-numpy python3-scipy python3-skimage
 
 # `make deps` installs what is missing of DEB_PKGS: with apt-get as root,
 # through sudo for a user who has it, and otherwise prints the command to run

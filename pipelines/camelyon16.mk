@@ -9,8 +9,9 @@
 # lowercase) -> tile every slide with GNU Parallel, one slide per job (pipelines/c16-tile-one.sh:
 # wsi-tile | bag-pack with its id and label; each patch's tumour fraction from the ASAP XML, 0 on
 # normal slides) -> manifest with the official split plus a seeded validation split carved from
-# training -> weno-fit -> weno-score on val and test -> auc-report -> heatmaps (PNG + GeoJSON) of
-# the test slides.
+# training -> weno-fit -> weno-score on val and test -> auc-report -> froc-report, Camelyon16's
+# lesion-level FROC, for the student and the teacher -> heatmaps (PNG + GeoJSON) of the test slides
+# with the student's detections marked.
 #
 # A slide that fails does not stop the others: its job fails in the joblog
 # ($(C16_OUT)/tiles-KEY/joblog), its stderr is kept in tiles-KEY/logs/ID.err, the run goes on
@@ -45,8 +46,16 @@
 #   C16_VAL_FRAC       training slides moved to validation, stratified: 0.1 [0.3]
 #   C16_SEED           seed of the validation split and of training: 0
 #   C16_HEATMAP        weno-heatmap options: --score student --alpha 0.5 --max-side 2048
-#   C16_PATCH          patch side in level-0 px for the heatmaps, when the bags do not record it
-#                      (feature files without CLAM's patch_size/patch_level attributes)
+#   C16_PATCH          patch side in level-0 px for the heatmaps and the FROC, when the bags do not
+#                      record it (feature files without CLAM's patch_size/patch_level attributes)
+#   C16_FROC           froc-report options: --rule maxima --threshold 0.5 --bootstrap 1000
+#   C16_FROC_MPP       µm per level-0 pixel the FROC assumes: 0.243, the challenge's constant [2]
+#   C16_FROC_LEVEL     level of the FROC's evaluation masks: 5, the challenge's [2]; the generated
+#                      slides say 0.25 µm/px but are 1 mm wide, each tumour an isolated tumour cell
+#                      cluster: their FROC takes them as 8 mm wide, at level 2, whose 8 µm pixels are
+#                      the challenge's level-5 pixels (lib/wsi/FROC.md)
+#   C16_FROC_SCORES    whose FROC: student teacher (a method without a teacher: student)
+#   C16_HEATMAP_DETS   whose detections the heatmaps mark: student (empty: none)
 #   THREADS, DEVICE    weno-fit/weno-score threads and device
 #   BUILD              where the tools are (build; bin/ under it)
 #   C16_NEED           prerequisite that builds the tools (all; empty to use BUILD as it is)
@@ -152,13 +161,42 @@ $(C16_RUN)/auc.txt: $(C16_RUN)/scores.tsv
 	$(C16_BIN)/auc-report -q -b 1000 --pos-threshold $(C16_POS_THRESHOLD) --tsv $(@D)/auc.tsv \
 	  --roc-svg $(@D)/roc.svg $< >$@.tmp && mv $@.tmp $@
 
-$(C16_RUN)/heatmaps/.done: $(C16_RUN)/scores.tsv
+# lesion-level FROC: the test slides' annotations linked by slide id, froc-report per score
+C16_FROC ?= --rule maxima --threshold 0.5 --bootstrap 1000
+C16_FROC_MPP ?= $(if $(strip $(CAMELYON16)),0.243,2)
+C16_FROC_LEVEL ?= $(if $(strip $(CAMELYON16)),5,2)
+C16_FROC_SCORES ?= student teacher
+C16_HEATMAP_DETS ?= student
+C16_FROC_ANN = $(C16_OUT)/froc-annotations
+
+$(C16_FROC_ANN)/.done: $(C16_OUT)/slides.tsv
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@awk -F'\t' '$$3 == "test" && $$5 != "" { print $$1 "\t" $$5 }' $< | while IFS="$$(printf '\t')" read -r id x; do \
+	  ln -s "$$(realpath "$$x")" "$(@D)/$$id.$${x##*.}" || exit 1; done
+	@touch $@
+
+C16_FROC_ALL = $(if $(C16_PATCH),--patch $(C16_PATCH),--bags $(C16_TILES)) --mpp $(C16_FROC_MPP) \
+	--level $(C16_FROC_LEVEL) $(C16_FROC)
+
+# the FROC's parameters (rewritten only when they change, so that a changed one redoes the FROC)
+$(C16_RUN)/froc-params.txt: $(C16_RUN)/scores.tsv c16-force
+	@printf '%s\n' '$(C16_FROC_ALL)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(C16_RUN)/froc-%.txt: $(C16_RUN)/scores.tsv $(C16_FROC_ANN)/.done $(C16_RUN)/froc-params.txt
+	$(C16_BIN)/froc-report -q --scores $< --score $* --split test -a $(C16_FROC_ANN) $(C16_FROC_ALL) \
+	  --title "camelyon16, $*: lesion-level FROC" --json-out $(@D)/froc-$*.json --tsv $(@D)/froc-$*.tsv \
+	  --svg $(@D)/froc-$*.svg --lesions $(@D)/froc-$*-lesions.tsv --detections-out $(@D)/detections-$* >$@.tmp
+	@mv $@.tmp $@
+
+$(C16_RUN)/heatmaps/.done: $(C16_RUN)/scores.tsv $(if $(C16_HEATMAP_DETS),$(C16_RUN)/froc-$(C16_HEATMAP_DETS).txt)
 	@mkdir -p $(@D)
 	@echo "== camelyon16: heatmaps of the test slides in $(@D)"
 	awk -F'\t' 'NR == FNR { if ($$3 == "test") t[$$1] = 1; next } ($$1 in t) { print $$1 "\t" $$4 }' \
 	  $(C16_MANIFEST) $(C16_OUT)/slides.tsv | \
 	  parallel --colsep '\t' -j $(C16_JOBS) $(C16_BIN)/weno-heatmap -q --slide {2} --scores $< \
-	  --bag $(C16_TILES)/{1}.wbag $(if $(C16_PATCH),--patch $(C16_PATCH)) $(C16_HEATMAP) -o $(@D)/{1}.png --geojson $(@D)/{1}.geojson
+	  --bag $(C16_TILES)/{1}.wbag $(if $(C16_PATCH),--patch $(C16_PATCH)) $(C16_HEATMAP) -o $(@D)/{1}.png --geojson $(@D)/{1}.geojson \
+	  $(if $(C16_HEATMAP_DETS),--detections $(abspath $(C16_RUN))/detections-$(C16_HEATMAP_DETS)/{1}.csv)
 	@touch $@
 
 camelyon16-list: $(C16_OUT)/slides.tsv
@@ -166,9 +204,11 @@ camelyon16-list: $(C16_OUT)/slides.tsv
 
 camelyon16-tiles: $(C16_TILES)/labels.csv
 
-camelyon16: $(C16_RUN)/auc.txt $(C16_RUN)/heatmaps/.done
+camelyon16: $(C16_RUN)/auc.txt $(foreach s,$(C16_FROC_SCORES),$(C16_RUN)/froc-$(s).txt) $(C16_RUN)/heatmaps/.done
 	@echo "== camelyon16: $(C16_RUN) (tiles: $(C16_TILE_PARAMS); fit: $(C16_FIT_ALL))"
 	@cat $(C16_RUN)/auc.txt
+	@for s in $(C16_FROC_SCORES); do echo "== lesion-level FROC, $$s (froc-report $(C16_FROC_ALL))"; \
+	  cat $(C16_RUN)/froc-$$s.txt; done
 	@echo "== heatmaps: $$(ls $(C16_RUN)/heatmaps/*.png 2>/dev/null | wc -l) PNG + GeoJSON in $(C16_RUN)/heatmaps"
 	@if [ -s $(C16_TILES)/failed.tsv ]; then \
 	  echo "camelyon16: $$(wc -l <$(C16_TILES)/failed.tsv) slides failed (joblog: $(C16_TILES)/joblog):" >&2; \

@@ -7,12 +7,13 @@
 #include <unistd.h>
 
 #include "../lib/data/bag.h"
+#include "../lib/mil/froc.h"
 #include "../lib/wsi/heatmap.h"
 #include "../lib/base/version.h"
 #include "cli.h"
 
 static const char *opt_slide, *opt_scores, *opt_bag_id, *opt_bag, *opt_score = "student", *opt_out, *opt_geojson,
-		  *opt_cmap = "viridis";
+		  *opt_cmap = "viridis", *opt_dets;
 static double opt_patch, opt_alpha = 0.5, opt_threshold = 0.5;
 static int opt_max_side = 2048, opt_no_legend, opt_minmax;
 
@@ -29,6 +30,7 @@ static const struct cli_opt OPTS[] = {
 	{"cmap", 0, CLI_STRING, &opt_cmap, "MAP", "colour map: viridis (purple 0 to yellow 1, perceptual) or bluered (blue, white, red)", "viridis|bluered"},
 	{"no-legend", 0, CLI_FLAG, &opt_no_legend, NULL, "no colour bar strip below the thumbnail", NULL},
 	{"threshold", 0, CLI_DOUBLE, &opt_threshold, "T", "GeoJSON: a shown score >= T is classified Positive, else Negative", NULL},
+	{"detections", 0, CLI_STRING, &opt_dets, "CSV", "mark these detection points (confidence,X,Y per line: froc-report --detections-out) with crosses", NULL},
 	{"output", 'o', CLI_STRING, &opt_out, "PNG", "the heatmap picture", NULL},
 	{"geojson", 0, CLI_STRING, &opt_geojson, "FILE", "the scored patches as GeoJSON (level-0 polygons, QuPath measurements)", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
@@ -44,7 +46,8 @@ static const struct cli CLI = {
 	"slide (the legend shows the raw range).  --geojson writes every scored patch as a Polygon in\n"
 	"level-0 pixels with properties score, raw_score, label and index, and QuPath's objectType,\n"
 	"classification and measurements, so QuPath opens it and colours the patches by score\n"
-	"(Measure > Show measurement maps).",
+	"(Measure > Show measurement maps).  --detections marks detection points (the challenge's CSV\n"
+	"format, as froc-report writes them) with red crosses, and adds them to the GeoJSON as points.",
 	"examples:\n"
 	"  weno-heatmap --slide test_001.tif --scores scores.tsv --bag bags/test_001.wbag -o test_001.png\n"
 	"  weno-heatmap --slide s.svs --scores scores.tsv --bag-id s --patch 1024 --score teacher \\\n"
@@ -110,6 +113,26 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	heatmap_normalise(&s, teacher || opt_minmax);
+	struct heatmap_mark *marks = NULL;
+	size_t n_marks = 0;
+	if (opt_dets) {
+		struct froc_det *d;
+		if (froc_read_csv(opt_dets, &d, &n_marks, &e)) {
+			cli_error(CLI.prog, "%s", e.msg);
+			heatmap_scores_free(&s);
+			return 1;
+		}
+		marks = malloc((n_marks ? n_marks : 1) * sizeof *marks);
+		if (!marks) {
+			cli_error(CLI.prog, "out of memory");
+			free(d);
+			heatmap_scores_free(&s);
+			return 1;
+		}
+		for (size_t k = 0; k < n_marks; k++)
+			marks[k] = (struct heatmap_mark){d[k].x, d[k].y, d[k].conf};
+		free(d);
+	}
 	if (s.skipped_na)
 		cli_error(CLI.prog, "warning: %s: bag '%s': %zu rows with %s NA left out", opt_scores, bag_id, s.skipped_na,
 		          col);
@@ -122,6 +145,8 @@ int main(int argc, char **argv)
 			.legend = !opt_no_legend,
 			.patch0 = patch0,
 			.minmax = teacher || opt_minmax,
+			.marks = marks,
+			.n_marks = n_marks,
 		};
 		struct heatmap_result r;
 		rc = heatmap_write_png(opt_slide, &s, &o, opt_out, &r, &e);
@@ -136,7 +161,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!rc && opt_geojson) {
-		rc = heatmap_write_geojson(opt_geojson, &s, patch0, opt_threshold, bag_id, col, &e);
+		rc = heatmap_write_geojson(opt_geojson, &s, patch0, opt_threshold, bag_id, col, marks, n_marks, &e);
 		if (rc && opt_out)
 			unlink(opt_out);
 		else if (!cli_quiet)
@@ -145,5 +170,6 @@ int main(int argc, char **argv)
 	if (rc)
 		cli_error(CLI.prog, "%s", e.msg);
 	heatmap_scores_free(&s);
+	free(marks);
 	return rc ? 1 : 0;
 }

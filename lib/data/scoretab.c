@@ -22,6 +22,8 @@ void scoretab_free(struct scoretab *t)
 		for (size_t i = 0; i < t->n; i++)
 			free(t->key[i]);
 	free(t->key);
+	free(t->x);
+	free(t->y);
 	memset(t, 0, sizeof *t);
 }
 
@@ -69,6 +71,7 @@ static int parse_num(const char *s, double *v)
 /* the columns of one table, found by name in its header */
 struct cols {
 	int n, kind, split, label, bag, index;
+	int want_xy, x, y;          /* scoretab_read_xy: the x and y columns */
 	int score[SCORETAB_MAX_SCORES];
 };
 
@@ -147,7 +150,7 @@ static int parse_header(struct scoretab *t, struct cols *c, const struct textfil
                         const char *label_col, const char *score_cols, struct err *e)
 {
 	c->n = nf;
-	c->kind = c->split = c->label = c->bag = c->index = -1;
+	c->kind = c->split = c->label = c->bag = c->index = c->x = c->y = -1;
 	int rc = check_names_unique(tf, fld, nf, e);
 	if (rc)
 		return rc;
@@ -162,6 +165,10 @@ static int parse_header(struct scoretab *t, struct cols *c, const struct textfil
 			c->bag = i;
 		else if (!strcmp(fld[i], "index"))
 			c->index = i;
+		else if (c->want_xy && !strcmp(fld[i], "x"))
+			c->x = i;
+		else if (c->want_xy && !strcmp(fld[i], "y"))
+			c->y = i;
 		else if (score_cols ? in_list(score_cols, fld[i]) : ends_with(fld[i], "score")) {
 			if (t->n_scores == SCORETAB_MAX_SCORES)
 				return err_set(e, ERR_LIMIT, "%s: line %ld: more than %d score columns", tf->path,
@@ -173,6 +180,9 @@ static int parse_header(struct scoretab *t, struct cols *c, const struct textfil
 	if (c->label < 0)
 		return err_set(e, ERR_FORMAT, "%s: line %ld: no column '%s' in the header", tf->path,
 		               tf->lineno, label_col);
+	if (c->want_xy && (c->x < 0 || c->y < 0))
+		return err_set(e, ERR_FORMAT, "%s: line %ld: no column '%s' in the header (instance rows need "
+		               "their level-0 x and y; formats/scores.md)", tf->path, tf->lineno, c->x < 0 ? "x" : "y");
 	if (!t->n_scores)
 		return err_set(e, ERR_FORMAT, "%s: line %ld: no score column (%s) in the header", tf->path,
 		               tf->lineno, score_cols ? score_cols : "names ending in 'score'");
@@ -181,7 +191,7 @@ static int parse_header(struct scoretab *t, struct cols *c, const struct textfil
 }
 
 /* room for row t->n in every column array */
-static int grow_rows(struct scoretab *t, size_t *rcap, int keyed, struct err *e)
+static int grow_rows(struct scoretab *t, size_t *rcap, int keyed, int xy, struct err *e)
 {
 	if (t->n < *rcap)
 		return 0;
@@ -200,6 +210,15 @@ static int grow_rows(struct scoretab *t, size_t *rcap, int keyed, struct err *e)
 		if (kk)
 			t->key = kk;
 		ok &= kk != NULL;
+	}
+	if (xy) {
+		double *xx = realloc(t->x, nc * sizeof *xx);
+		if (xx)
+			t->x = xx;
+		double *yy = realloc(t->y, nc * sizeof *yy);
+		if (yy)
+			t->y = yy;
+		ok &= xx && yy;
 	}
 	for (int j = 0; j < t->n_scores; j++) {
 		double *sc = realloc(t->score[j], nc * sizeof *sc);
@@ -230,7 +249,23 @@ static int row_kind(struct scoretab *t, const struct textfile *tf, const char *k
 	return t->n_kinds++;
 }
 
-/* row t->n from its fields: level, split, label, scores and key */
+/* An integer or NA (NaN); -1 when neither. */
+static int parse_coord(const char *s, double *v)
+{
+	if (!strcmp(s, "NA")) {
+		*v = NAN;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (end == s || *end || errno || x < -(1LL << 53) || x > (1LL << 53))
+		return -1;
+	*v = (double)x;
+	return 0;
+}
+
+/* row t->n from its fields: level, split, label, scores, x and y, and key */
 static int parse_row(struct scoretab *t, const struct cols *c, const struct textfile *tf, char **fld,
                      const char *label_col, struct err *e)
 {
@@ -255,6 +290,9 @@ static int parse_row(struct scoretab *t, const struct cols *c, const struct text
 		if (parse_num(fld[c->score[j]], &t->score[j][r]))
 			return err_set(e, ERR_FORMAT, "%s: line %ld, column %s: '%s', expected a finite number "
 			               "or NA", tf->path, tf->lineno, t->score_names[j], fld[c->score[j]]);
+	if (c->want_xy && (parse_coord(fld[c->x], &t->x[r]) || parse_coord(fld[c->y], &t->y[r])))
+		return err_set(e, ERR_FORMAT, "%s: line %ld, columns x, y: '%.40s', '%.40s', expected integers "
+		               "(level-0 pixels) or NA", tf->path, tf->lineno, fld[c->x], fld[c->y]);
 	if (c->bag >= 0) {
 		const char *ix = c->index >= 0 ? fld[c->index] : "";
 		size_t lb = strlen(fld[c->bag]), li = strlen(ix);
@@ -270,8 +308,8 @@ static int parse_row(struct scoretab *t, const struct cols *c, const struct text
 	return 0;
 }
 
-int scoretab_read(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
-                  struct err *e)
+static int read_table(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                      int want_xy, struct err *e)
 {
 	memset(t, 0, sizeof *t);
 	struct textfile tf;
@@ -279,6 +317,7 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 	if (rc)
 		return rc;
 	struct cols c = {0};
+	c.want_xy = want_xy;
 	char **fld = NULL;
 	int fcap = 0;
 	size_t rcap = 0;
@@ -294,7 +333,7 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 		else if (nf != c.n)
 			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d fields, the header has %d", path,
 			             tf.lineno, nf, c.n);
-		else if (!(rc = grow_rows(t, &rcap, c.bag >= 0, e)))
+		else if (!(rc = grow_rows(t, &rcap, c.bag >= 0, want_xy, e)))
 			rc = parse_row(t, &c, &tf, fld, label_col, e);
 	}
 	if (!rc && !c.n)
@@ -304,4 +343,16 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 	if (rc)
 		scoretab_free(t);
 	return rc;
+}
+
+int scoretab_read(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                  struct err *e)
+{
+	return read_table(t, path, label_col, score_cols, 0, e);
+}
+
+int scoretab_read_xy(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                     struct err *e)
+{
+	return read_table(t, path, label_col, score_cols, 1, e);
 }

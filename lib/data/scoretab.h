@@ -34,12 +34,18 @@ struct scoretab {
 	 * without an index column), which names the row across files
 	 * (auc-compare); NULL without one */
 	char **key;
+	/* scoretab_read_xy only: each row's level-0 x and y (NaN for NA) */
+	double *x, *y;
 };
 
 /* score_cols: comma-separated column names; when NULL, every column whose
  * name ends in "_score" (or "score"). */
 int scoretab_read(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
                   struct err *e);
+/* The same, and the columns x and y (integers or NA, formats/scores.md)
+ * into t->x, t->y: a table without them is an error. */
+int scoretab_read_xy(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
+                     struct err *e);
 void scoretab_free(struct scoretab *t);
 
 #endif

@@ -1067,6 +1067,67 @@ double annot_fraction(const struct annot *a, double x, double y, double size)
 	return out > 1 ? 1 : out;
 }
 
+int annot_bounds(const struct annot *a, int cls, double *x0, double *y0, double *x1, double *y1)
+{
+	int any = 0;
+	for (size_t k = 0; k < a->np; k++) {
+		const struct apoly *p = &a->p[k];
+		if (p->cls != cls)
+			continue;
+		if (!any || p->bx0 < *x0)
+			*x0 = p->bx0;
+		if (!any || p->by0 < *y0)
+			*y0 = p->by0;
+		if (!any || p->bx1 > *x1)
+			*x1 = p->bx1;
+		if (!any || p->by1 > *y1)
+			*y1 = p->by1;
+		any = 1;
+	}
+	return any;
+}
+
+/* The first column c >= 0 whose centre (ox + c + 0.5) ds is >= v (w when
+ * none): a guess from the division, corrected with the exact comparison. */
+static int64_t first_centre_at(double v, double ds, int64_t ox, uint32_t w)
+{
+	double g = floor(v / ds - 0.5) - (double)ox;
+	int64_t c = g < 0 ? 0 : g > (double)w ? (int64_t)w : (int64_t)g;
+	while (c > 0 && ((double)(ox + c - 1) + 0.5) * ds >= v)
+		c--;
+	while (c < (int64_t)w && ((double)(ox + c) + 0.5) * ds < v)
+		c++;
+	return c;
+}
+
+int annot_mask(const struct annot *a, double ds, int64_t ox, int64_t oy, uint32_t w, uint32_t h, uint8_t *mask,
+               struct err *e)
+{
+	if (!(ds > 0) || !isfinite(ds))
+		return err_set(e, ERR_USAGE, "annotation mask: downsample %g: must be positive", ds);
+	memset(mask, 0, (size_t)w * h);
+	struct scan sc;
+	memset(&sc, 0, sizeof sc);
+	for (uint32_t r = 0; r < h; r++) {
+		/* the same y as annot_inside gets for this row's centres */
+		double y = ((double)(oy + (int64_t)r) + 0.5) * ds;
+		if (scan_row(a, y, &sc)) {
+			scan_free(&sc);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		uint8_t *row = mask + (size_t)r * w;
+		/* a centre x is inside when it lies in [v0, v1) of a result
+		 * interval: an odd number of crossings lie right of it */
+		for (size_t i = 0; i < sc.r.n; i += 2) {
+			int64_t c0 = first_centre_at(sc.r.v[i], ds, ox, w), c1 = first_centre_at(sc.r.v[i + 1], ds, ox, w);
+			for (int64_t c = c0; c < c1; c++)
+				row[c] = 1;
+		}
+	}
+	scan_free(&sc);
+	return 0;
+}
+
 struct pidx {
 	int32_t x, y;
 	size_t i;

@@ -62,6 +62,18 @@ double annot_fraction(const struct annot *a, double x, double y, double size);
 int annot_fractions(const struct annot *a, size_t n, const int32_t *x, const int32_t *y, double size, float *out,
                     struct err *e);
 
+/* The level-0 bounding box of the polygons of a class: 1 and the box, or 0
+ * when the class has no polygon. */
+int annot_bounds(const struct annot *a, int cls, double *x0, double *y0, double *x1, double *y1);
+
+/* Rasterises the tumour region at downsample ds (> 0) on a w x h grid whose
+ * pixel (0, 0) is pixel (ox, oy) of the downsampled image: mask[r * w + c]
+ * is 1 when the level-0 point ((ox + c + 0.5) ds, (oy + r + 0.5) ds), the
+ * pixel's centre, is inside the tumour region by annot_inside's rule
+ * exactly, else 0.  One scanline per row: cost O(h (vertices + w)). */
+int annot_mask(const struct annot *a, double ds, int64_t ox, int64_t oy, uint32_t w, uint32_t h, uint8_t *mask,
+               struct err *e);
+
 /* Locale-independent decimal number ('.' or ',' as the separator, optional
  * exponent).  Returns 0 and *v, or -1 when s is not a whole finite number. */
 int annot_parse_number(const char *s, size_t n, double *v);

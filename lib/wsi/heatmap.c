@@ -317,6 +317,30 @@ static void draw_legend(uint8_t *img, uint32_t w, uint32_t h, uint32_t top, cons
 
 /* ---- the PNG ---- */
 
+static void put_px(uint8_t *img, uint32_t w, uint32_t h, int64_t x, int64_t y, const uint8_t c[3])
+{
+	if (x < 0 || y < 0 || x >= (int64_t)w || y >= (int64_t)h)
+		return;
+	memcpy(img + ((size_t)y * w + (size_t)x) * 3, c, 3);
+}
+
+/* a red cross, arms of arm pixels and 2 hw + 1 wide, in a white outline
+ * one pixel wide */
+static void draw_mark(uint8_t *img, uint32_t w, uint32_t h, int64_t cx, int64_t cy, int64_t arm, int64_t hw)
+{
+	static const uint8_t white[3] = {255, 255, 255}, red[3] = {230, 20, 20};
+	for (int64_t t = -arm - 1; t <= arm + 1; t++)
+		for (int64_t d = -hw - 1; d <= hw + 1; d++) {
+			put_px(img, w, h, cx + t, cy + d, white);
+			put_px(img, w, h, cx + d, cy + t, white);
+		}
+	for (int64_t t = -arm; t <= arm; t++)
+		for (int64_t d = -hw; d <= hw; d++) {
+			put_px(img, w, h, cx + t, cy + d, red);
+			put_px(img, w, h, cx + d, cy + t, red);
+		}
+}
+
 int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, const struct heatmap_opts *o,
                       const char *png_path, struct heatmap_result *r, struct err *e)
 {
@@ -446,6 +470,12 @@ int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, co
 		for (int c = 0; c < 3; c++)
 			p[c] = (uint8_t)lround((1 - a) * p[c] + a * col[c]);
 	}
+	if (o->n_marks) {
+		int64_t side = tw > th ? tw : th, arm = HEATMAP_MARK_ARM + side / 200, hw = side / 1024;
+		for (size_t k = 0; k < o->n_marks; k++)
+			draw_mark(img, tw, th, (int64_t)floor((double)o->marks[k].x / ds),
+			          (int64_t)floor((double)o->marks[k].y / ds), arm, hw);
+	}
 	if (legend)
 		draw_legend(img, tw, ih, th, s, o);
 	rc = img_write_png(png_path, img, ih, tw, 3, e);
@@ -468,7 +498,8 @@ done:
 
 
 int heatmap_write_geojson(const char *path, const struct heatmap_scores *s, double patch0, double threshold,
-                          const char *bag_id, const char *score_col, struct err *e)
+                          const char *bag_id, const char *score_col, const struct heatmap_mark *marks,
+                          size_t n_marks, struct err *e)
 {
 	struct afile af;
 	int rc = afile_open(&af, path, e);
@@ -501,6 +532,15 @@ int heatmap_write_geojson(const char *path, const struct heatmap_scores *s, doub
 		if (!isnan(p->label))
 			fprintf(f, ",\"label\":%.9g", p->label);
 		fputs("}}}", f);
+	}
+	for (size_t k = 0; k < n_marks; k++) {
+		fprintf(f,
+		        "%s\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[%lld,%lld]},"
+		        "\"properties\":{\"objectType\":\"annotation\",\"name\":\"detection %zu\",\"classification\":"
+		        "{\"name\":\"Detection\",\"color\":[230,20,20]},\"confidence\":%.9g,\"measurements\":"
+		        "{\"confidence\":%.9g}}}",
+		        s->n || k ? "," : "", (long long)marks[k].x, (long long)marks[k].y, k + 1, marks[k].conf,
+		        marks[k].conf);
 	}
 	fputs("\n]}\n", f);
 	if (ferror(f)) {

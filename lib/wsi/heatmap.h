@@ -28,6 +28,13 @@
  * color [r,g,b]}, and measurements {score, raw_score, label} so that
  * QuPath's measurement maps colour the patches by score.
  *
+ * Detection marks (optional, e.g. froc-report's detections): each point
+ * is drawn on the thumbnail as a red cross with a white outline, arms of
+ * HEATMAP_MARK_ARM + side/200 pixels and 1 + 2 (side/1024) wide (side: the
+ * thumbnail's longest side), and written to
+ * the GeoJSON as a Point feature (objectType "annotation", classification
+ * "Detection", properties confidence and measurements {confidence}).
+ *
  * Thread safety: reentrant.  Errors: negative ERR_* with a message in e
  * naming the file and, for the table, the line and the column.
  */
@@ -41,6 +48,7 @@
 
 #define HEATMAP_LEGEND_H 36    /* pixels of the legend strip below the thumbnail */
 #define HEATMAP_MAX_SIDE 16384 /* largest --max-side */
+#define HEATMAP_MARK_ARM 5     /* pixels from a mark's centre to its arms' ends */
 
 enum heatmap_cmap { HEATMAP_VIRIDIS = 0, HEATMAP_BLUERED = 1 };
 
@@ -76,6 +84,11 @@ void heatmap_normalise(struct heatmap_scores *s, int minmax);
 /* The colour of v in [0,1]. */
 void heatmap_colour(int cmap, double v, uint8_t rgb[3]);
 
+struct heatmap_mark {
+	int64_t x, y;     /* level-0 point */
+	double conf;      /* its confidence */
+};
+
 struct heatmap_opts {
 	uint32_t max_side;   /* long side of the thumbnail, at most (default 2048) */
 	double alpha;        /* weight of the colour over the thumbnail, 0..1 */
@@ -83,6 +96,8 @@ struct heatmap_opts {
 	int legend;          /* draw the legend strip */
 	double patch0;       /* patch side in level-0 pixels */
 	int minmax;          /* the scores were min-max normalised (legend labels) */
+	const struct heatmap_mark *marks; /* detection points to mark (NULL: none) */
+	size_t n_marks;
 };
 
 struct heatmap_result {
@@ -99,9 +114,11 @@ struct heatmap_result {
 int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, const struct heatmap_opts *o,
                       const char *png_path, struct heatmap_result *r, struct err *e);
 
-/* Writes the patches as GeoJSON (see above) atomically.  threshold splits
- * Positive from Negative; bag_id and score_col name the collection. */
+/* Writes the patches, then the n_marks marks (may be 0), as GeoJSON (see
+ * above) atomically.  threshold splits Positive from Negative; bag_id and
+ * score_col name the collection. */
 int heatmap_write_geojson(const char *path, const struct heatmap_scores *s, double patch0, double threshold,
-                          const char *bag_id, const char *score_col, struct err *e);
+                          const char *bag_id, const char *score_col, const struct heatmap_mark *marks,
+                          size_t n_marks, struct err *e);
 
 #endif

@@ -15,7 +15,8 @@ head -c 20000 "$D/training/normal/normal_002.tif" >"$T/trunc" && mv "$T/trunc" "
 c16() {
 	make --no-print-directory -C "$REPO" -f pipelines/camelyon16.mk CAMELYON16="$D" C16_OUT="$O" BUILD="$BUILDDIR" \
 		C16_NEED= C16_TILE="--mpp 2 --size 32 --a_t 0 --threads 1" C16_ENCODER=cifar C16_EPOCHS=1 \
-		C16_FIT="--optim adam --lr 1e-3 --batch 64" C16_VAL_FRAC=0.5 C16_HEATMAP="--max-side 256" THREADS=2 "$@"
+		C16_FIT="--optim adam --lr 1e-3 --batch 64" C16_VAL_FRAC=0.5 C16_HEATMAP="--max-side 256" THREADS=2 \
+		C16_FROC_MPP=4 C16_FROC_LEVEL=1 C16_FROC="--bootstrap 100" "$@"
 }
 
 run c16 camelyon16
@@ -31,6 +32,7 @@ M=$(ls "$TILES"/manifest-*.tsv)
 ok "manifest: official test split, seeded val split" '[ $(grep -c "	test	" "$M") = 2 ] && [ $(grep -c "	val	" "$M") = 2 ] && [ $(grep -c "	train	" "$M") = 2 ]'
 RUN=$(ls -d "$TILES"/fit-* | head -1)
 ok "model, scores, AUC report" '[ -s "$RUN/model" ] && grep -q "^instance	test	test_001" "$RUN/scores.tsv" && grep -q "^bag  *student_score" "$RUN/auc.txt" && has_out "student_score"'
+ok "lesion-level FROC of the student and the teacher" 'grep -q "^FROC score " "$RUN/froc-student.txt" && grep -q "^FROC score " "$RUN/froc-teacher.txt" && has_out "== lesion-level FROC, teacher" && python3 -m json.tool "$RUN/froc-student.json" >/dev/null && [ -f "$RUN/detections-student/test_001.csv" ] && [ -f "$RUN/detections-student/test_002.csv" ] && grep -q "^inf	0	0$" "$RUN/froc-teacher.tsv"'
 ok "heatmaps of the test slides" '[ -s "$RUN/heatmaps/test_001.png" ] && [ -s "$RUN/heatmaps/test_002.png" ] && python3 -m json.tool "$RUN/heatmaps/test_001.geojson" >/dev/null'
 
 # again: only the failed job is redone; training is not

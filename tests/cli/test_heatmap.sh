@@ -126,6 +126,30 @@ ok "GeoJSON: 20 features, level-0 squares, QuPath properties" '[ $status = 0 ] &
 run "$BIN/weno-heatmap" --scores "$T/scores.tsv" --bag-id s --patch 256 --geojson "$T/only.geojson"
 ok "GeoJSON alone needs no slide" '[ $status = 0 ] && cmp -s "$T/h.geojson" "$T/only.geojson"'
 
+# --- detection marks (froc-report --detections-out writes such CSV files) ---
+printf '0.95,1100,800\n0.4,200,1400\n' >"$T/det.csv"
+run "$BIN/weno-heatmap" --slide "$S" --scores "$T/scores.tsv" --bag-id s --patch 256 --max-side 512 --alpha 1 -q \
+	--detections "$T/det.csv" -o "$T/hd.png" --geojson "$T/hd.geojson"
+read -r r g b < <(px "$T/hd.png" 275 200)
+read -r r2 g2 b2 < <(px "$T/hd.png" 275 197)
+read -r r3 g3 b3 < <(px "$T/hd.png" 277 201)
+ok "--detections: a red cross at the point, white around it" '[ $status = 0 ] && [ $r -gt 200 ] && [ $g -lt 60 ] && [ $b -lt 60 ] && [ $r2 -gt 200 ] && [ $g2 -lt 60 ] && [ "$r3 $g3 $b3" = "255 255 255" ]'
+read -r r g b < <(px "$T/hd.png" 96 96)
+read -r r2 g2 b2 < <(px "$T/h.png" 96 96)
+ok "--detections: the rest unchanged" '[ "$r $g $b" = "$r2 $g2 $b2" ]'
+run python3 -c "
+import json, sys
+f = json.load(open(sys.argv[1]))['features']
+pts = [x for x in f if x['geometry']['type'] == 'Point']
+assert len(f) == 22 and len(pts) == 2, len(f)
+assert pts[0]['geometry']['coordinates'] == [1100, 800] and pts[0]['properties']['confidence'] == 0.95
+assert pts[1]['properties']['classification']['name'] == 'Detection'
+print('ok')" "$T/hd.geojson"
+ok "--detections: points in the GeoJSON" '[ $status = 0 ] && has_out "^ok"'
+printf '0.95,1100\n' >"$T/baddet.csv"
+run "$BIN/weno-heatmap" --slide "$S" --scores "$T/scores.tsv" --bag-id s --patch 256 --detections "$T/baddet.csv" -o "$T/x.png"
+ok "--detections: a bad line, exit 1, no output" '[ $status = 1 ] && has_err "baddet.csv: line 1" && no_file "$T/x.png"'
+
 # --- bad input: exit 1, a clear message, no output left ---
 run "$BIN/weno-heatmap" --slide "$S" --scores "$T/scores.tsv" --bag-id nope --patch 256 -o "$T/x.png" --geojson "$T/x.geojson"
 ok "unknown bag id: exit 1, names it and the bags there" '[ $status = 1 ] && has_err "no instance rows for bag .nope." && has_err "other, s" && no_file "$T/x.png" && no_file "$T/x.geojson"'

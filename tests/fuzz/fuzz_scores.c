@@ -7,7 +7,8 @@
  * writes by name.  A read that succeeds has at least one score column and
  * rows whose kind and split are in range, whose label is NA or in [0,1],
  * whose scores are NA or finite and whose key (with a bag_id column) is
- * bag_id, a tab and the index; a read that fails must say why.  Built by
+ * bag_id, a tab and the index; a read that fails must say why.  Then with
+ * scoretab_read_xy, whose x and y must be NA or integers.  Built by
  * `make fuzz`; replayed over tests/fuzz/corpus/scores and
  * tests/fuzz/crashes/scores by `make test`.
  */
@@ -49,10 +50,29 @@ static void check(const char *path, const char *cols)
 	}
 }
 
+/* scoretab_read_xy: the same, and x, y are NA or integers */
+static void check_xy(const char *path)
+{
+	struct scoretab t;
+	struct err e = { 0 };
+	if (scoretab_read_xy(&t, path, "label", "student_score", &e) == 0) {
+		if (t.n && (!t.x || !t.y))
+			abort();
+		for (size_t i = 0; i < t.n; i++)
+			if ((!isnan(t.x[i]) && t.x[i] != floor(t.x[i])) || (!isnan(t.y[i]) && t.y[i] != floor(t.y[i])) ||
+			    fabs(t.x[i]) > 9007199254740992.0 || fabs(t.y[i]) > 9007199254740992.0)
+				abort();
+		scoretab_free(&t);
+	} else if (!e.msg[0] || e.code >= 0) {
+		abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = fuzz_scratch("fuzz_scores", data, size);
 	check(p, NULL);
 	check(p, "student_score,teacher_score");
+	check_xy(p);
 	return 0;
 }
