@@ -12,6 +12,70 @@
 #include "../lib/base/version.h"
 
 int cli_quiet;
+const char *cli_prog = "weno-tools";
+
+/* Out of memory: one message, then exit 1.  The critical section keeps two
+ * threads that run out together from calling exit at once. */
+static void die_nomem(size_t n, size_t size)
+{
+#pragma omp critical(cli_die_nomem)
+	{
+		if (n == 1)
+			fprintf(stderr, "%s: out of memory (allocating %zu bytes)\n", cli_prog, size);
+		else
+			fprintf(stderr, "%s: out of memory (allocating %zu x %zu bytes)\n", cli_prog, n, size);
+		exit(1);
+	}
+}
+
+void *xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+	if (!p)
+		die_nomem(1, size);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	if (!n || !size)
+		n = size = 1;
+	void *p = calloc(n, size); /* calloc checks n * size */
+	if (!p)
+		die_nomem(n, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t size)
+{
+	void *q = realloc(p, size ? size : 1);
+	if (!q)
+		die_nomem(1, size);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+char *xstrfmt(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) { /* an encoding error: nothing sensible to return */
+		fprintf(stderr, "%s: cannot format '%s'\n", cli_prog, fmt);
+		exit(1);
+	}
+	char *s = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
 
 void cli_error(const char *prog, const char *fmt, ...)
 {
@@ -135,6 +199,7 @@ static int set_value(const struct cli *c, const struct cli_opt *o, const char *v
 int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos)
 {
 	int np = 0, only_pos = 0;
+	cli_prog = c->prog;
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
 		if (only_pos || a[0] != '-' || !a[1]) {
