@@ -284,49 +284,80 @@ static int skipped(const char *skip, const char *name)
 	return 0;
 }
 
-size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap)
+int cli_params_each(const struct cli *c, const char *skip,
+                    int (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
-	size_t n = 0;
-	if (!cap)
-		return 0;
-	buf[0] = 0;
 	for (const struct cli_opt *o = c->opts; o && o->name; o++) {
-		int w = 0;
+		char num[32];
+		const char *v = num;
 		if (skipped(skip, o->name))
 			continue;
 		switch (o->type) {
 		case CLI_FLAG:
-			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);
-			break;
 		case CLI_INT:
-			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);
+			snprintf(num, sizeof num, "%d", *(int *)o->dest);
 			break;
 		case CLI_I64:
-			w = snprintf(buf + n, cap - n, "%s=%lld\n", o->name, *(long long *)o->dest);
+			snprintf(num, sizeof num, "%lld", *(long long *)o->dest);
 			break;
 		case CLI_DOUBLE: {
 			/* the shortest text that reads back as the same double */
-			char num[32];
-			double v = *(double *)o->dest;
+			double x = *(double *)o->dest;
 			for (int prec = 1; prec <= 17; prec++) {
-				snprintf(num, sizeof num, "%.*g", prec, v);
-				if (strtod(num, NULL) == v)
+				snprintf(num, sizeof num, "%.*g", prec, x);
+				if (strtod(num, NULL) == x)
 					break;
 			}
-			w = snprintf(buf + n, cap - n, "%s=%s\n", o->name, num);
 			break;
 		}
 		case CLI_STRING:
-			if (*(const char **)o->dest)
-				w = snprintf(buf + n, cap - n, "%s=%s\n", o->name, *(const char **)o->dest);
+			v = *(const char **)o->dest;
 			break;
 		}
-		if (w < 0 || (size_t)w >= cap - n) {
-			n = cap - 1;
-			buf[n] = 0;
-			break;
-		}
-		n += (size_t)w;
+		if (!v)
+			continue;
+		int rc = fn(arg, o->name, v);
+		if (rc)
+			return rc;
 	}
-	return n;
+	return 0;
+}
+
+/* "name=value\n" lines appended to a buffer: at most cap - 1 bytes kept,
+ * len counts them all */
+struct params_text {
+	char *buf;
+	size_t cap, len;
+};
+
+static int params_append(void *arg, const char *name, const char *value)
+{
+	struct params_text *t = arg;
+	size_t n = strlen(name) + strlen(value) + 2;
+	if (t->len < t->cap)
+		snprintf(t->buf + t->len, t->cap - t->len, "%s=%s\n", name, value);
+	t->len += n;
+	return 0;
+}
+
+size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap)
+{
+	if (!cap)
+		return 0;
+	struct params_text t = {buf, cap, 0};
+	buf[0] = 0;
+	cli_params_each(c, skip, params_append, &t);
+	return t.len < cap ? t.len : cap - 1;
+}
+
+char *cli_params_alloc(const struct cli *c, const char *skip)
+{
+	struct params_text t = {NULL, 0, 0};
+	cli_params_each(c, skip, params_append, &t); /* measures */
+	t.cap = t.len + 1;
+	t.buf = xmalloc(t.cap);
+	t.buf[0] = 0;
+	t.len = 0;
+	cli_params_each(c, skip, params_append, &t);
+	return t.buf;
 }

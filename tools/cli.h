@@ -62,6 +62,16 @@ int cli_usage_error(const struct cli *c, const char *fmt, ...)
  * goes and how many threads wrote it do not change what is in it). */
 size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap);
 
+/* The same lines in a string allocated to fit, never truncated; the caller
+ * frees it. */
+char *cli_params_alloc(const struct cli *c, const char *skip);
+
+/* Calls fn(arg, name, value) for each option that cli_params writes, in
+ * table order, with the value as cli_params writes it; stops at the first
+ * non-zero return of fn and returns it, else 0. */
+int cli_params_each(const struct cli *c, const char *skip,
+                    int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
 /* Prints "prog: msg" on stderr (the tool's error convention). */
 void cli_error(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,5 +1,6 @@
-/* test_cli.c - tools/cli.c: the x-alloc wrappers.  cli.c is not in
- * libweno.a (it is the tools'), so it is compiled in here. */
+/* test_cli.c - tools/cli.c: the x-alloc wrappers and the option values
+ * written as provenance.  cli.c is not in libweno.a (it is the tools'), so
+ * it is compiled in here. */
 #include "../../tools/cli.c"
 
 #include <stdint.h>
@@ -8,7 +9,18 @@
 
 #include "check.h"
 
+static int o_flag, o_int = 7;
+static long long o_i64 = -3;
+static double o_dbl = 0.1;
+static const char *o_str = "a=b", *o_unset;
+
 static const struct cli_opt OPTS[] = {
+	{"flag", 0, CLI_FLAG, &o_flag, NULL, "", NULL},
+	{"int", 0, CLI_INT, &o_int, "N", "", NULL},
+	{"i64", 0, CLI_I64, &o_i64, "N", "", NULL},
+	{"dbl", 0, CLI_DOUBLE, &o_dbl, "X", "", NULL},
+	{"str", 0, CLI_STRING, &o_str, "S", "", NULL},
+	{"unset", 0, CLI_STRING, &o_unset, "S", "", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 static const struct cli CLI = {"test-cli", "", "", NULL, OPTS, 0, -1};
@@ -75,9 +87,60 @@ static void test_xalloc_small(void)
 	free(big);
 }
 
+static int collect(void *arg, const char *name, const char *value)
+{
+	char **s = arg, *t = xstrfmt("%s[%s:%s]", *s, name, value);
+	free(*s);
+	*s = t;
+	return 0;
+}
+
+static int stop_at_dbl(void *arg, const char *name, const char *value)
+{
+	(void)value;
+	++*(int *)arg;
+	return strcmp(name, "dbl") ? 0 : 5;
+}
+
+static void test_params(void)
+{
+	char buf[256];
+	size_t n = cli_params(&CLI, "int", buf, sizeof buf);
+	const char *want = "flag=0\ni64=-3\ndbl=0.1\nstr=a=b\n";
+	CHECK(n == strlen(want) && !strcmp(buf, want), "cli_params: '%s'", buf);
+	n = cli_params(&CLI, "int", buf, 10);
+	CHECK(n == 9 && !strcmp(buf, "flag=0\ni6"), "truncated to cap - 1: %zu '%s'", n, buf);
+	char *a = cli_params_alloc(&CLI, "int");
+	CHECK(!strcmp(a, want), "cli_params_alloc: '%s'", a);
+	free(a);
+	char *s = xstrdup("");
+	CHECK(cli_params_each(&CLI, "flag,i64", collect, &s) == 0, "each returns 0");
+	CHECK(!strcmp(s, "[int:7][dbl:0.1][str:a=b]"), "cli_params_each: '%s'", s);
+	free(s);
+	int calls = 0;
+	CHECK(cli_params_each(&CLI, NULL, stop_at_dbl, &calls) == 5 && calls == 4, "stops at fn's first non-zero: %d calls",
+	      calls);
+}
+
+static void test_params_long_value(void)
+{
+	char *v = xmalloc(20001);
+	memset(v, 'v', 20000);
+	v[20000] = 0;
+	const char *old = o_str;
+	o_str = v;
+	char *a = cli_params_alloc(&CLI, "flag,int,i64,dbl");
+	CHECK(strlen(a) == 20005 && !strncmp(a, "str=vvv", 7) && a[20004] == '\n', "%zu bytes", strlen(a));
+	free(a);
+	o_str = old;
+	free(v);
+}
+
 int main(void)
 {
 	RUN(test_xalloc_out_of_memory);
 	RUN(test_xalloc_small);
+	RUN(test_params);
+	RUN(test_params_long_value);
 	return check_summary();
 }
