@@ -149,21 +149,16 @@ int main(int argc, char **argv)
 		}
 	}
 	/* B's rows in the split, sorted by (kind, key) */
-	struct ref *refs = malloc((t[1].n + 1) * sizeof *refs);
+	struct ref *refs = xmalloc((t[1].n + 1) * sizeof *refs);
 	size_t nref = 0;
-	for (size_t i = 0; refs && i < t[1].n; i++)
+	for (size_t i = 0; i < t[1].n; i++)
 		if (in_split(&t[1], i, split))
 			refs[nref++] = (struct ref){t[1].kind_names[t[1].kind[i]], t[1].key[i], i};
 	size_t n = t[0].n + 1;
-	double *sa = malloc(n * sizeof *sa), *sb = malloc(n * sizeof *sb);
-	uint8_t *y = malloc(n);
-	size_t *match = malloc(n * sizeof *match); /* B's row of each A row, or SIZE_MAX */
+	double *sa = xmalloc(n * sizeof *sa), *sb = xmalloc(n * sizeof *sb);
+	uint8_t *y = xmalloc(n);
+	size_t *match = xmalloc(n * sizeof *match); /* B's row of each A row, or SIZE_MAX */
 	int failed = 0;
-	if (!refs || !sa || !sb || !y || !match) {
-		cli_error(CLI.prog, "out of memory");
-		failed = 1;
-		goto done;
-	}
 	qsort(refs, nref, sizeof *refs, ref_cmp);
 	for (size_t i = 1; i < nref; i++)
 		if (!ref_cmp(&refs[i - 1], &refs[i])) {

@@ -119,8 +119,8 @@ int main(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		double *s = malloc((t.n + 1) * sizeof *s), *vs = malloc((t.n + 1) * sizeof *vs);
-		uint8_t *y = malloc(t.n + 1), *vy = malloc(t.n + 1);
+		double *s = xmalloc((t.n + 1) * sizeof *s), *vs = xmalloc((t.n + 1) * sizeof *vs);
+		uint8_t *y = xmalloc(t.n + 1), *vy = xmalloc(t.n + 1);
 		size_t in_eval = 0;
 		for (size_t i = 0; i < t.n; i++)
 			in_eval += !t.has_split || eval_split < 0 || t.split[i] == eval_split;
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 				}
 				if (!n)
 					continue; /* this score does not exist at this level */
-				res = realloc(res, (nres + 1) * sizeof *res);
+				res = xrealloc(res, (nres + 1) * sizeof *res);
 				struct result *r = &res[nres++];
 				memset(r, 0, sizeof *r);
 				r->file = files[fi];
@@ -163,13 +163,12 @@ int main(int argc, char **argv)
 						fprintf(roc, "%s\t%s\t%s\t%.9g\t%.9g\t%.9g\n", files[fi], r->kind, r->score, p[q].threshold,
 						        p[q].fpr, p[q].tpr);
 					if (opt_roc_svg && fi == 0 && ncurves < 16 && m > 0) {
-						double *x = malloc((size_t)m * sizeof *x), *yy = malloc((size_t)m * sizeof *yy);
+						double *x = xmalloc((size_t)m * sizeof *x), *yy = xmalloc((size_t)m * sizeof *yy);
 						for (long q = 0; q < m; q++) {
 							x[q] = p[q].fpr;
 							yy[q] = p[q].tpr;
 						}
-						char *name = malloc(160);
-						snprintf(name, 160, "%s %s (AUC %.4f)", r->kind, r->score, r->a.auc);
+						char *name = xstrfmt("%s %s (AUC %.4f)", r->kind, r->score, r->a.auc);
 						curves[ncurves] = (struct plot_curve){name, x, yy, m};
 						curve_mem[2 * ncurves] = x;
 						curve_mem[2 * ncurves + 1] = yy;

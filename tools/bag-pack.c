@@ -207,10 +207,8 @@ static int export(const char *in, struct err *e)
 		f.n = n;
 		f.d = h.dim;
 		f.x = (float *)data;
-		f.coords = malloc((n ? n : 1) * 2 * sizeof *f.coords);
-		if (!f.coords)
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-		for (uint64_t i = 0; !rc && i < n; i++) {
+		f.coords = xmalloc((n ? n : 1) * 2 * sizeof *f.coords);
+		for (uint64_t i = 0; i < n; i++) {
 			f.coords[2 * i] = inst[i].x;
 			f.coords[2 * i + 1] = inst[i].y;
 		}
@@ -300,7 +298,7 @@ static char *relative_to(const char *from, const char *target)
 	if (!a || !b) {
 		free(a);
 		free(b);
-		return strdup(target);
+		return xstrdup(target);
 	}
 	/* common leading components */
 	size_t i = 0, common = 0;
@@ -315,16 +313,15 @@ static char *relative_to(const char *from, const char *target)
 	for (const char *p = a + common; *p; p++)
 		ups += *p == '/';
 	size_t n = ups * 3 + strlen(b) + 2;
-	char *out = malloc(n), *o = out;
-	for (size_t k = 0; out && k < ups; k++) {
+	char *out = xmalloc(n), *o = out;
+	for (size_t k = 0; k < ups; k++) {
 		memcpy(o, "../", 3);
 		o += 3;
 	}
-	if (out)
-		snprintf(o, n - (size_t)(o - out), "%s", b[common] == '/' ? b + common + 1 : b + common);
+	snprintf(o, n - (size_t)(o - out), "%s", b[common] == '/' ? b + common + 1 : b + common);
 	free(a);
 	free(b);
-	return out ? out : strdup(target);
+	return out;
 }
 
 struct mrow {
@@ -399,20 +396,13 @@ static int build_manifest(struct err *e)
 		}
 		if (nrows == rcap) {
 			rcap = rcap ? 2 * rcap : 256;
-			struct mrow *nr = realloc(rows, rcap * sizeof *nr);
-			if (!nr) {
-				rc = err_set(e, ERR_NOMEM, "out of memory");
-				break;
-			}
-			rows = nr;
+			rows = xrealloc(rows, rcap * sizeof *rows);
 		}
 		struct mrow *m = &rows[nrows++];
-		m->id = strdup(fld[c_slide]);
+		m->id = xstrdup(fld[c_slide]);
 		m->label = label;
 		m->split = split;
-		size_t pl = strlen(opt_bag_dir) + strlen(fld[c_slide]) + 8;
-		m->path = malloc(pl);
-		snprintf(m->path, pl, "%s/%s.wbag", opt_bag_dir, fld[c_slide]);
+		m->path = xstrfmt("%s/%s.wbag", opt_bag_dir, fld[c_slide]);
 		m->n = 0;
 		struct bag_reader *r;
 		struct err be = {0};
@@ -443,7 +433,7 @@ static int build_manifest(struct err *e)
 		struct rng r;
 		rng_seed(&r, (uint64_t)opt_seed, 0xa1);
 		for (int lab = 1; lab >= 0; lab--) {
-			uint32_t *idx = malloc((nrows + 1) * sizeof *idx), k = 0;
+			uint32_t *idx = xmalloc((nrows + 1) * sizeof *idx), k = 0;
 			for (size_t i = 0; i < nrows; i++)
 				if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
 					idx[k++] = (uint32_t)i;
@@ -463,9 +453,8 @@ static int build_manifest(struct err *e)
 			manifest_write_header(af.fp);
 			for (size_t i = 0; i < nrows; i++) {
 				/* readers resolve paths against the manifest's folder */
-				char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : strdup(rows[i].path);
-				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel ? rel : rows[i].path,
-				                   rows[i].n);
+				char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : xstrdup(rows[i].path);
+				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel, rows[i].n);
 				free(rel);
 			}
 			rc = afile_commit(&af, e);

@@ -63,23 +63,18 @@ static const struct cli CLI = {
 
 static char *path_join(const char *dir, const char *name)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
+	return xstrfmt("%s/%s", dir, name);
 }
 
+/* dir/stem, or dir/stem.gz, whichever is readable first; NULL if neither */
 static char *find_idx(const char *dir, const char *stem)
 {
 	char *p = path_join(dir, stem);
-	if (p && access(p, R_OK) == 0)
+	if (access(p, R_OK) == 0)
 		return p;
 	free(p);
-	char gz[256];
-	snprintf(gz, sizeof gz, "%s.gz", stem);
-	p = path_join(dir, gz);
-	if (p && access(p, R_OK) == 0)
+	p = xstrfmt("%s/%s.gz", dir, stem);
+	if (access(p, R_OK) == 0)
 		return p;
 	free(p);
 	return NULL;
@@ -244,11 +239,11 @@ int main(int argc, char **argv)
 	for (int s = 0; s < 2; s++) {
 		src[s].set = s == 0 || !test.n ? &train : &test;
 		src[s].n = 0;
-		src[s].idx = malloc(((size_t)src[s].set->n + 1) * sizeof(uint32_t));
-		lab[s] = malloc((size_t)src[s].set->n + 1);
+		src[s].idx = xmalloc(((size_t)src[s].set->n + 1) * sizeof(uint32_t));
+		lab[s] = xmalloc((size_t)src[s].set->n + 1);
 	}
 	if (!test.n) { /* one folder: hold out --test-frac of the images, seeded */
-		uint32_t *perm = malloc(((size_t)train.n + 1) * sizeof *perm);
+		uint32_t *perm = xmalloc(((size_t)train.n + 1) * sizeof *perm);
 		for (uint32_t i = 0; i < train.n; i++)
 			perm[i] = i;
 		struct rng r;
@@ -288,14 +283,14 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		return 1;
-	uint8_t *is_val = calloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
+	uint8_t *is_val = xcalloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
 	milsynth_val_split(&m[0], opt_val_frac, (uint64_t)opt_seed, is_val);
 
 	/* jobs, in manifest order: train (and val) bags, then test bags */
 	uint32_t total = 0;
 	for (int s = 0; s < 2; s++)
 		total += m[s].n_pos_bags + m[s].n_neg_bags;
-	struct job *jobs = calloc(total, sizeof *jobs);
+	struct job *jobs = xcalloc(total, sizeof *jobs);
 	uint32_t nj = 0;
 	for (int s = 0; s < 2; s++) {
 		uint32_t kept[2] = {0, 0};
@@ -327,15 +322,14 @@ int main(int argc, char **argv)
 	size_t bufsz = (size_t)train.h * train.w * train.c;
 #pragma omp parallel
 	{
-		uint8_t *buf = malloc(bufsz);
+		uint8_t *buf = xmalloc(bufsz);
 #pragma omp for schedule(dynamic, 4)
 		for (uint32_t i = 0; i < nj; i++) {
 			struct err le = {0};
 			char name[128];
 			snprintf(name, sizeof name, "%s.wbag", jobs[i].id);
 			char *path = path_join(bagdir, name);
-			int r = buf && path ? write_bag(&jobs[i], path, buf, &le)
-			                    : err_set(&le, ERR_NOMEM, "out of memory");
+			int r = write_bag(&jobs[i], path, buf, &le);
 			free(path);
 #pragma omp critical
 			{

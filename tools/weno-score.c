@@ -151,14 +151,10 @@ int main(int argc, char **argv)
 			free(fs);
 			free(ft);
 			free(rk);
-			fs = malloc(n * sizeof *fs);
-			ft = malloc(n * sizeof *ft);
-			rk = malloc(n * sizeof *rk);
+			fs = xmalloc(n * sizeof *fs);
+			ft = xmalloc(n * sizeof *ft);
+			rk = xmalloc(n * sizeof *rk);
 			fcap = n;
-			if (!fs || !ft || !rk) {
-				rc = err_set(&e, ERR_NOMEM, "out of memory");
-				break;
-			}
 		}
 		double bs, bt;
 		if ((rc = weno_score_bag(&m, x, n, fs, ft, &bs, &bt, &e)))
