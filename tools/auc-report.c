@@ -53,7 +53,7 @@ static const struct cli CLI = {
 
 struct result {
 	const char *file;
-	char kind[32], score[64];
+	char *kind, *score;         /* owned */
 	struct auc_result a;
 	double thr;
 	struct confusion c;
@@ -108,8 +108,7 @@ int main(int argc, char **argv)
 		roc = roc_af.fp;
 		fprintf(roc, "file\tkind\tscore\tthreshold\tfpr\ttpr\n");
 	}
-	struct plot_curve curves[16];
-	double *curve_mem[32];
+	struct plot_curve *curves = NULL; /* --roc-svg: the first file's curves */
 	int ncurves = 0;
 	for (int fi = 0; fi < np; fi++) {
 		struct scoretab t;
@@ -150,29 +149,27 @@ int main(int argc, char **argv)
 				struct result *r = &res[nres++];
 				memset(r, 0, sizeof *r);
 				r->file = files[fi];
-				snprintf(r->kind, sizeof r->kind, "%s", t.kind_names[k]);
-				snprintf(r->score, sizeof r->score, "%s", t.score_names[j]);
+				r->kind = xstrdup(t.kind_names[k]);
+				r->score = xstrdup(t.score_names[j]);
 				metrics_auc(s, y, n, opt_boot, (uint64_t)opt_seed, &r->a, &e);
 				r->thr = nv ? metrics_youden(vs, vy, nv) : NAN;
 				if (!isnan(r->thr))
 					metrics_confusion(s, y, n, r->thr, &r->c);
-				if (roc || (opt_roc_svg && fi == 0 && ncurves < 16)) {
+				if (roc || (opt_roc_svg && fi == 0)) {
 					struct roc_point *p;
 					long m = metrics_roc(s, y, n, &p, &e);
 					for (long q = 0; roc && q < m; q++)
 						fprintf(roc, "%s\t%s\t%s\t%.9g\t%.9g\t%.9g\n", files[fi], r->kind, r->score, p[q].threshold,
 						        p[q].fpr, p[q].tpr);
-					if (opt_roc_svg && fi == 0 && ncurves < 16 && m > 0) {
+					if (opt_roc_svg && fi == 0 && m > 0) {
 						double *x = xmalloc((size_t)m * sizeof *x), *yy = xmalloc((size_t)m * sizeof *yy);
 						for (long q = 0; q < m; q++) {
 							x[q] = p[q].fpr;
 							yy[q] = p[q].tpr;
 						}
 						char *name = xstrfmt("%s %s (AUC %.4f)", r->kind, r->score, r->a.auc);
-						curves[ncurves] = (struct plot_curve){name, x, yy, m};
-						curve_mem[2 * ncurves] = x;
-						curve_mem[2 * ncurves + 1] = yy;
-						ncurves++;
+						curves = xrealloc(curves, (size_t)(ncurves + 1) * sizeof *curves);
+						curves[ncurves++] = (struct plot_curve){name, x, yy, m};
 					}
 					free(p);
 				}
@@ -197,17 +194,18 @@ int main(int argc, char **argv)
 			failed++;
 		}
 	}
-	for (int k = 0; k < ncurves; k++) {
-		free((char *)curves[k].name);
-		free(curve_mem[2 * k]);
-		free(curve_mem[2 * k + 1]);
+	for (int k = 0; k < ncurves; k++) { /* the curves' own memory, const to plot_roc_svg */
+		free((void *)curves[k].name);
+		free((void *)curves[k].x);
+		free((void *)curves[k].y);
 	}
+	free(curves);
 	/* summaries over files: mean and sd per (kind, score) */
 	struct sum {
-		char kind[32], score[64];
+		const char *kind, *score; /* the first result's */
 		double s, s2;
 		int n;
-	} sums[64];
+	} *sums = NULL;
 	int nsum = 0;
 	for (size_t i = 0; i < nres; i++) {
 		if (isnan(res[i].a.auc))
@@ -216,17 +214,14 @@ int main(int argc, char **argv)
 		for (int q = 0; q < nsum; q++)
 			if (!strcmp(sums[q].kind, res[i].kind) && !strcmp(sums[q].score, res[i].score))
 				k = q;
-		if (k < 0 && nsum < 64) {
+		if (k < 0) {
+			sums = xrealloc(sums, (size_t)(nsum + 1) * sizeof *sums);
 			k = nsum++;
-			memset(&sums[k], 0, sizeof sums[k]);
-			snprintf(sums[k].kind, 32, "%s", res[i].kind);
-			snprintf(sums[k].score, 64, "%s", res[i].score);
+			sums[k] = (struct sum){res[i].kind, res[i].score, 0, 0, 0};
 		}
-		if (k >= 0) {
-			sums[k].s += res[i].a.auc;
-			sums[k].s2 += res[i].a.auc * res[i].a.auc;
-			sums[k].n++;
-		}
+		sums[k].s += res[i].a.auc;
+		sums[k].s2 += res[i].a.auc * res[i].a.auc;
+		sums[k].n++;
 	}
 	if (opt_json) {
 		printf("{\"version\":\"%s\",\"split\":\"%s\",\"pos_threshold\":%g,\"bootstrap\":%d,\"seed\":%lld,\"results\":[",
@@ -311,6 +306,11 @@ int main(int argc, char **argv)
 			failed++;
 		}
 	}
+	for (size_t i = 0; i < nres; i++) {
+		free(res[i].kind);
+		free(res[i].score);
+	}
 	free(res);
+	free(sums);
 	return failed ? 1 : 0;
 }
