@@ -60,7 +60,7 @@ static int ref_cmp(const void *x, const void *y)
 }
 
 struct cmp_result {
-	char kind[32], score_a[64], score_b[64];
+	const char *kind, *score_a, *score_b; /* the tables' names */
 	struct auc_diff d;
 };
 
@@ -118,14 +118,15 @@ int main(int argc, char **argv)
 		return rc == CLI_EXIT ? 0 : 2;
 	if (!(opt_pos_thr > 0 && opt_pos_thr <= 1))
 		return cli_usage_error(&CLI, "--pos-threshold %g: expected 0 < F <= 1", opt_pos_thr);
-	char col_a[64] = "", col_b[64] = "";
+	char *col_a = NULL;
+	const char *col_b = NULL;
 	if (opt_scores) {
 		const char *c = strchr(opt_scores, ',');
 		size_t la = c ? (size_t)(c - opt_scores) : strlen(opt_scores);
-		if (!la || la >= sizeof col_a || (c && (!c[1] || strlen(c + 1) >= sizeof col_b)))
+		if (!la || (c && !c[1]))
 			return cli_usage_error(&CLI, "--score-col '%s': expected A or A,B", opt_scores);
-		memcpy(col_a, opt_scores, la);
-		snprintf(col_b, sizeof col_b, "%s", c ? c + 1 : col_a);
+		col_a = xstrfmt("%.*s", (int)la, opt_scores);
+		col_b = c ? c + 1 : col_a;
 	}
 	int split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
 	struct scoretab t[2];
@@ -158,7 +159,8 @@ int main(int argc, char **argv)
 	double *sa = xmalloc(n * sizeof *sa), *sb = xmalloc(n * sizeof *sb);
 	uint8_t *y = xmalloc(n);
 	size_t *match = xmalloc(n * sizeof *match); /* B's row of each A row, or SIZE_MAX */
-	int failed = 0;
+	int failed = 0, nres = 0;
+	struct cmp_result *res = NULL;
 	qsort(refs, nref, sizeof *refs, ref_cmp);
 	for (size_t i = 1; i < nref; i++)
 		if (!ref_cmp(&refs[i - 1], &refs[i])) {
@@ -199,8 +201,6 @@ int main(int argc, char **argv)
 	if (n_matched < n_a || n_matched < nref)
 		fprintf(stderr, "%s: note: %zu of %zu rows of %s and %zu of %zu of %s match; the others "
 		        "are left out\n", CLI.prog, n_matched, n_a, files[0], n_matched, nref, files[1]);
-	struct cmp_result res[SCORETAB_MAX_KINDS * SCORETAB_MAX_SCORES];
-	int nres = 0;
 	for (int k = 0; k < t[0].n_kinds; k++) {
 		double thr = strcmp(t[0].kind_names[k], "instance") ? 0.5 : opt_pos_thr;
 		for (int ja = 0; ja < t[0].n_scores; ja++) {
@@ -218,10 +218,11 @@ int main(int argc, char **argv)
 			}
 			if (!m)
 				continue;
+			res = xrealloc(res, (size_t)(nres + 1) * sizeof *res);
 			struct cmp_result *r = &res[nres++];
-			snprintf(r->kind, sizeof r->kind, "%s", t[0].kind_names[k]);
-			snprintf(r->score_a, sizeof r->score_a, "%s", t[0].score_names[ja]);
-			snprintf(r->score_b, sizeof r->score_b, "%s", t[1].score_names[jb]);
+			r->kind = t[0].kind_names[k];
+			r->score_a = t[0].score_names[ja];
+			r->score_b = t[1].score_names[jb];
 			err_clear(&e);
 			if (metrics_auc_paired(sa, sb, y, m, &r->d, &e)) {
 				cli_error(CLI.prog, "%s", e.msg);
@@ -287,6 +288,8 @@ int main(int argc, char **argv)
 	if (opt_tsv && write_tsv(opt_tsv, res, nres) < 0)
 		failed = 1;
 done:
+	free(col_a);
+	free(res);
 	free(refs);
 	free(sa);
 	free(sb);
