@@ -78,14 +78,14 @@ int main(int argc, char **argv)
 	if (!strcmp(opt_split, "all"))
 		want[0] = want[1] = want[2] = want[3] = 1;
 	else {
-		char buf[64];
-		snprintf(buf, sizeof buf, "%s", opt_split);
+		char *buf = xstrdup(opt_split);
 		for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
 			int s = manifest_split_parse(tok);
 			if (s < 0)
 				return cli_usage_error(&CLI, "--split '%s': expected train, val, test, none or all", tok);
 			want[s] = 1;
 		}
+		free(buf);
 	}
 	const struct nn_backend *be = nn_backend_get(opt_device);
 	if (!be) {
