@@ -126,13 +126,13 @@ static int info_one(const char *path, int many)
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			const char *le = nl ? nl : end, *eq = memchr(p, '=', (size_t)(le - p));
 			if (eq) {
-				char k[256], v[4096];
-				snprintf(k, sizeof k, "%.*s", (int)(eq - p), p);
-				snprintf(v, sizeof v, "%.*s", (int)(le - eq - 1), eq + 1);
+				char *k = xstrfmt("%.*s", (int)(eq - p), p), *v = xstrfmt("%.*s", (int)(le - eq - 1), eq + 1);
 				printf("%s", first ? "" : ",");
 				json_string(stdout, k);
 				putchar(':');
 				json_string(stdout, v);
+				free(k);
+				free(v);
 				first = 0;
 			}
 			p = le + 1;

@@ -102,6 +102,11 @@ ok "corrupt stream: exit 1, nothing written" '[ $status = 1 ] && no_file "$T/x.w
 # --- features ---
 run "$BIN/bag-pack" --npy "$T/feats.npy" --id s1 --label 1 -o "$T/f.wbag"
 ok "import .npy" '[ $status = 0 ] && "$BIN/bag-info" --check "$T/f.wbag" >/dev/null'
+# no silent caps: bag-info --json printed provenance values through a 4096-byte buffer
+src=$(printf 's%.0s' $(seq 5000))
+run "$BIN/bag-pack" --npy "$T/feats.npy" --source "$src" --label 1 -o "$T/src.wbag"
+run "$BIN/bag-info" --json "$T/src.wbag"
+ok "bag-info --json: a 5000-byte provenance value whole" '[ $status = 0 ] && python3 -c "import json,sys; p = json.load(open(sys.argv[1]))[\"provenance\"]; assert p[\"source\"] == \"s\" * 5000, len(p[\"source\"])" "$T/out"'
 run "$BIN/bag-pack" --export npy "$T/f.wbag" -o "$T/back.npy"
 ok "export .npy round trip is byte-identical" '[ $status = 0 ] && cmp -s "$T/feats.npy" "$T/back.npy"'
 run "$BIN/bag-pack" --export h5 "$T/f.wbag" -o "$T/f.h5"
