@@ -1,6 +1,7 @@
 /* bag-pack - finalises tile streams into bags, imports and exports feature
  * files (CLAM/TRIDENT HDF5, DSMIL CSV, .npy), and builds manifests. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,20 +85,27 @@ static void stem(const char *path, char *out, size_t cap)
 		*dot = 0;
 }
 
+/* what add_provenance's cli_params_each needs */
+struct meta_arg {
+	struct bag_header *h;
+	struct err *e;
+};
+
+static int add_param(void *arg, const char *name, const char *value)
+{
+	struct meta_arg *a = arg;
+	char *k = xstrfmt("bag-pack.%s", name);
+	int rc = bag_header_meta_add(a->h, k, value, a->e);
+	free(k);
+	return rc;
+}
+
+/* who packed the bag, and every option but -o, as provenance */
 static int add_provenance(struct bag_header *h, struct err *e)
 {
-	char params[8192];
-	cli_params(&CLI, "output", params, sizeof params);
 	int rc = bag_header_meta_add(h, "packed_by", "bag-pack " WENO_VERSION, e);
-	for (const char *p = params; !rc && *p;) {
-		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
-		char k[128], v[4096];
-		snprintf(k, sizeof k, "bag-pack.%.*s", (int)(eq - p), p);
-		snprintf(v, sizeof v, "%.*s", (int)(nl - eq - 1), eq + 1);
-		rc = bag_header_meta_add(h, k, v, e);
-		p = nl + 1;
-	}
-	return rc;
+	struct meta_arg a = {h, e};
+	return rc ? rc : cli_params_each(&CLI, "output", add_param, &a);
 }
 
 static int finalise(const char *in, int label, struct err *e)
@@ -284,17 +292,16 @@ static int csv_fields(char *line, char **f, int max)
  * exist, or the folder of `from`); target unchanged when that fails. */
 static char *relative_to(const char *from, const char *target)
 {
-	char dir[4096], *a, *b;
-	snprintf(dir, sizeof dir, "%s", from);
-	char *slash = strrchr(dir, '/');
+	char *dir = xstrdup(from), *slash = strrchr(dir, '/');
+	const char *d = dir;
 	if (slash)
 		*slash = 0;
 	else
-		snprintf(dir, sizeof dir, ".");
-	if (!dir[0])
-		snprintf(dir, sizeof dir, "/");
-	a = realpath(dir, NULL);
-	b = realpath(target, NULL);
+		d = ".";
+	if (!d[0])
+		d = "/";
+	char *a = realpath(d, NULL), *b = realpath(target, NULL);
+	free(dir);
 	if (!a || !b) {
 		free(a);
 		free(b);
@@ -341,6 +348,8 @@ static int build_manifest(struct err *e)
 	ssize_t len;
 	long lineno = 0;
 	int c_slide = -1, c_label = -1, c_split = -1, ncol = 0, rc = 0, missing = 0;
+	char **fld = NULL;
+	size_t fcap = 0;
 	struct mrow *rows = NULL;
 	size_t nrows = 0, rcap = 0;
 	int default_split = manifest_split_parse(opt_split);
@@ -350,8 +359,14 @@ static int build_manifest(struct err *e)
 			line[--len] = 0;
 		if (!len)
 			continue;
-		char *fld[64];
-		int nf = csv_fields(line, fld, 64);
+		size_t maxf = 1; /* a field after each comma, at most */
+		for (const char *p = line; *p; p++)
+			maxf += *p == ',';
+		if (maxf > fcap) {
+			fcap = maxf;
+			fld = xrealloc(fld, fcap * sizeof *fld);
+		}
+		int nf = csv_fields(line, fld, maxf > INT_MAX ? INT_MAX : (int)maxf);
 		if (!ncol) {
 			ncol = nf;
 			for (int i = 0; i < nf; i++) {
@@ -424,6 +439,7 @@ static int build_manifest(struct err *e)
 		}
 	}
 	free(line);
+	free(fld);
 	fclose(f);
 	if (!rc && !ncol)
 		rc = err_set(e, ERR_FORMAT, "%s: empty file, expected a header line slide_id,label,...", opt_manifest);
@@ -497,6 +513,9 @@ int main(int argc, char **argv)
 			                       isatty(1) ? " (a bag is not written to a terminal)" : "");
 		opt_out = "-";
 	}
+	if (opt_id && strlen(opt_id) > BAG_ID_MAX)
+		return cli_usage_error(&CLI, "--id: %zu bytes, a bag id holds at most %d (formats/bag.md)",
+		                       strlen(opt_id), BAG_ID_MAX);
 	if (!(opt_val_frac >= 0 && opt_val_frac < 1))
 		return cli_usage_error(&CLI, "--val-frac %g: expected 0 <= F < 1", opt_val_frac);
 	struct err e = {0};
