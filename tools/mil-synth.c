@@ -141,7 +141,17 @@ struct job {
 	int split;
 };
 
-static char params[8192];
+/* what write_bag's cli_params_each needs */
+struct meta_arg {
+	struct bag_header *h;
+	struct err *e;
+};
+
+static int add_param(void *arg, const char *name, const char *value)
+{
+	struct meta_arg *a = arg;
+	return bag_header_meta_add(a->h, name, value, a->e);
+}
 
 static int write_bag(const struct job *j, const char *path, uint8_t *buf, struct err *e)
 {
@@ -154,21 +164,13 @@ static int write_bag(const struct job *j, const char *path, uint8_t *buf, struct
 	h.channels = s->c;
 	h.label = j->label;
 	snprintf(h.id, sizeof h.id, "%s", j->id);
-	char v[64];
 	int rc = bag_header_meta_add(&h, "tool", "mil-synth", e);
 	rc = rc ? rc : bag_header_meta_add(&h, "version", WENO_VERSION, e);
 	rc = rc ? rc : bag_header_meta_add(&h, "source", s->source ? s->source : "?", e);
-	snprintf(v, sizeof v, "%s", manifest_split_name(j->split));
-	rc = rc ? rc : bag_header_meta_add(&h, "split", v, e);
+	rc = rc ? rc : bag_header_meta_add(&h, "split", manifest_split_name(j->split), e);
 	rc = rc ? rc : bag_header_meta_add(&h, "instance_x", "index of the image in its source set", e);
-	for (const char *p = params; !rc && *p;) {
-		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
-		char k[128], val[4096];
-		snprintf(k, sizeof k, "%.*s", (int)(eq - p), p);
-		snprintf(val, sizeof val, "%.*s", (int)(nl - eq - 1), eq + 1);
-		rc = bag_header_meta_add(&h, k, val, e);
-		p = nl + 1;
-	}
+	struct meta_arg a = {&h, e};
+	rc = rc ? rc : cli_params_each(&CLI, "out,threads", add_param, &a); /* every option but these two */
 	struct bag_writer *w = NULL;
 	rc = rc ? rc : bag_writer_open(&w, path, &h, opt_level, 0, e);
 	bag_header_free(&h);
@@ -214,7 +216,6 @@ int main(int argc, char **argv)
 		opt_pos = "6";
 	if (opt_threads > 0)
 		omp_set_num_threads(opt_threads);
-	cli_params(&CLI, "out,threads", params, sizeof params);
 
 	struct err e = {0};
 	struct imgset train = {0}, test = {0};
