@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../lib/base/progress.h"
+#include "../lib/data/bag.h"
 #include "../lib/wsi/slide.h"
 #include "../lib/wsi/tissue.h"
 #include "../lib/base/version.h"
@@ -110,6 +111,9 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--force-mpp needs --slide-mpp");
 	if (opt_threads < 0)
 		return cli_usage_error(&CLI, "--threads must be >= 0");
+	if (opt_id && strlen(opt_id) > BAG_ID_MAX)
+		return cli_usage_error(&CLI, "--id: %zu bytes, a bag id holds at most %d (formats/bag.md)",
+		                       strlen(opt_id), BAG_ID_MAX);
 	/* a device or a FIFO (/dev/null, a named pipe) is written in place, not
 	 * through a temporary file renamed over it */
 	struct stat ost;
@@ -149,15 +153,13 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--mthresh must be odd, --sthresh 0..255, --seg_level >= -1");
 	if (opt_threads > 0)
 		omp_set_num_threads(opt_threads);
-	static char params[8192];
-	cli_params(&CLI, "out,threads,summary,thumbnail,contours,no-fast,quiet", params, sizeof params);
-	/* the effective segmentation parameters, whatever the preset */
-	size_t pl = strlen(params);
-	snprintf(params + pl, sizeof params - pl,
-		 "tissue.seg_level=%d\ntissue.sthresh=%d\ntissue.mthresh=%d\ntissue.close=%d\ntissue.use_otsu=%d\n"
-		 "tissue.a_t=%g\ntissue.a_h=%g\ntissue.max_n_holes=%d\n",
-		 o.tissue.seg_level, o.tissue.sthresh, o.tissue.mthresh, o.tissue.close, o.tissue.use_otsu, o.tissue.a_t,
-		 o.tissue.a_h, o.tissue.max_n_holes);
+	char *opts = cli_params_alloc(&CLI, "out,threads,summary,thumbnail,contours,no-fast,quiet");
+	/* and the effective segmentation parameters, whatever the preset */
+	char *params = xstrfmt("%stissue.seg_level=%d\ntissue.sthresh=%d\ntissue.mthresh=%d\ntissue.close=%d\n"
+	                       "tissue.use_otsu=%d\ntissue.a_t=%g\ntissue.a_h=%g\ntissue.max_n_holes=%d\n",
+	                       opts, o.tissue.seg_level, o.tissue.sthresh, o.tissue.mthresh, o.tissue.close,
+	                       o.tissue.use_otsu, o.tissue.a_t, o.tissue.a_h, o.tissue.max_n_holes);
+	free(opts);
 	o.mpp = opt_mpp;
 	o.mag = opt_mag;
 	o.slide_mpp = opt_slide_mpp;
@@ -183,6 +185,7 @@ int main(int argc, char **argv)
 	o.arg = &pr;
 	struct wsitile_result r;
 	rc = wsitile_run(pos[0], opt_out, &o, &r, &e);
+	free(params);
 	if (pr.total)
 		progress_done(&pr);
 	if (rc) {
