@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 	}
 	const struct nn_backend *be = nn_backend_get(opt_device);
 	if (!be) {
-		char why[256];
+		char why[ERR_MSG_MAX]; /* as long as any error message */
 		nn_cuda_available(why, sizeof why);
 		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
 		return 1;
