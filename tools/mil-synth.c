@@ -193,6 +193,169 @@ static int write_bag(const struct job *j, const char *path, uint8_t *buf, struct
 	return bag_writer_close(w, e);
 }
 
+/* The two splits as index lists into their sets: the training and the test
+ * set, or with one folder --test-frac of it held out (seeded), each split in
+ * source order; returns 0, or 1 when the two sets disagree (said). */
+static int split_images(const struct imgset *train, const struct imgset *test, int pc, struct split_src src[2])
+{
+	for (int s = 0; s < 2; s++) {
+		src[s].set = s == 0 || !test->n ? train : test;
+		src[s].n = 0;
+		src[s].idx = xmalloc(((size_t)src[s].set->n + 1) * sizeof(uint32_t));
+	}
+	if (test->n) {
+		for (int s = 0; s < 2; s++)
+			for (uint32_t i = 0; i < src[s].set->n; i++)
+				src[s].idx[src[s].n++] = i;
+		if (test->h != train->h || test->w != train->w || test->c != train->c ||
+		    imgset_class_index(test, opt_pos) != pc) {
+			cli_error(CLI.prog, "%s and %s disagree on image shape or class numbering", train->source,
+			          test->source);
+			return 1;
+		}
+		return 0;
+	}
+	uint32_t *perm = xmalloc(((size_t)train->n + 1) * sizeof *perm);
+	for (uint32_t i = 0; i < train->n; i++)
+		perm[i] = i;
+	struct rng r;
+	rng_seed(&r, (uint64_t)opt_seed, 0x7e57);
+	rng_shuffle(&r, perm, train->n);
+	uint32_t ntest = (uint32_t)(opt_test_frac * train->n + 0.5);
+	for (uint32_t i = 0; i < train->n; i++) {
+		int s = i < ntest;
+		src[s].idx[src[s].n++] = perm[i];
+	}
+	free(perm);
+	for (int s = 0; s < 2; s++) /* keep each split in source order */
+		for (uint32_t a = 1; a < src[s].n; a++)
+			for (uint32_t b = a; b > 0 && src[s].idx[b - 1] > src[s].idx[b]; b--) {
+				uint32_t t = src[s].idx[b];
+				src[s].idx[b] = src[s].idx[b - 1];
+				src[s].idx[b - 1] = t;
+			}
+	return 0;
+}
+
+/* The bags of each split (class pc positive); returns 0, or 1 when a split
+ * makes none (said). */
+static int build_bags(const struct split_src src[2], int pc, struct milsynth m[2])
+{
+	memset(m, 0, 2 * sizeof *m);
+	for (int s = 0; s < 2; s++) {
+		uint8_t *lab = xmalloc((size_t)src[s].set->n + 1);
+		for (uint32_t i = 0; i < src[s].n; i++)
+			lab[i] = src[s].set->label[src[s].idx[i]];
+		struct err e = {0};
+		int rc = milsynth_build(&m[s], lab, src[s].n, pc, opt_ratio, (uint32_t)opt_bag_size,
+		                        (uint64_t)opt_seed + (uint64_t)s, &e);
+		free(lab);
+		if (rc) {
+			cli_error(CLI.prog, "%s split: %s", s ? "test" : "train", e.msg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A job per bag to write, in manifest order: training (and validation)
+ * bags, then test bags, at most --max-bags of each label per split; *nj of
+ * them, which the caller frees. */
+static struct job *make_jobs(const struct split_src src[2], const struct milsynth m[2], const uint8_t *is_val,
+                             uint32_t *nj)
+{
+	uint32_t total = 0;
+	for (int s = 0; s < 2; s++)
+		total += m[s].n_pos_bags + m[s].n_neg_bags;
+	struct job *jobs = xcalloc(total, sizeof *jobs);
+	uint32_t n = 0;
+	for (int s = 0; s < 2; s++) {
+		uint32_t kept[2] = {0, 0};
+		for (uint32_t b = 0; b < m[s].n_pos_bags + m[s].n_neg_bags; b++) {
+			int label = b < m[s].n_pos_bags;
+			if (opt_max_bags > 0 && kept[label] >= (uint32_t)opt_max_bags)
+				continue;
+			kept[label]++;
+			struct job *j = &jobs[n++];
+			j->src = &src[s];
+			j->m = &m[s];
+			j->bag = b;
+			j->label = label;
+			j->split = s ? SPLIT_TEST : is_val[b] ? SPLIT_VAL : SPLIT_TRAIN;
+			snprintf(j->id, sizeof j->id, "%s-%s%04u", s ? "test" : "train", label ? "p" : "n",
+			         label ? b : b - m[s].n_pos_bags);
+		}
+	}
+	*nj = n;
+	return jobs;
+}
+
+/* Writes the jobs' bags into bagdir, in parallel, imgsize bytes an image;
+ * returns 0, or 1 when any failed (said, with the first failure). */
+static int write_bags(const struct job *jobs, uint32_t nj, const char *bagdir, size_t imgsize)
+{
+	struct progress pr;
+	progress_start(&pr, "mil-synth", nj, "bags");
+	int failed = 0;
+	uint32_t done = 0;
+	char first_err[ERR_MSG_MAX] = "";
+#pragma omp parallel
+	{
+		uint8_t *buf = xmalloc(imgsize);
+#pragma omp for schedule(dynamic, 4)
+		for (uint32_t i = 0; i < nj; i++) {
+			struct err le = {0};
+			char name[128];
+			snprintf(name, sizeof name, "%s.wbag", jobs[i].id);
+			char *path = path_join(bagdir, name);
+			int r = write_bag(&jobs[i], path, buf, &le);
+			free(path);
+#pragma omp critical
+			{
+				if (r) {
+					if (!failed++)
+						snprintf(first_err, sizeof first_err, "%s", le.msg);
+				}
+				progress_update(&pr, ++done);
+			}
+		}
+		free(buf);
+	}
+	progress_done(&pr);
+	if (failed) {
+		cli_error(CLI.prog, "%d bag%s failed; first: %s", failed, failed == 1 ? "" : "s", first_err);
+		return 1;
+	}
+	return 0;
+}
+
+/* The manifest of the jobs' bags at path, counting them by split and label
+ * into count; returns 0, or 1 when it cannot be written (said). */
+static int write_manifest(const char *path, const struct job *jobs, uint32_t nj, const struct imgset *train, int pc,
+                          uint32_t count[3][2])
+{
+	struct afile af;
+	struct err e = {0};
+	if (afile_open(&af, path, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	fprintf(af.fp, "# mil-synth %s: %s, positive class %s (%s), ratio %g, bag size %d, seed %lld\n",
+	        WENO_VERSION, train->source, opt_pos, train->class_names[pc], opt_ratio, opt_bag_size, opt_seed);
+	manifest_write_header(af.fp);
+	for (uint32_t i = 0; i < nj; i++) {
+		char rel[128];
+		snprintf(rel, sizeof rel, "bags/%s.wbag", jobs[i].id);
+		manifest_write_row(af.fp, jobs[i].id, jobs[i].label, jobs[i].split, rel, jobs[i].m->bag_size);
+		count[jobs[i].split][jobs[i].label]++;
+	}
+	if (afile_commit(&af, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int np;
@@ -234,140 +397,22 @@ int main(int argc, char **argv)
 		imgset_free(&test);
 		return 2;
 	}
-	/* the two splits as index lists */
 	struct split_src src[2];
-	uint8_t *lab[2];
-	for (int s = 0; s < 2; s++) {
-		src[s].set = s == 0 || !test.n ? &train : &test;
-		src[s].n = 0;
-		src[s].idx = xmalloc(((size_t)src[s].set->n + 1) * sizeof(uint32_t));
-		lab[s] = xmalloc((size_t)src[s].set->n + 1);
-	}
-	if (!test.n) { /* one folder: hold out --test-frac of the images, seeded */
-		uint32_t *perm = xmalloc(((size_t)train.n + 1) * sizeof *perm);
-		for (uint32_t i = 0; i < train.n; i++)
-			perm[i] = i;
-		struct rng r;
-		rng_seed(&r, (uint64_t)opt_seed, 0x7e57);
-		rng_shuffle(&r, perm, train.n);
-		uint32_t ntest = (uint32_t)(opt_test_frac * train.n + 0.5);
-		for (uint32_t i = 0; i < train.n; i++) {
-			int s = i < ntest;
-			src[s].idx[src[s].n++] = perm[i];
-		}
-		free(perm);
-		for (int s = 0; s < 2; s++) /* keep each split in source order */
-			for (uint32_t a = 1; a < src[s].n; a++)
-				for (uint32_t b = a; b > 0 && src[s].idx[b - 1] > src[s].idx[b]; b--) {
-					uint32_t t = src[s].idx[b];
-					src[s].idx[b] = src[s].idx[b - 1];
-					src[s].idx[b - 1] = t;
-				}
-	} else {
-		for (int s = 0; s < 2; s++)
-			for (uint32_t i = 0; i < src[s].set->n; i++)
-				src[s].idx[src[s].n++] = i;
-		if (test.h != train.h || test.w != train.w || test.c != train.c || imgset_class_index(&test, opt_pos) != pc) {
-			cli_error(CLI.prog, "%s and %s disagree on image shape or class numbering", train.source, test.source);
-			return 1;
-		}
-	}
 	struct milsynth m[2];
-	memset(m, 0, sizeof m);
-	for (int s = 0; s < 2 && !rc; s++) {
-		for (uint32_t i = 0; i < src[s].n; i++)
-			lab[s][i] = src[s].set->label[src[s].idx[i]];
-		rc = milsynth_build(&m[s], lab[s], src[s].n, pc, opt_ratio, (uint32_t)opt_bag_size,
-		                    (uint64_t)opt_seed + (uint64_t)s, &e);
-		if (rc)
-			cli_error(CLI.prog, "%s split: %s", s ? "test" : "train", e.msg);
-	}
-	if (rc)
+	if (split_images(&train, &test, pc, src) || build_bags(src, pc, m))
 		return 1;
 	uint8_t *is_val = xcalloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
 	milsynth_val_split(&m[0], opt_val_frac, (uint64_t)opt_seed, is_val);
-
-	/* jobs, in manifest order: train (and val) bags, then test bags */
-	uint32_t total = 0;
-	for (int s = 0; s < 2; s++)
-		total += m[s].n_pos_bags + m[s].n_neg_bags;
-	struct job *jobs = xcalloc(total, sizeof *jobs);
-	uint32_t nj = 0;
-	for (int s = 0; s < 2; s++) {
-		uint32_t kept[2] = {0, 0};
-		for (uint32_t b = 0; b < m[s].n_pos_bags + m[s].n_neg_bags; b++) {
-			int label = b < m[s].n_pos_bags;
-			if (opt_max_bags > 0 && kept[label] >= (uint32_t)opt_max_bags)
-				continue;
-			kept[label]++;
-			struct job *j = &jobs[nj++];
-			j->src = &src[s];
-			j->m = &m[s];
-			j->bag = b;
-			j->label = label;
-			j->split = s ? SPLIT_TEST : is_val[b] ? SPLIT_VAL : SPLIT_TRAIN;
-			snprintf(j->id, sizeof j->id, "%s-%s%04u", s ? "test" : "train", label ? "p" : "n",
-			         label ? b : b - m[s].n_pos_bags);
-		}
-	}
-	char *bagdir = path_join(opt_out, "bags");
+	uint32_t nj, count[3][2] = {{0}};
+	struct job *jobs = make_jobs(src, m, is_val, &nj);
+	char *bagdir = path_join(opt_out, "bags"), *mpath = path_join(opt_out, "manifest.tsv");
 	if (afile_mkdirs(bagdir, &e)) {
 		cli_error(CLI.prog, "%s", e.msg);
 		return 1;
 	}
-	struct progress pr;
-	progress_start(&pr, "mil-synth", nj, "bags");
-	int failed = 0;
-	uint32_t done = 0;
-	char first_err[ERR_MSG_MAX] = "";
-	size_t bufsz = (size_t)train.h * train.w * train.c;
-#pragma omp parallel
-	{
-		uint8_t *buf = xmalloc(bufsz);
-#pragma omp for schedule(dynamic, 4)
-		for (uint32_t i = 0; i < nj; i++) {
-			struct err le = {0};
-			char name[128];
-			snprintf(name, sizeof name, "%s.wbag", jobs[i].id);
-			char *path = path_join(bagdir, name);
-			int r = write_bag(&jobs[i], path, buf, &le);
-			free(path);
-#pragma omp critical
-			{
-				if (r) {
-					if (!failed++)
-						snprintf(first_err, sizeof first_err, "%s", le.msg);
-				}
-				progress_update(&pr, ++done);
-			}
-		}
-		free(buf);
-	}
-	progress_done(&pr);
-	if (failed) {
-		cli_error(CLI.prog, "%d bag%s failed; first: %s", failed, failed == 1 ? "" : "s", first_err);
+	if (write_bags(jobs, nj, bagdir, (size_t)train.h * train.w * train.c) ||
+	    write_manifest(mpath, jobs, nj, &train, pc, count))
 		return 1;
-	}
-	char *mpath = path_join(opt_out, "manifest.tsv");
-	struct afile af;
-	if (afile_open(&af, mpath, &e)) {
-		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
-	}
-	fprintf(af.fp, "# mil-synth %s: %s, positive class %s (%s), ratio %g, bag size %d, seed %lld\n",
-	        WENO_VERSION, train.source, opt_pos, train.class_names[pc], opt_ratio, opt_bag_size, opt_seed);
-	manifest_write_header(af.fp);
-	uint32_t count[3][2] = {{0}};
-	for (uint32_t i = 0; i < nj; i++) {
-		char rel[128];
-		snprintf(rel, sizeof rel, "bags/%s.wbag", jobs[i].id);
-		manifest_write_row(af.fp, jobs[i].id, jobs[i].label, jobs[i].split, rel, jobs[i].m->bag_size);
-		count[jobs[i].split][jobs[i].label]++;
-	}
-	if (afile_commit(&af, &e)) {
-		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
-	}
 	fprintf(stderr, "mil-synth: %s: class %s positive, r = %g (k = %u of %u)\n", opt_out, train.class_names[pc],
 	        opt_ratio, m[0].k, m[0].bag_size);
 	fprintf(stderr, "mil-synth: constructed %u+%u training and %u+%u test bags (positive+negative)\n",
@@ -381,7 +426,6 @@ int main(int argc, char **argv)
 	for (int s = 0; s < 2; s++) {
 		milsynth_free(&m[s]);
 		free(src[s].idx);
-		free(lab[s]);
 	}
 	imgset_free(&train);
 	imgset_free(&test);
