@@ -121,7 +121,12 @@ static int open_inputs(struct weno_model *m, struct dataset *ds, const char *mod
 static int open_outputs(struct afile *af, struct afile *top, const struct weno_model *m, const char *model)
 {
 	struct err e = {0};
-	if (afile_open(af, opt_out, &e) || (opt_top && afile_open(top, opt_top, &e))) {
+	if (afile_open(af, opt_out, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	if (opt_top && afile_open(top, opt_top, &e)) {
+		afile_abort(af);
 		cli_error(CLI.prog, "%s", e.msg);
 		return 1;
 	}
@@ -240,8 +245,11 @@ int main(int argc, char **argv)
 	if (open_inputs(&m, &ds, pos[0]))
 		return 1;
 	struct afile af, top;
-	if (open_outputs(&af, &top, &m, pos[0]))
+	if (open_outputs(&af, &top, &m, pos[0])) {
+		dataset_close(&ds);
+		weno_model_free(&m);
 		return 1;
+	}
 	struct err e = {0};
 	rc = score_bags(&m, &ds, want, af.fp, opt_top ? top.fp : stderr, &e);
 	if (!rc)
