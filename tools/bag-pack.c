@@ -331,28 +331,79 @@ static char *relative_to(const char *from, const char *target)
 	return out;
 }
 
+/* a row of the manifest being built */
 struct mrow {
 	char *id;
 	int label, split;
 	char *path;
 	uint64_t n;
+	long line;        /* of the labels CSV */
 };
 
-static int build_manifest(struct err *e)
+/* which fields of the labels CSV hold what; -1 when none */
+struct csv_cols {
+	int slide, label, split;
+	int n;            /* fields in the header, 0 before it */
+};
+
+/* Finds the columns in the header fields; line is the header, for the message. */
+static int parse_header(char **fld, int nf, const char *line, struct csv_cols *c, struct err *e)
+{
+	c->n = nf;
+	for (int i = 0; i < nf; i++) {
+		if (!strcmp(fld[i], "slide_id"))
+			c->slide = i;
+		else if (!strcmp(fld[i], "label"))
+			c->label = i;
+		else if (!strcmp(fld[i], "split"))
+			c->split = i;
+	}
+	if (c->slide < 0 || c->label < 0)
+		return err_set(e, ERR_FORMAT, "%s: line 1: header needs the columns slide_id and label "
+		               "(and optionally case_id, split), got '%s'", opt_manifest, line);
+	return 0;
+}
+
+/* A row's label (0, 1 or a --positive/--negative name) and split (its
+ * column's, else --split) into m. */
+static int parse_row(char **fld, const struct csv_cols *c, long lineno, struct mrow *m, struct err *e)
+{
+	const char *lab = fld[c->label];
+	m->label = -1;
+	if (!strcmp(lab, "0") || !strcmp(lab, "1"))
+		m->label = lab[0] - '0';
+	else if (opt_positive && !strcmp(lab, opt_positive))
+		m->label = 1;
+	else if (opt_negative && !strcmp(lab, opt_negative))
+		m->label = 0;
+	if (m->label < 0)
+		return err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1%s", opt_manifest, lineno,
+		               lab, opt_positive || opt_negative ? " or the names given by --positive/--negative"
+		                                                 : "\nhint: map text labels with --positive NAME --negative NAME");
+	m->split = manifest_split_parse(opt_split);
+	if (c->split >= 0 && fld[c->split][0]) {
+		m->split = manifest_split_parse(fld[c->split]);
+		if (m->split < 0)
+			return err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
+			               opt_manifest, lineno, fld[c->split]);
+	}
+	return 0;
+}
+
+/* Reads --manifest's labels CSV into *rows (*nrows of them, each with its
+ * id, label, split and bag path; the caller frees them), up to the first
+ * bad line. */
+static int read_labels(struct mrow **rows, size_t *nrows, struct err *e)
 {
 	FILE *f = fopen(opt_manifest, "r");
 	if (!f)
 		return err_sys(e, ERR_IO, "cannot open '%s'", opt_manifest);
-	char *line = NULL;
-	size_t cap = 0;
+	char *line = NULL, **fld = NULL;
+	size_t cap = 0, fcap = 0, rcap = 0;
 	ssize_t len;
 	long lineno = 0;
-	int c_slide = -1, c_label = -1, c_split = -1, ncol = 0, rc = 0, missing = 0;
-	char **fld = NULL;
-	size_t fcap = 0;
-	struct mrow *rows = NULL;
-	size_t nrows = 0, rcap = 0;
-	int default_split = manifest_split_parse(opt_split);
+	int rc = 0;
+	struct csv_cols c = {-1, -1, -1, 0};
 	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -367,115 +418,113 @@ static int build_manifest(struct err *e)
 			fld = xrealloc(fld, fcap * sizeof *fld);
 		}
 		int nf = csv_fields(line, fld, maxf > INT_MAX ? INT_MAX : (int)maxf);
-		if (!ncol) {
-			ncol = nf;
-			for (int i = 0; i < nf; i++) {
-				if (!strcmp(fld[i], "slide_id"))
-					c_slide = i;
-				else if (!strcmp(fld[i], "label"))
-					c_label = i;
-				else if (!strcmp(fld[i], "split"))
-					c_split = i;
-			}
-			if (c_slide < 0 || c_label < 0)
-				rc = err_set(e, ERR_FORMAT, "%s: line 1: header needs the columns slide_id and label "
-				             "(and optionally case_id, split), got '%s'", opt_manifest, line);
+		if (!c.n) {
+			rc = parse_header(fld, nf, line, &c, e);
 			continue;
 		}
-		if (nf != ncol) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d columns, the header has %d", opt_manifest, lineno, nf, ncol);
+		if (nf != c.n) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d columns, the header has %d", opt_manifest, lineno, nf, c.n);
 			break;
 		}
-		const char *lab = fld[c_label];
-		int label = -1;
-		if (!strcmp(lab, "0") || !strcmp(lab, "1"))
-			label = lab[0] - '0';
-		else if (opt_positive && !strcmp(lab, opt_positive))
-			label = 1;
-		else if (opt_negative && !strcmp(lab, opt_negative))
-			label = 0;
-		if (label < 0) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1%s", opt_manifest, lineno,
-			             lab, opt_positive || opt_negative ? " or the names given by --positive/--negative"
-			                                               : "\nhint: map text labels with --positive NAME --negative NAME");
+		struct mrow m = {0};
+		if ((rc = parse_row(fld, &c, lineno, &m, e)))
 			break;
-		}
-		int split = default_split;
-		if (c_split >= 0 && fld[c_split][0]) {
-			split = manifest_split_parse(fld[c_split]);
-			if (split < 0) {
-				rc = err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
-				             opt_manifest, lineno, fld[c_split]);
-				break;
-			}
-		}
-		if (nrows == rcap) {
+		if (*nrows == rcap) {
 			rcap = rcap ? 2 * rcap : 256;
-			rows = xrealloc(rows, rcap * sizeof *rows);
+			*rows = xrealloc(*rows, rcap * sizeof **rows);
 		}
-		struct mrow *m = &rows[nrows++];
-		m->id = xstrdup(fld[c_slide]);
-		m->label = label;
-		m->split = split;
-		m->path = xstrfmt("%s/%s.wbag", opt_bag_dir, fld[c_slide]);
-		m->n = 0;
-		struct bag_reader *r;
-		struct err be = {0};
-		if (bag_open(&r, m->path, &be) == 0) {
-			struct bag_raw_chunk ch;
-			int k;
-			while ((k = bag_read_raw_chunk(r, &ch, &be)) > 0)
-				;
-			if (k == 0)
-				m->n = bag_reader_count(r);
-			else {
-				cli_error(P, "%s", be.msg);
-				missing++;
-			}
-			bag_close(r);
-		} else {
-			cli_error(P, "%s (line %ld of %s)", be.msg, lineno, opt_manifest);
-			missing++;
-		}
+		m.id = xstrdup(fld[c.slide]);
+		m.path = xstrfmt("%s/%s.wbag", opt_bag_dir, fld[c.slide]);
+		m.line = lineno;
+		(*rows)[(*nrows)++] = m;
 	}
 	free(line);
 	free(fld);
 	fclose(f);
-	if (!rc && !ncol)
+	if (!rc && !c.n)
 		rc = err_set(e, ERR_FORMAT, "%s: empty file, expected a header line slide_id,label,...", opt_manifest);
+	return rc;
+}
+
+/* Reads every row's bag through to count its instances; returns how many
+ * are missing or invalid (each said on stderr). */
+static int count_instances(struct mrow *rows, size_t nrows)
+{
+	int missing = 0;
+	for (size_t i = 0; i < nrows; i++) {
+		struct mrow *m = &rows[i];
+		struct bag_reader *r;
+		struct err be = {0};
+		if (bag_open(&r, m->path, &be)) {
+			cli_error(P, "%s (line %ld of %s)", be.msg, m->line, opt_manifest);
+			missing++;
+			continue;
+		}
+		struct bag_raw_chunk ch;
+		int k;
+		while ((k = bag_read_raw_chunk(r, &ch, &be)) > 0)
+			;
+		if (k == 0)
+			m->n = bag_reader_count(r);
+		else {
+			cli_error(P, "%s", be.msg);
+			missing++;
+		}
+		bag_close(r);
+	}
+	return missing;
+}
+
+/* Moves --val-frac of the training rows of each label to val (seeded). */
+static void assign_val(struct mrow *rows, size_t nrows)
+{
+	struct rng r;
+	rng_seed(&r, (uint64_t)opt_seed, 0xa1);
+	for (int lab = 1; lab >= 0; lab--) {
+		uint32_t *idx = xmalloc((nrows + 1) * sizeof *idx), k = 0;
+		for (size_t i = 0; i < nrows; i++)
+			if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
+				idx[k++] = (uint32_t)i;
+		rng_shuffle(&r, idx, k);
+		uint32_t nv = (uint32_t)(opt_val_frac * k + 0.5);
+		for (uint32_t i = 0; i < nv; i++)
+			rows[idx[i]].split = SPLIT_VAL;
+		free(idx);
+	}
+}
+
+static int write_manifest(const struct mrow *rows, size_t nrows, struct err *e)
+{
+	struct afile af;
+	int rc = afile_open(&af, opt_out, e);
+	if (rc)
+		return rc;
+	fprintf(af.fp, "# bag-pack %s --manifest %s --bag-dir %s --val-frac %g --seed %lld\n", WENO_VERSION,
+	        opt_manifest, opt_bag_dir, opt_val_frac, opt_seed);
+	manifest_write_header(af.fp);
+	for (size_t i = 0; i < nrows; i++) {
+		/* readers resolve paths against the manifest's folder */
+		char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : xstrdup(rows[i].path);
+		manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel, rows[i].n);
+		free(rel);
+	}
+	return afile_commit(&af, e);
+}
+
+/* --manifest: the labels CSV, every bag it names counted, the validation
+ * rows drawn, the manifest written. */
+static int build_manifest(struct err *e)
+{
+	struct mrow *rows = NULL;
+	size_t nrows = 0;
+	int rc = read_labels(&rows, &nrows, e);
+	int missing = count_instances(rows, nrows); /* those read before a bad line too, as they are said */
 	if (!rc && missing)
 		rc = err_set(e, ERR_IO, "%d of %zu bags listed in %s are missing or invalid", missing, nrows, opt_manifest);
-	if (!rc && opt_val_frac > 0) {
-		struct rng r;
-		rng_seed(&r, (uint64_t)opt_seed, 0xa1);
-		for (int lab = 1; lab >= 0; lab--) {
-			uint32_t *idx = xmalloc((nrows + 1) * sizeof *idx), k = 0;
-			for (size_t i = 0; i < nrows; i++)
-				if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
-					idx[k++] = (uint32_t)i;
-			rng_shuffle(&r, idx, k);
-			uint32_t nv = (uint32_t)(opt_val_frac * k + 0.5);
-			for (uint32_t i = 0; i < nv; i++)
-				rows[idx[i]].split = SPLIT_VAL;
-			free(idx);
-		}
-	}
-	if (!rc) {
-		struct afile af;
-		rc = afile_open(&af, opt_out, e);
-		if (!rc) {
-			fprintf(af.fp, "# bag-pack %s --manifest %s --bag-dir %s --val-frac %g --seed %lld\n", WENO_VERSION,
-			        opt_manifest, opt_bag_dir, opt_val_frac, opt_seed);
-			manifest_write_header(af.fp);
-			for (size_t i = 0; i < nrows; i++) {
-				/* readers resolve paths against the manifest's folder */
-				char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : xstrdup(rows[i].path);
-				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel, rows[i].n);
-				free(rel);
-			}
-			rc = afile_commit(&af, e);
-		}
-	}
+	if (!rc && opt_val_frac > 0)
+		assign_val(rows, nrows);
+	if (!rc)
+		rc = write_manifest(rows, nrows, e);
 	for (size_t i = 0; i < nrows; i++) {
 		free(rows[i].id);
 		free(rows[i].path);
