@@ -397,28 +397,33 @@ int main(int argc, char **argv)
 		imgset_free(&test);
 		return 2;
 	}
-	struct split_src src[2];
-	struct milsynth m[2];
-	if (split_images(&train, &test, pc, src) || build_bags(src, pc, m))
-		return 1;
-	uint8_t *is_val = xcalloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
-	milsynth_val_split(&m[0], opt_val_frac, (uint64_t)opt_seed, is_val);
-	uint32_t nj, count[3][2] = {{0}};
-	struct job *jobs = make_jobs(src, m, is_val, &nj);
+	struct split_src src[2] = {{0}};
+	struct milsynth m[2] = {{0}};
+	uint8_t *is_val = NULL;
+	struct job *jobs = NULL;
 	char *bagdir = path_join(opt_out, "bags"), *mpath = path_join(opt_out, "manifest.tsv");
+	uint32_t nj, count[3][2] = {{0}};
+	rc = 1;
+	if (split_images(&train, &test, pc, src) || build_bags(src, pc, m))
+		goto out;
+	is_val = xcalloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
+	milsynth_val_split(&m[0], opt_val_frac, (uint64_t)opt_seed, is_val);
+	jobs = make_jobs(src, m, is_val, &nj);
 	if (afile_mkdirs(bagdir, &e)) {
 		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
+		goto out;
 	}
 	if (write_bags(jobs, nj, bagdir, (size_t)train.h * train.w * train.c) ||
 	    write_manifest(mpath, jobs, nj, &train, pc, count))
-		return 1;
+		goto out;
 	fprintf(stderr, "mil-synth: %s: class %s positive, r = %g (k = %u of %u)\n", opt_out, train.class_names[pc],
 	        opt_ratio, m[0].k, m[0].bag_size);
 	fprintf(stderr, "mil-synth: constructed %u+%u training and %u+%u test bags (positive+negative)\n",
 	        m[0].n_pos_bags, m[0].n_neg_bags, m[1].n_pos_bags, m[1].n_neg_bags);
 	fprintf(stderr, "mil-synth: wrote train %u+%u, val %u+%u, test %u+%u; manifest %s\n", count[0][1], count[0][0],
 	        count[1][1], count[1][0], count[2][1], count[2][0], mpath);
+	rc = 0;
+out:
 	free(mpath);
 	free(bagdir);
 	free(jobs);
@@ -429,5 +434,5 @@ int main(int argc, char **argv)
 	}
 	imgset_free(&train);
 	imgset_free(&test);
-	return 0;
+	return rc;
 }
