@@ -237,6 +237,9 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(LIBA) -o $@ $(LDLIBS)
 
+# test_cli compiles in tools/cli.c, which is not in libweno.a
+$(BUILD)/tests/test_cli: tools/cli.c tools/cli.h
+
 $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/scratch.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< tests/fuzz/replay.c $(LIBA) -o $@ $(LDLIBS)

@@ -60,7 +60,7 @@ static int ref_cmp(const void *x, const void *y)
 }
 
 struct cmp_result {
-	char kind[32], score_a[64], score_b[64];
+	const char *kind, *score_a, *score_b; /* the tables' names */
 	struct auc_diff d;
 };
 
@@ -109,31 +109,14 @@ static int write_tsv(const char *path, const struct cmp_result *res, int nres)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Reads A and B (their columns col_a and col_b, or every score column when
+ * NULL); returns 0, or 1 when one cannot be read or has no bag_id column
+ * (said, nothing left to free). */
+static int read_tables(struct scoretab t[2], char **files, const char *col_a, const char *col_b)
 {
-	int np;
-	char **files;
-	int rc = cli_parse(&CLI, argc, argv, &np, &files);
-	if (rc)
-		return rc == CLI_EXIT ? 0 : 2;
-	if (!(opt_pos_thr > 0 && opt_pos_thr <= 1))
-		return cli_usage_error(&CLI, "--pos-threshold %g: expected 0 < F <= 1", opt_pos_thr);
-	char col_a[64] = "", col_b[64] = "";
-	if (opt_scores) {
-		const char *c = strchr(opt_scores, ',');
-		size_t la = c ? (size_t)(c - opt_scores) : strlen(opt_scores);
-		if (!la || la >= sizeof col_a || (c && (!c[1] || strlen(c + 1) >= sizeof col_b)))
-			return cli_usage_error(&CLI, "--score-col '%s': expected A or A,B", opt_scores);
-		memcpy(col_a, opt_scores, la);
-		snprintf(col_b, sizeof col_b, "%s", c ? c + 1 : col_a);
-	}
-	int split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
-	struct scoretab t[2];
-	struct err e = {0};
 	for (int f = 0; f < 2; f++) {
-		err_clear(&e);
-		const char *cols = opt_scores ? (f ? col_b : col_a) : NULL;
-		if (scoretab_read(&t[f], files[f], opt_label, cols, &e)) {
+		struct err e = {0};
+		if (scoretab_read(&t[f], files[f], opt_label, f ? col_b : col_a, &e)) {
 			cli_error(CLI.prog, "%s", e.msg);
 			if (f)
 				scoretab_free(&t[0]);
@@ -148,33 +131,32 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	return 0;
+}
+
+/* Matches the rows of A in the split to B's by kind and key: match[i] is
+ * B's row of A's row i, or SIZE_MAX; *n_matched of them.  Returns 0, or 1
+ * when B has a row twice, a matched case has two labels, or nothing
+ * matches (said). */
+static int match_rows(const struct scoretab t[2], char **files, int split, size_t *match, size_t *n_matched)
+{
 	/* B's rows in the split, sorted by (kind, key) */
-	struct ref *refs = malloc((t[1].n + 1) * sizeof *refs);
+	struct ref *refs = xmalloc((t[1].n + 1) * sizeof *refs);
 	size_t nref = 0;
-	for (size_t i = 0; refs && i < t[1].n; i++)
+	for (size_t i = 0; i < t[1].n; i++)
 		if (in_split(&t[1], i, split))
 			refs[nref++] = (struct ref){t[1].kind_names[t[1].kind[i]], t[1].key[i], i};
-	size_t n = t[0].n + 1;
-	double *sa = malloc(n * sizeof *sa), *sb = malloc(n * sizeof *sb);
-	uint8_t *y = malloc(n);
-	size_t *match = malloc(n * sizeof *match); /* B's row of each A row, or SIZE_MAX */
-	int failed = 0;
-	if (!refs || !sa || !sb || !y || !match) {
-		cli_error(CLI.prog, "out of memory");
-		failed = 1;
-		goto done;
-	}
 	qsort(refs, nref, sizeof *refs, ref_cmp);
-	for (size_t i = 1; i < nref; i++)
+	int failed = 0;
+	for (size_t i = 1; !failed && i < nref; i++)
 		if (!ref_cmp(&refs[i - 1], &refs[i])) {
 			const char *k = refs[i].key, *tab = strchr(k, '\t');
 			cli_error(CLI.prog, "%s: the %s row of bag '%.*s' index '%s' appears twice", files[1],
 			          refs[i].kind, (int)(tab - k), k, tab + 1);
 			failed = 1;
-			goto done;
 		}
-	size_t n_a = 0, n_matched = 0;
-	for (size_t i = 0; i < t[0].n; i++) {
+	size_t n_a = 0, n = 0;
+	for (size_t i = 0; !failed && i < t[0].n; i++) {
 		match[i] = SIZE_MAX;
 		if (!in_split(&t[0], i, split))
 			continue;
@@ -190,26 +172,41 @@ int main(int argc, char **argv)
 			          "not the same cases", q.kind, (int)(tab - k), k, tab + 1, la, files[0], lb,
 			          files[1]);
 			failed = 1;
-			goto done;
+			break;
 		}
 		match[i] = hit->row;
-		n_matched++;
+		n++;
 	}
-	if (!n_matched) {
+	free(refs);
+	if (failed)
+		return 1;
+	if (!n) {
 		cli_error(CLI.prog, "no row of %s (split %s) matches a row of %s by kind, bag_id and index",
 		          files[0], opt_split, files[1]);
-		failed = 1;
-		goto done;
+		return 1;
 	}
-	if (n_matched < n_a || n_matched < nref)
+	if (n < n_a || n < nref)
 		fprintf(stderr, "%s: note: %zu of %zu rows of %s and %zu of %zu of %s match; the others "
-		        "are left out\n", CLI.prog, n_matched, n_a, files[0], n_matched, nref, files[1]);
-	struct cmp_result res[SCORETAB_MAX_KINDS * SCORETAB_MAX_SCORES];
-	int nres = 0;
-	for (int k = 0; k < t[0].n_kinds; k++) {
+		        "are left out\n", CLI.prog, n, n_a, files[0], n, nref, files[1]);
+	*n_matched = n;
+	return 0;
+}
+
+/* For each level and each score of A with its twin in B (col_b, or the
+ * column of the same name), DeLong's test on the matched labelled cases;
+ * *res (the caller frees it) gets *nres results.  Returns 0, or 1 when the
+ * test fails or no score has such cases (said). */
+static int compare(const struct scoretab t[2], char **files, const size_t *match, const char *col_b,
+                   struct cmp_result **res, int *nres)
+{
+	size_t n = t[0].n + 1;
+	double *sa = xmalloc(n * sizeof *sa), *sb = xmalloc(n * sizeof *sb);
+	uint8_t *y = xmalloc(n);
+	int failed = 0;
+	for (int k = 0; !failed && k < t[0].n_kinds; k++) {
 		double thr = strcmp(t[0].kind_names[k], "instance") ? 0.5 : opt_pos_thr;
-		for (int ja = 0; ja < t[0].n_scores; ja++) {
-			int jb = opt_scores ? score_index(&t[1], col_b) : score_index(&t[1], t[0].score_names[ja]);
+		for (int ja = 0; !failed && ja < t[0].n_scores; ja++) {
+			int jb = col_b ? score_index(&t[1], col_b) : score_index(&t[1], t[0].score_names[ja]);
 			if (jb < 0)
 				continue;
 			size_t m = 0;
@@ -223,79 +220,121 @@ int main(int argc, char **argv)
 			}
 			if (!m)
 				continue;
-			struct cmp_result *r = &res[nres++];
-			snprintf(r->kind, sizeof r->kind, "%s", t[0].kind_names[k]);
-			snprintf(r->score_a, sizeof r->score_a, "%s", t[0].score_names[ja]);
-			snprintf(r->score_b, sizeof r->score_b, "%s", t[1].score_names[jb]);
-			err_clear(&e);
+			*res = xrealloc(*res, (size_t)(*nres + 1) * sizeof **res);
+			struct cmp_result *r = &(*res)[(*nres)++];
+			r->kind = t[0].kind_names[k];
+			r->score_a = t[0].score_names[ja];
+			r->score_b = t[1].score_names[jb];
+			struct err e = {0};
 			if (metrics_auc_paired(sa, sb, y, m, &r->d, &e)) {
 				cli_error(CLI.prog, "%s", e.msg);
 				failed = 1;
-				goto done;
 			}
 		}
 	}
-	if (!nres) {
-		cli_error(CLI.prog, "%s and %s share no score column with labelled rows%s", files[0],
-		          files[1], opt_scores ? "" : " (name them with --score-col A,B)");
-		failed = 1;
-		goto done;
-	}
-	if (opt_json) {
-		printf("{\"version\":\"%s\",\"a\":", WENO_VERSION);
-		json_string(stdout, files[0]);
-		printf(",\"b\":");
-		json_string(stdout, files[1]);
-		printf(",\"split\":\"%s\",\"pos_threshold\":%g,\"matched_rows\":%zu,\"results\":[",
-		       opt_split, opt_pos_thr, n_matched);
-		for (int i = 0; i < nres; i++) {
-			const struct cmp_result *r = &res[i];
-			printf("%s{\"kind\":", i ? "," : "");
-			json_string(stdout, r->kind);
-			printf(",\"score_a\":");
-			json_string(stdout, r->score_a);
-			printf(",\"score_b\":");
-			json_string(stdout, r->score_b);
-			const char *name[] = {"auc_a", "auc_b", "diff", "z", "p"};
-			double v[] = {r->d.auc_a, r->d.auc_b, r->d.diff, r->d.z, r->d.p};
-			for (int q = 0; q < 5; q++) {
-				printf(",\"%s\":", name[q]);
-				json_number(stdout, v[q]);
-			}
-			printf(",\"diff_ci\":[");
-			json_number(stdout, r->d.lo);
-			printf(",");
-			json_number(stdout, r->d.hi);
-			printf("],\"n_pos\":%zu,\"n_neg\":%zu}", r->d.n_pos, r->d.n_neg);
-		}
-		printf("]}\n");
-	} else {
-		printf("A: %s\nB: %s\n(split %s, %zu matched rows; DeLong's test for two correlated AUCs)\n",
-		       files[0], files[1], opt_split, n_matched);
-		printf("%-9s %-15s %-15s %7s %7s %8s  %-19s %7s %9s  %6s/%s\n", "level", "score A",
-		       "score B", "AUC A", "AUC B", "A - B", "95% CI of A - B", "z", "p", "pos", "neg");
-		for (int i = 0; i < nres; i++) {
-			const struct cmp_result *r = &res[i];
-			if (isnan(r->d.diff)) {
-				printf("%-9s %-15s %-15s %7s %7s %8s  %-19s %7s %9s  %6zu/%zu (one class only)\n",
-				       r->kind, r->score_a, r->score_b, "NA", "NA", "NA", "", "", "", r->d.n_pos,
-				       r->d.n_neg);
-				continue;
-			}
-			char ci[48];
-			snprintf(ci, sizeof ci, "[%+.4f, %+.4f]", r->d.lo, r->d.hi);
-			printf("%-9s %-15s %-15s %7.4f %7.4f %+8.4f  %-19s %7.2f %9.3g  %6zu/%zu\n", r->kind,
-			       r->score_a, r->score_b, r->d.auc_a, r->d.auc_b, r->d.diff, ci, r->d.z, r->d.p,
-			       r->d.n_pos, r->d.n_neg);
-		}
-	}
-	if (opt_tsv && write_tsv(opt_tsv, res, nres) < 0)
-		failed = 1;
-done:
-	free(refs);
 	free(sa);
 	free(sb);
 	free(y);
+	if (!failed && !*nres) {
+		cli_error(CLI.prog, "%s and %s share no score column with labelled rows%s", files[0],
+		          files[1], col_b ? "" : " (name them with --score-col A,B)");
+		failed = 1;
+	}
+	return failed;
+}
+
+static void print_json(char **files, size_t n_matched, const struct cmp_result *res, int nres)
+{
+	printf("{\"version\":\"%s\",\"a\":", WENO_VERSION);
+	json_string(stdout, files[0]);
+	printf(",\"b\":");
+	json_string(stdout, files[1]);
+	printf(",\"split\":\"%s\",\"pos_threshold\":%g,\"matched_rows\":%zu,\"results\":[",
+	       opt_split, opt_pos_thr, n_matched);
+	for (int i = 0; i < nres; i++) {
+		const struct cmp_result *r = &res[i];
+		printf("%s{\"kind\":", i ? "," : "");
+		json_string(stdout, r->kind);
+		printf(",\"score_a\":");
+		json_string(stdout, r->score_a);
+		printf(",\"score_b\":");
+		json_string(stdout, r->score_b);
+		const char *name[] = {"auc_a", "auc_b", "diff", "z", "p"};
+		double v[] = {r->d.auc_a, r->d.auc_b, r->d.diff, r->d.z, r->d.p};
+		for (int q = 0; q < 5; q++) {
+			printf(",\"%s\":", name[q]);
+			json_number(stdout, v[q]);
+		}
+		printf(",\"diff_ci\":[");
+		json_number(stdout, r->d.lo);
+		printf(",");
+		json_number(stdout, r->d.hi);
+		printf("],\"n_pos\":%zu,\"n_neg\":%zu}", r->d.n_pos, r->d.n_neg);
+	}
+	printf("]}\n");
+}
+
+static void print_table(char **files, size_t n_matched, const struct cmp_result *res, int nres)
+{
+	printf("A: %s\nB: %s\n(split %s, %zu matched rows; DeLong's test for two correlated AUCs)\n",
+	       files[0], files[1], opt_split, n_matched);
+	printf("%-9s %-15s %-15s %7s %7s %8s  %-19s %7s %9s  %6s/%s\n", "level", "score A",
+	       "score B", "AUC A", "AUC B", "A - B", "95% CI of A - B", "z", "p", "pos", "neg");
+	for (int i = 0; i < nres; i++) {
+		const struct cmp_result *r = &res[i];
+		if (isnan(r->d.diff)) {
+			printf("%-9s %-15s %-15s %7s %7s %8s  %-19s %7s %9s  %6zu/%zu (one class only)\n",
+			       r->kind, r->score_a, r->score_b, "NA", "NA", "NA", "", "", "", r->d.n_pos,
+			       r->d.n_neg);
+			continue;
+		}
+		char ci[48];
+		snprintf(ci, sizeof ci, "[%+.4f, %+.4f]", r->d.lo, r->d.hi);
+		printf("%-9s %-15s %-15s %7.4f %7.4f %+8.4f  %-19s %7.2f %9.3g  %6zu/%zu\n", r->kind,
+		       r->score_a, r->score_b, r->d.auc_a, r->d.auc_b, r->d.diff, ci, r->d.z, r->d.p,
+		       r->d.n_pos, r->d.n_neg);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int np;
+	char **files;
+	int rc = cli_parse(&CLI, argc, argv, &np, &files);
+	if (rc)
+		return rc == CLI_EXIT ? 0 : 2;
+	if (!(opt_pos_thr > 0 && opt_pos_thr <= 1))
+		return cli_usage_error(&CLI, "--pos-threshold %g: expected 0 < F <= 1", opt_pos_thr);
+	char *col_a = NULL;
+	const char *col_b = NULL;
+	if (opt_scores) {
+		const char *c = strchr(opt_scores, ',');
+		size_t la = c ? (size_t)(c - opt_scores) : strlen(opt_scores);
+		if (!la || (c && !c[1]))
+			return cli_usage_error(&CLI, "--score-col '%s': expected A or A,B", opt_scores);
+		col_a = xstrfmt("%.*s", (int)la, opt_scores);
+		col_b = c ? c + 1 : col_a;
+	}
+	int split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
+	struct scoretab t[2];
+	if (read_tables(t, files, col_a, col_b)) {
+		free(col_a);
+		return 1;
+	}
+	size_t *match = xmalloc((t[0].n + 1) * sizeof *match), n_matched = 0;
+	struct cmp_result *res = NULL;
+	int nres = 0;
+	int failed = match_rows(t, files, split, match, &n_matched) || compare(t, files, match, col_b, &res, &nres);
+	if (!failed) {
+		if (opt_json)
+			print_json(files, n_matched, res, nres);
+		else
+			print_table(files, n_matched, res, nres);
+		if (opt_tsv && write_tsv(opt_tsv, res, nres) < 0)
+			failed = 1;
+	}
+	free(col_a);
+	free(res);
 	free(match);
 	scoretab_free(&t[0]);
 	scoretab_free(&t[1]);

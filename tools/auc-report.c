@@ -53,7 +53,7 @@ static const struct cli CLI = {
 
 struct result {
 	const char *file;
-	char kind[32], score[64];
+	char *kind, *score;         /* owned */
 	struct auc_result a;
 	double thr;
 	struct confusion c;
@@ -81,6 +81,255 @@ static void print_row(const struct result *r)
 }
 
 
+/* Everything gathered from the files. */
+struct report {
+	struct result *res;         /* one per file, level and score, in that order */
+	size_t nres;
+	FILE *roc;                  /* --roc-tsv, or NULL */
+	struct plot_curve *curves;  /* --roc-svg: the first file's ROC curves (owned) */
+	int ncurves;
+};
+
+/* One level and score of a table: the scores and binary labels of the rows
+ * under evaluation (s, y: n of them) and of the validation rows (vs, vy: nv). */
+struct rows {
+	double *s, *vs;
+	uint8_t *y, *vy;
+	size_t n, nv;
+};
+
+/* Fills w with the labelled, scored rows of level k and score j; an
+ * instance is positive when its label is at least --pos-threshold. */
+static void gather_rows(const struct scoretab *t, int k, int j, int eval_split, int val_split, struct rows *w)
+{
+	double thr_lab = strcmp(t->kind_names[k], "instance") ? 0.5 : opt_pos_thr;
+	w->n = w->nv = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->kind[i] != k || isnan(t->label[i]) || isnan(t->score[j][i]))
+			continue;
+		if (!t->has_split || eval_split < 0 || t->split[i] == eval_split) {
+			w->s[w->n] = t->score[j][i];
+			w->y[w->n++] = t->label[i] >= thr_lab;
+		}
+		if (t->has_split && t->split[i] == val_split) {
+			w->vs[w->nv] = t->score[j][i];
+			w->vy[w->nv++] = t->label[i] >= thr_lab;
+		}
+	}
+}
+
+/* The AUC and its intervals, the Youden threshold of the validation rows
+ * and the confusion at that threshold. */
+static void compute(struct result *r, const struct rows *w)
+{
+	struct err e = {0};
+	metrics_auc(w->s, w->y, w->n, opt_boot, (uint64_t)opt_seed, &r->a, &e);
+	r->thr = w->nv ? metrics_youden(w->vs, w->vy, w->nv) : NAN;
+	if (!isnan(r->thr))
+		metrics_confusion(w->s, w->y, w->n, r->thr, &r->c);
+}
+
+/* r's ROC curve: its points into --roc-tsv, and a curve for --roc-svg when
+ * r is of the first file. */
+static void add_roc(struct report *rp, const struct result *r, const struct rows *w, int first)
+{
+	struct err e = {0};
+	struct roc_point *p;
+	long m = metrics_roc(w->s, w->y, w->n, &p, &e);
+	for (long q = 0; rp->roc && q < m; q++)
+		fprintf(rp->roc, "%s\t%s\t%s\t%.9g\t%.9g\t%.9g\n", r->file, r->kind, r->score, p[q].threshold,
+		        p[q].fpr, p[q].tpr);
+	if (opt_roc_svg && first && m > 0) {
+		double *x = xmalloc((size_t)m * sizeof *x), *y = xmalloc((size_t)m * sizeof *y);
+		for (long q = 0; q < m; q++) {
+			x[q] = p[q].fpr;
+			y[q] = p[q].tpr;
+		}
+		char *name = xstrfmt("%s %s (AUC %.4f)", r->kind, r->score, r->a.auc);
+		rp->curves = xrealloc(rp->curves, (size_t)(rp->ncurves + 1) * sizeof *rp->curves);
+		rp->curves[rp->ncurves++] = (struct plot_curve){name, x, y, m};
+	}
+	free(p);
+}
+
+/* Reads one score table and adds to rp a result for each level and score
+ * it has rows of; returns 0, or 1 when the file fails (said on stderr). */
+static int report_file(struct report *rp, const char *file, int first, int eval_split, int val_split)
+{
+	struct scoretab t;
+	struct err e = {0};
+	if (scoretab_read(&t, file, opt_label, opt_scores, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	size_t in_eval = 0;
+	for (size_t i = 0; i < t.n; i++)
+		in_eval += !t.has_split || eval_split < 0 || t.split[i] == eval_split;
+	if (!in_eval) {
+		cli_error(CLI.prog, "%s: no rows with split '%s'\nhint: --split all uses every row", file, opt_split);
+		scoretab_free(&t);
+		return 1;
+	}
+	struct rows w = {xmalloc((t.n + 1) * sizeof *w.s), xmalloc((t.n + 1) * sizeof *w.vs), xmalloc(t.n + 1),
+	                 xmalloc(t.n + 1), 0, 0};
+	for (int k = 0; k < t.n_kinds; k++)
+		for (int j = 0; j < t.n_scores; j++) {
+			gather_rows(&t, k, j, eval_split, val_split, &w);
+			if (!w.n)
+				continue; /* this score does not exist at this level */
+			rp->res = xrealloc(rp->res, (rp->nres + 1) * sizeof *rp->res);
+			struct result *r = &rp->res[rp->nres++];
+			memset(r, 0, sizeof *r);
+			r->file = file;
+			r->kind = xstrdup(t.kind_names[k]);
+			r->score = xstrdup(t.score_names[j]);
+			compute(r, &w);
+			if (rp->roc || (opt_roc_svg && first))
+				add_roc(rp, r, &w, first);
+		}
+	free(w.s);
+	free(w.vs);
+	free(w.y);
+	free(w.vy);
+	scoretab_free(&t);
+	return 0;
+}
+
+/* The AUCs of one level and score over the files. */
+struct sum {
+	const char *kind, *score; /* the first result's */
+	double s, s2;             /* sums of the AUCs and of their squares */
+	int n;
+};
+
+/* The defined AUCs summed by (level, score), in order of first appearance;
+ * *nsum of them, which the caller frees. */
+static struct sum *summarise(const struct result *res, size_t nres, int *nsum)
+{
+	struct sum *sums = NULL;
+	int ns = 0;
+	for (size_t i = 0; i < nres; i++) {
+		if (isnan(res[i].a.auc))
+			continue;
+		int k = -1;
+		for (int q = 0; q < ns; q++)
+			if (!strcmp(sums[q].kind, res[i].kind) && !strcmp(sums[q].score, res[i].score))
+				k = q;
+		if (k < 0) {
+			sums = xrealloc(sums, (size_t)(ns + 1) * sizeof *sums);
+			k = ns++;
+			sums[k] = (struct sum){res[i].kind, res[i].score, 0, 0, 0};
+		}
+		sums[k].s += res[i].a.auc;
+		sums[k].s2 += res[i].a.auc * res[i].a.auc;
+		sums[k].n++;
+	}
+	*nsum = ns;
+	return sums;
+}
+
+static double sum_mean(const struct sum *s)
+{
+	return s->s / s->n;
+}
+
+/* the sample sd of the AUCs, or `one` when there is one file */
+static double sum_sd(const struct sum *s, double one)
+{
+	double m = sum_mean(s);
+	return s->n > 1 ? sqrt(fmax(0, (s->s2 - s->n * m * m) / (s->n - 1))) : one;
+}
+
+static void print_json(const struct result *res, size_t nres, const struct sum *sums, int nsum)
+{
+	printf("{\"version\":\"%s\",\"split\":\"%s\",\"pos_threshold\":%g,\"bootstrap\":%d,\"seed\":%lld,\"results\":[",
+	       WENO_VERSION, opt_split, opt_pos_thr, opt_boot, opt_seed);
+	for (size_t i = 0; i < nres; i++) {
+		const struct result *r = &res[i];
+		printf("%s{\"file\":", i ? "," : "");
+		json_string(stdout, r->file);
+		printf(",\"kind\":");
+		json_string(stdout, r->kind);
+		printf(",\"score\":");
+		json_string(stdout, r->score);
+		printf(",\"auc\":");
+		json_number(stdout, r->a.auc);
+		printf(",\"delong_ci\":[");
+		json_number(stdout, r->a.lo);
+		printf(",");
+		json_number(stdout, r->a.hi);
+		printf("],\"bootstrap_ci\":[");
+		json_number(stdout, r->a.boot_lo);
+		printf(",");
+		json_number(stdout, r->a.boot_hi);
+		printf("],\"n_pos\":%zu,\"n_neg\":%zu,\"threshold\":", r->a.n_pos, r->a.n_neg);
+		json_number(stdout, r->thr);
+		printf(",\"accuracy\":");
+		json_number(stdout, isnan(r->thr) ? NAN : r->c.accuracy);
+		printf(",\"sensitivity\":");
+		json_number(stdout, isnan(r->thr) ? NAN : r->c.sensitivity);
+		printf(",\"specificity\":");
+		json_number(stdout, isnan(r->thr) ? NAN : r->c.specificity);
+		printf("}");
+	}
+	printf("],\"summary\":[");
+	for (int k = 0; k < nsum; k++) {
+		printf("%s{\"kind\":\"%s\",\"score\":\"%s\",\"files\":%d,\"mean_auc\":", k ? "," : "", sums[k].kind,
+		       sums[k].score, sums[k].n);
+		json_number(stdout, sum_mean(&sums[k]));
+		printf(",\"sd_auc\":");
+		json_number(stdout, sum_sd(&sums[k], NAN));
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+/* A table per file, then mean ± sd over the nfiles files that were read
+ * when there were several. */
+static void print_table(const struct result *res, size_t nres, const struct sum *sums, int nsum, int several,
+                        int nfiles)
+{
+	const char *last = NULL;
+	for (size_t i = 0; i < nres; i++) {
+		if (!last || strcmp(last, res[i].file)) {
+			last = res[i].file;
+			printf("%s%s (split %s; Youden threshold from %s rows)\n", i ? "\n" : "", last, opt_split, opt_val);
+			printf("%-9s %-15s %7s  %-16s  %-16s  %6s/%-7s %9s  %5s  %5s  %5s\n", "level", "score", "AUC",
+			       "95% CI DeLong", "95% CI bootstrap", "pos", "neg", "threshold", "acc", "sens", "spec");
+		}
+		print_row(&res[i]);
+	}
+	if (several && nsum) {
+		printf("\nmean ± sd over %d files\n", nfiles);
+		for (int k = 0; k < nsum; k++)
+			printf("%-9s %-15s %.4f ± %.4f  (n = %d)\n", sums[k].kind, sums[k].score, sum_mean(&sums[k]),
+			       sum_sd(&sums[k], 0), sums[k].n);
+	}
+}
+
+/* --tsv; returns 0, or 1 when it cannot be written (said on stderr) */
+static int write_tsv(const char *path, const struct result *res, size_t nres)
+{
+	struct afile af;
+	struct err e = {0};
+	if (afile_open(&af, path, &e) == 0) {
+		fprintf(af.fp, "file\tkind\tscore\tauc\tdelong_lo\tdelong_hi\tboot_lo\tboot_hi\tn_pos\tn_neg\tthreshold\t"
+		        "accuracy\tsensitivity\tspecificity\n");
+		for (size_t i = 0; i < nres; i++) {
+			const struct result *r = &res[i];
+			fprintf(af.fp, "%s\t%s\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%zu\t%zu\t%.6g\t%.6f\t%.6f\t%.6f\n", r->file,
+			        r->kind, r->score, r->a.auc, r->a.lo, r->a.hi, r->a.boot_lo, r->a.boot_hi, r->a.n_pos,
+			        r->a.n_neg, r->thr, r->c.accuracy, r->c.sensitivity, r->c.specificity);
+		}
+		afile_commit(&af, &e);
+	}
+	if (e.code) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int np;
@@ -94,224 +343,48 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--bootstrap %d: expected 0..1000000", opt_boot);
 	int eval_split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
 	int val_split = manifest_split_parse(opt_val);
-	struct result *res = NULL;
-	size_t nres = 0;
-	int failed = 0;
-	FILE *roc = NULL;
+	struct report rp = {0};
 	struct afile roc_af;
 	struct err e = {0};
+	int failed = 0;
 	if (opt_roc_tsv) {
 		if (afile_open(&roc_af, opt_roc_tsv, &e)) {
 			cli_error(CLI.prog, "%s", e.msg);
 			return 1;
 		}
-		roc = roc_af.fp;
-		fprintf(roc, "file\tkind\tscore\tthreshold\tfpr\ttpr\n");
+		rp.roc = roc_af.fp;
+		fprintf(rp.roc, "file\tkind\tscore\tthreshold\tfpr\ttpr\n");
 	}
-	struct plot_curve curves[16];
-	double *curve_mem[32];
-	int ncurves = 0;
-	for (int fi = 0; fi < np; fi++) {
-		struct scoretab t;
-		err_clear(&e);
-		if (scoretab_read(&t, files[fi], opt_label, opt_scores, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed++;
-			continue;
-		}
-		double *s = malloc((t.n + 1) * sizeof *s), *vs = malloc((t.n + 1) * sizeof *vs);
-		uint8_t *y = malloc(t.n + 1), *vy = malloc(t.n + 1);
-		size_t in_eval = 0;
-		for (size_t i = 0; i < t.n; i++)
-			in_eval += !t.has_split || eval_split < 0 || t.split[i] == eval_split;
-		if (!in_eval) {
-			cli_error(CLI.prog, "%s: no rows with split '%s'\nhint: --split all uses every row", files[fi], opt_split);
-			failed++;
-		}
-		for (int k = 0; in_eval && k < t.n_kinds; k++)
-			for (int j = 0; j < t.n_scores; j++) {
-				double thr_lab = strcmp(t.kind_names[k], "instance") ? 0.5 : opt_pos_thr;
-				size_t n = 0, nv = 0;
-				for (size_t i = 0; i < t.n; i++) {
-					if (t.kind[i] != k || isnan(t.label[i]) || isnan(t.score[j][i]))
-						continue;
-					if (!t.has_split || eval_split < 0 || t.split[i] == eval_split) {
-						s[n] = t.score[j][i];
-						y[n++] = t.label[i] >= thr_lab;
-					}
-					if (t.has_split && t.split[i] == val_split) {
-						vs[nv] = t.score[j][i];
-						vy[nv++] = t.label[i] >= thr_lab;
-					}
-				}
-				if (!n)
-					continue; /* this score does not exist at this level */
-				res = realloc(res, (nres + 1) * sizeof *res);
-				struct result *r = &res[nres++];
-				memset(r, 0, sizeof *r);
-				r->file = files[fi];
-				snprintf(r->kind, sizeof r->kind, "%s", t.kind_names[k]);
-				snprintf(r->score, sizeof r->score, "%s", t.score_names[j]);
-				metrics_auc(s, y, n, opt_boot, (uint64_t)opt_seed, &r->a, &e);
-				r->thr = nv ? metrics_youden(vs, vy, nv) : NAN;
-				if (!isnan(r->thr))
-					metrics_confusion(s, y, n, r->thr, &r->c);
-				if (roc || (opt_roc_svg && fi == 0 && ncurves < 16)) {
-					struct roc_point *p;
-					long m = metrics_roc(s, y, n, &p, &e);
-					for (long q = 0; roc && q < m; q++)
-						fprintf(roc, "%s\t%s\t%s\t%.9g\t%.9g\t%.9g\n", files[fi], r->kind, r->score, p[q].threshold,
-						        p[q].fpr, p[q].tpr);
-					if (opt_roc_svg && fi == 0 && ncurves < 16 && m > 0) {
-						double *x = malloc((size_t)m * sizeof *x), *yy = malloc((size_t)m * sizeof *yy);
-						for (long q = 0; q < m; q++) {
-							x[q] = p[q].fpr;
-							yy[q] = p[q].tpr;
-						}
-						char *name = malloc(160);
-						snprintf(name, 160, "%s %s (AUC %.4f)", r->kind, r->score, r->a.auc);
-						curves[ncurves] = (struct plot_curve){name, x, yy, m};
-						curve_mem[2 * ncurves] = x;
-						curve_mem[2 * ncurves + 1] = yy;
-						ncurves++;
-					}
-					free(p);
-				}
-			}
-		free(s);
-		free(vs);
-		free(y);
-		free(vy);
-		scoretab_free(&t);
+	for (int fi = 0; fi < np; fi++)
+		failed += report_file(&rp, files[fi], fi == 0, eval_split, val_split);
+	if (rp.roc && afile_commit(&roc_af, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		failed++;
 	}
-	if (roc) {
-		err_clear(&e);
-		if (afile_commit(&roc_af, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed++;
-		}
+	err_clear(&e);
+	if (opt_roc_svg && rp.ncurves && plot_roc_svg(opt_roc_svg, files[0], rp.curves, rp.ncurves, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		failed++;
 	}
-	if (opt_roc_svg && ncurves) {
-		err_clear(&e);
-		if (plot_roc_svg(opt_roc_svg, files[0], curves, ncurves, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed++;
-		}
+	for (int k = 0; k < rp.ncurves; k++) { /* the curves' own memory, const to plot_roc_svg */
+		free((void *)rp.curves[k].name);
+		free((void *)rp.curves[k].x);
+		free((void *)rp.curves[k].y);
 	}
-	for (int k = 0; k < ncurves; k++) {
-		free((char *)curves[k].name);
-		free(curve_mem[2 * k]);
-		free(curve_mem[2 * k + 1]);
+	free(rp.curves);
+	int nsum;
+	struct sum *sums = summarise(rp.res, rp.nres, &nsum);
+	if (opt_json)
+		print_json(rp.res, rp.nres, sums, nsum);
+	else
+		print_table(rp.res, rp.nres, sums, nsum, np > 1, np - failed);
+	if (opt_tsv)
+		failed += write_tsv(opt_tsv, rp.res, rp.nres);
+	for (size_t i = 0; i < rp.nres; i++) {
+		free(rp.res[i].kind);
+		free(rp.res[i].score);
 	}
-	/* summaries over files: mean and sd per (kind, score) */
-	struct sum {
-		char kind[32], score[64];
-		double s, s2;
-		int n;
-	} sums[64];
-	int nsum = 0;
-	for (size_t i = 0; i < nres; i++) {
-		if (isnan(res[i].a.auc))
-			continue;
-		int k = -1;
-		for (int q = 0; q < nsum; q++)
-			if (!strcmp(sums[q].kind, res[i].kind) && !strcmp(sums[q].score, res[i].score))
-				k = q;
-		if (k < 0 && nsum < 64) {
-			k = nsum++;
-			memset(&sums[k], 0, sizeof sums[k]);
-			snprintf(sums[k].kind, 32, "%s", res[i].kind);
-			snprintf(sums[k].score, 64, "%s", res[i].score);
-		}
-		if (k >= 0) {
-			sums[k].s += res[i].a.auc;
-			sums[k].s2 += res[i].a.auc * res[i].a.auc;
-			sums[k].n++;
-		}
-	}
-	if (opt_json) {
-		printf("{\"version\":\"%s\",\"split\":\"%s\",\"pos_threshold\":%g,\"bootstrap\":%d,\"seed\":%lld,\"results\":[",
-		       WENO_VERSION, opt_split, opt_pos_thr, opt_boot, opt_seed);
-		for (size_t i = 0; i < nres; i++) {
-			struct result *r = &res[i];
-			printf("%s{\"file\":", i ? "," : "");
-			json_string(stdout, r->file);
-			printf(",\"kind\":");
-			json_string(stdout, r->kind);
-			printf(",\"score\":");
-			json_string(stdout, r->score);
-			printf(",\"auc\":");
-			json_number(stdout, r->a.auc);
-			printf(",\"delong_ci\":[");
-			json_number(stdout, r->a.lo);
-			printf(",");
-			json_number(stdout, r->a.hi);
-			printf("],\"bootstrap_ci\":[");
-			json_number(stdout, r->a.boot_lo);
-			printf(",");
-			json_number(stdout, r->a.boot_hi);
-			printf("],\"n_pos\":%zu,\"n_neg\":%zu,\"threshold\":", r->a.n_pos, r->a.n_neg);
-			json_number(stdout, r->thr);
-			printf(",\"accuracy\":");
-			json_number(stdout, isnan(r->thr) ? NAN : r->c.accuracy);
-			printf(",\"sensitivity\":");
-			json_number(stdout, isnan(r->thr) ? NAN : r->c.sensitivity);
-			printf(",\"specificity\":");
-			json_number(stdout, isnan(r->thr) ? NAN : r->c.specificity);
-			printf("}");
-		}
-		printf("],\"summary\":[");
-		for (int k = 0; k < nsum; k++) {
-			double m = sums[k].s / sums[k].n;
-			double sd = sums[k].n > 1 ? sqrt(fmax(0, (sums[k].s2 - sums[k].n * m * m) / (sums[k].n - 1))) : NAN;
-			printf("%s{\"kind\":\"%s\",\"score\":\"%s\",\"files\":%d,\"mean_auc\":", k ? "," : "", sums[k].kind,
-			       sums[k].score, sums[k].n);
-			json_number(stdout, m);
-			printf(",\"sd_auc\":");
-			json_number(stdout, sd);
-			printf("}");
-		}
-		printf("]}\n");
-	} else {
-		const char *last = NULL;
-		for (size_t i = 0; i < nres; i++) {
-			if (!last || strcmp(last, res[i].file)) {
-				last = res[i].file;
-				printf("%s%s (split %s; Youden threshold from %s rows)\n", i ? "\n" : "", last, opt_split, opt_val);
-				printf("%-9s %-15s %7s  %-16s  %-16s  %6s/%-7s %9s  %5s  %5s  %5s\n", "level", "score", "AUC",
-				       "95% CI DeLong", "95% CI bootstrap", "pos", "neg", "threshold", "acc", "sens", "spec");
-			}
-			print_row(&res[i]);
-		}
-		if (np > 1 && nsum) {
-			printf("\nmean ± sd over %d files\n", np - failed);
-			for (int k = 0; k < nsum; k++) {
-				double m = sums[k].s / sums[k].n;
-				double sd = sums[k].n > 1 ? sqrt(fmax(0, (sums[k].s2 - sums[k].n * m * m) / (sums[k].n - 1))) : 0;
-				printf("%-9s %-15s %.4f ± %.4f  (n = %d)\n", sums[k].kind, sums[k].score, m, sd, sums[k].n);
-			}
-		}
-	}
-	if (opt_tsv) {
-		struct afile af;
-		err_clear(&e);
-		if (afile_open(&af, opt_tsv, &e) == 0) {
-			fprintf(af.fp, "file\tkind\tscore\tauc\tdelong_lo\tdelong_hi\tboot_lo\tboot_hi\tn_pos\tn_neg\tthreshold\t"
-			        "accuracy\tsensitivity\tspecificity\n");
-			for (size_t i = 0; i < nres; i++) {
-				struct result *r = &res[i];
-				fprintf(af.fp, "%s\t%s\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%zu\t%zu\t%.6g\t%.6f\t%.6f\t%.6f\n", r->file,
-				        r->kind, r->score, r->a.auc, r->a.lo, r->a.hi, r->a.boot_lo, r->a.boot_hi, r->a.n_pos,
-				        r->a.n_neg, r->thr, r->c.accuracy, r->c.sensitivity, r->c.specificity);
-			}
-			if (afile_commit(&af, &e))
-				failed++;
-		}
-		if (e.code) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed++;
-		}
-	}
-	free(res);
+	free(rp.res);
+	free(sums);
 	return failed ? 1 : 0;
 }

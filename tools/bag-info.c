@@ -57,32 +57,27 @@ static void print_num(double v)
 		printf("%.6g", v);
 }
 
-static int info_one(const char *path, int many)
+/* Reads every chunk, verifying its checksum (--check) and printing its
+ * instances (--instances, bag_id first when many), or else only the
+ * chunks' frames; returns the number of chunks, or -1 (said). */
+static long long read_chunks(struct bag_reader *r, const struct bag_header *h, int many)
 {
 	struct err e = {0};
-	struct bag_reader *r;
-	int rc = bag_open(&r, path, &e);
-	if (rc) {
-		cli_error("bag-info", "%s", e.msg);
-		return 1;
-	}
-	const struct bag_header *h = bag_reader_header(r);
-	uint64_t nchunks = 0, labelled = 0, positive = 0, n = 0;
+	long long nchunks = 0;
+	int rc;
 	if (opt_check || opt_instances) {
 		struct bag_chunk c;
 		while ((rc = bag_read_chunk(r, &c, &e)) > 0) {
 			nchunks++;
-			for (uint32_t i = 0; i < c.n; i++) {
+			for (uint32_t i = 0; opt_instances && i < c.n; i++) {
 				const struct bag_inst *in = &c.inst[i];
-				if (opt_instances) {
-					if (many)
-						printf("%s\t", h->id);
-					printf("%llu\t%d\t%d\t", (unsigned long long)(c.first + i), in->x, in->y);
-					print_num(in->tissue);
-					putchar('\t');
-					print_num(in->label);
-					putchar('\n');
-				}
+				if (many)
+					printf("%s\t", h->id);
+				printf("%llu\t%d\t%d\t", (unsigned long long)(c.first + i), in->x, in->y);
+				print_num(in->tissue);
+				putchar('\t');
+				print_num(in->label);
+				putchar('\n');
 			}
 		}
 	} else {
@@ -92,79 +87,122 @@ static int info_one(const char *path, int many)
 	}
 	if (rc < 0) {
 		cli_error("bag-info", "%s", e.msg);
+		return -1;
+	}
+	return nchunks;
+}
+
+/* What a bag holds, counted after its chunks were read. */
+struct counts {
+	uint64_t n, chunks, labelled, positive;
+	long long bytes;       /* the file's size, -1 for standard input */
+};
+
+/* The provenance lines as a JSON object's members. */
+static void print_provenance_json(const struct bag_header *h)
+{
+	const char *p = h->meta, *end = h->meta ? h->meta + h->meta_len : NULL;
+	int first = 1;
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end, *eq = memchr(p, '=', (size_t)(le - p));
+		if (eq) {
+			char *k = xstrfmt("%.*s", (int)(eq - p), p), *v = xstrfmt("%.*s", (int)(le - eq - 1), eq + 1);
+			printf("%s", first ? "" : ",");
+			json_string(stdout, k);
+			putchar(':');
+			json_string(stdout, v);
+			free(k);
+			free(v);
+			first = 0;
+		}
+		p = le + 1;
+	}
+}
+
+static void print_json(const char *path, const struct bag_header *h, const struct counts *c, const char *shp)
+{
+	printf("{\"file\":");
+	json_string(stdout, path);
+	printf(",\"id\":");
+	json_string(stdout, h->id);
+	printf(",\"label\":");
+	if (h->label == BAG_LABEL_UNKNOWN)
+		printf("null");
+	else
+		printf("%d", h->label);
+	printf(",\"kind\":\"%s\",\"shape\":\"%s\",\"instances\":%llu,\"chunks\":%llu", kind_name(h->kind), shp,
+	       (unsigned long long)c->n, (unsigned long long)c->chunks);
+	printf(",\"labelled\":%llu,\"positive\":%llu", (unsigned long long)c->labelled,
+	       (unsigned long long)c->positive);
+	if (opt_check)
+		printf(",\"valid\":true");
+	printf(",\"mpp\":%.17g,\"level\":%d,\"downsample\":%.17g,\"patch_level0\":%u,\"bytes\":%lld,"
+	       "\"provenance\":{", h->mpp, h->level, h->downsample, h->patch_level0, c->bytes);
+	print_provenance_json(h);
+	printf("}}\n");
+}
+
+/* The header and counts as indented lines, provenance last. */
+static void print_text(const char *path, const struct bag_header *h, const struct counts *c, const char *shp)
+{
+	printf("%s\n", path);
+	printf("  id           %s\n", h->id[0] ? h->id : "(none)");
+	printf("  label        %s\n", h->label == 0 ? "0 (negative)" : h->label == 1 ? "1 (positive)" : "unknown");
+	printf("  instances    %llu %s %s in %llu chunk%s\n", (unsigned long long)c->n, kind_name(h->kind), shp,
+	       (unsigned long long)c->chunks, c->chunks == 1 ? "" : "s");
+	if (c->labelled)
+		printf("  labelled     %llu instances, %llu with label > 0\n", (unsigned long long)c->labelled,
+		       (unsigned long long)c->positive);
+	if (h->mpp > 0)
+		printf("  resolution   %.4g µm/px (level %d, downsample %.4g)\n", h->mpp, h->level, h->downsample);
+	if (h->patch_level0)
+		printf("  patch        %u level-0 px\n", h->patch_level0);
+	if (c->bytes >= 0)
+		printf("  file         %lld bytes\n", c->bytes);
+	const char *p = h->meta, *end = h->meta ? h->meta + h->meta_len : NULL;
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		printf("  %s%.*s\n", p == h->meta ? "provenance   " : "             ", (int)(le - p), p);
+		p = le + 1;
+	}
+}
+
+/* One file, as the options ask; returns 0, or 1 when it is unreadable or
+ * invalid (said). */
+static int info_one(const char *path, int many)
+{
+	struct err e = {0};
+	struct bag_reader *r;
+	if (bag_open(&r, path, &e)) {
+		cli_error("bag-info", "%s", e.msg);
+		return 1;
+	}
+	const struct bag_header *h = bag_reader_header(r);
+	long long nchunks = read_chunks(r, h, many);
+	if (nchunks < 0) {
 		bag_close(r);
 		return 1;
 	}
-	bag_reader_counts(r, &n, &labelled, &positive);
+	struct counts c = {0, (uint64_t)nchunks, 0, 0, -1};
+	bag_reader_counts(r, &c.n, &c.labelled, &c.positive);
 	struct stat st;
-	long long bytes = strcmp(path, "-") && !stat(path, &st) ? (long long)st.st_size : -1;
+	if (strcmp(path, "-") && !stat(path, &st))
+		c.bytes = (long long)st.st_size;
 	char shp[64];
 	shape(h, shp, sizeof shp);
 	if (opt_instances) {
-		/* rows already printed */
+		/* the rows are printed already */
 	} else if (opt_json) {
-		printf("{\"file\":");
-		json_string(stdout, path);
-		printf(",\"id\":");
-		json_string(stdout, h->id);
-		printf(",\"label\":");
-		if (h->label == BAG_LABEL_UNKNOWN)
-			printf("null");
-		else
-			printf("%d", h->label);
-		printf(",\"kind\":\"%s\",\"shape\":\"%s\",\"instances\":%llu,\"chunks\":%llu", kind_name(h->kind), shp,
-		       (unsigned long long)n, (unsigned long long)nchunks);
-		printf(",\"labelled\":%llu,\"positive\":%llu", (unsigned long long)labelled,
-		       (unsigned long long)positive);
-		if (opt_check)
-			printf(",\"valid\":true");
-		printf(",\"mpp\":%.17g,\"level\":%d,\"downsample\":%.17g,\"patch_level0\":%u,\"bytes\":%lld,"
-		       "\"provenance\":{", h->mpp, h->level, h->downsample, h->patch_level0, bytes);
-		const char *p = h->meta, *end = h->meta ? h->meta + h->meta_len : NULL;
-		int first = 1;
-		while (p && p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *le = nl ? nl : end, *eq = memchr(p, '=', (size_t)(le - p));
-			if (eq) {
-				char k[256], v[4096];
-				snprintf(k, sizeof k, "%.*s", (int)(eq - p), p);
-				snprintf(v, sizeof v, "%.*s", (int)(le - eq - 1), eq + 1);
-				printf("%s", first ? "" : ",");
-				json_string(stdout, k);
-				putchar(':');
-				json_string(stdout, v);
-				first = 0;
-			}
-			p = le + 1;
-		}
-		printf("}}\n");
+		print_json(path, h, &c, shp);
 	} else if (opt_check && !many) {
 		printf("%s: ok, %llu instances in %llu chunks, every checksum verified\n", path,
-		       (unsigned long long)n, (unsigned long long)nchunks);
+		       (unsigned long long)c.n, (unsigned long long)c.chunks);
 	} else if (opt_check) {
-		printf("%s: ok (%llu instances)\n", path, (unsigned long long)n);
+		printf("%s: ok (%llu instances)\n", path, (unsigned long long)c.n);
 	} else {
-		printf("%s\n", path);
-		printf("  id           %s\n", h->id[0] ? h->id : "(none)");
-		printf("  label        %s\n", h->label == 0 ? "0 (negative)" : h->label == 1 ? "1 (positive)" : "unknown");
-		printf("  instances    %llu %s %s in %llu chunk%s\n", (unsigned long long)n, kind_name(h->kind), shp,
-		       (unsigned long long)nchunks, nchunks == 1 ? "" : "s");
-		if (labelled)
-			printf("  labelled     %llu instances, %llu with label > 0\n", (unsigned long long)labelled,
-			       (unsigned long long)positive);
-		if (h->mpp > 0)
-			printf("  resolution   %.4g µm/px (level %d, downsample %.4g)\n", h->mpp, h->level, h->downsample);
-		if (h->patch_level0)
-			printf("  patch        %u level-0 px\n", h->patch_level0);
-		if (bytes >= 0)
-			printf("  file         %lld bytes\n", bytes);
-		const char *p = h->meta, *end = h->meta ? h->meta + h->meta_len : NULL;
-		while (p && p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *le = nl ? nl : end;
-			printf("  %s%.*s\n", p == h->meta ? "provenance   " : "             ", (int)(le - p), p);
-			p = le + 1;
-		}
+		print_text(path, h, &c, shp);
 	}
 	bag_close(r);
 	return 0;

@@ -1,6 +1,7 @@
 /* bag-pack - finalises tile streams into bags, imports and exports feature
  * files (CLAM/TRIDENT HDF5, DSMIL CSV, .npy), and builds manifests. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,20 +85,27 @@ static void stem(const char *path, char *out, size_t cap)
 		*dot = 0;
 }
 
+/* what add_provenance's cli_params_each needs */
+struct meta_arg {
+	struct bag_header *h;
+	struct err *e;
+};
+
+static int add_param(void *arg, const char *name, const char *value)
+{
+	struct meta_arg *a = arg;
+	char *k = xstrfmt("bag-pack.%s", name);
+	int rc = bag_header_meta_add(a->h, k, value, a->e);
+	free(k);
+	return rc;
+}
+
+/* who packed the bag, and every option but -o, as provenance */
 static int add_provenance(struct bag_header *h, struct err *e)
 {
-	char params[8192];
-	cli_params(&CLI, "output", params, sizeof params);
 	int rc = bag_header_meta_add(h, "packed_by", "bag-pack " WENO_VERSION, e);
-	for (const char *p = params; !rc && *p;) {
-		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
-		char k[128], v[4096];
-		snprintf(k, sizeof k, "bag-pack.%.*s", (int)(eq - p), p);
-		snprintf(v, sizeof v, "%.*s", (int)(nl - eq - 1), eq + 1);
-		rc = bag_header_meta_add(h, k, v, e);
-		p = nl + 1;
-	}
-	return rc;
+	struct meta_arg a = {h, e};
+	return rc ? rc : cli_params_each(&CLI, "output", add_param, &a);
 }
 
 static int finalise(const char *in, int label, struct err *e)
@@ -207,10 +215,8 @@ static int export(const char *in, struct err *e)
 		f.n = n;
 		f.d = h.dim;
 		f.x = (float *)data;
-		f.coords = malloc((n ? n : 1) * 2 * sizeof *f.coords);
-		if (!f.coords)
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-		for (uint64_t i = 0; !rc && i < n; i++) {
+		f.coords = xmalloc((n ? n : 1) * 2 * sizeof *f.coords);
+		for (uint64_t i = 0; i < n; i++) {
 			f.coords[2 * i] = inst[i].x;
 			f.coords[2 * i + 1] = inst[i].y;
 		}
@@ -286,21 +292,20 @@ static int csv_fields(char *line, char **f, int max)
  * exist, or the folder of `from`); target unchanged when that fails. */
 static char *relative_to(const char *from, const char *target)
 {
-	char dir[4096], *a, *b;
-	snprintf(dir, sizeof dir, "%s", from);
-	char *slash = strrchr(dir, '/');
+	char *dir = xstrdup(from), *slash = strrchr(dir, '/');
+	const char *d = dir;
 	if (slash)
 		*slash = 0;
 	else
-		snprintf(dir, sizeof dir, ".");
-	if (!dir[0])
-		snprintf(dir, sizeof dir, "/");
-	a = realpath(dir, NULL);
-	b = realpath(target, NULL);
+		d = ".";
+	if (!d[0])
+		d = "/";
+	char *a = realpath(d, NULL), *b = realpath(target, NULL);
+	free(dir);
 	if (!a || !b) {
 		free(a);
 		free(b);
-		return strdup(target);
+		return xstrdup(target);
 	}
 	/* common leading components */
 	size_t i = 0, common = 0;
@@ -315,162 +320,211 @@ static char *relative_to(const char *from, const char *target)
 	for (const char *p = a + common; *p; p++)
 		ups += *p == '/';
 	size_t n = ups * 3 + strlen(b) + 2;
-	char *out = malloc(n), *o = out;
-	for (size_t k = 0; out && k < ups; k++) {
+	char *out = xmalloc(n), *o = out;
+	for (size_t k = 0; k < ups; k++) {
 		memcpy(o, "../", 3);
 		o += 3;
 	}
-	if (out)
-		snprintf(o, n - (size_t)(o - out), "%s", b[common] == '/' ? b + common + 1 : b + common);
+	snprintf(o, n - (size_t)(o - out), "%s", b[common] == '/' ? b + common + 1 : b + common);
 	free(a);
 	free(b);
-	return out ? out : strdup(target);
+	return out;
 }
 
+/* a row of the manifest being built */
 struct mrow {
 	char *id;
 	int label, split;
 	char *path;
 	uint64_t n;
+	long line;        /* of the labels CSV */
 };
 
-static int build_manifest(struct err *e)
+/* which fields of the labels CSV hold what; -1 when none */
+struct csv_cols {
+	int slide, label, split;
+	int n;            /* fields in the header, 0 before it */
+};
+
+/* Finds the columns in the header fields; line is the header, for the message. */
+static int parse_header(char **fld, int nf, const char *line, struct csv_cols *c, struct err *e)
+{
+	c->n = nf;
+	for (int i = 0; i < nf; i++) {
+		if (!strcmp(fld[i], "slide_id"))
+			c->slide = i;
+		else if (!strcmp(fld[i], "label"))
+			c->label = i;
+		else if (!strcmp(fld[i], "split"))
+			c->split = i;
+	}
+	if (c->slide < 0 || c->label < 0)
+		return err_set(e, ERR_FORMAT, "%s: line 1: header needs the columns slide_id and label "
+		               "(and optionally case_id, split), got '%s'", opt_manifest, line);
+	return 0;
+}
+
+/* A row's label (0, 1 or a --positive/--negative name) and split (its
+ * column's, else --split) into m. */
+static int parse_row(char **fld, const struct csv_cols *c, long lineno, struct mrow *m, struct err *e)
+{
+	const char *lab = fld[c->label];
+	m->label = -1;
+	if (!strcmp(lab, "0") || !strcmp(lab, "1"))
+		m->label = lab[0] - '0';
+	else if (opt_positive && !strcmp(lab, opt_positive))
+		m->label = 1;
+	else if (opt_negative && !strcmp(lab, opt_negative))
+		m->label = 0;
+	if (m->label < 0)
+		return err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1%s", opt_manifest, lineno,
+		               lab, opt_positive || opt_negative ? " or the names given by --positive/--negative"
+		                                                 : "\nhint: map text labels with --positive NAME --negative NAME");
+	m->split = manifest_split_parse(opt_split);
+	if (c->split >= 0 && fld[c->split][0]) {
+		m->split = manifest_split_parse(fld[c->split]);
+		if (m->split < 0)
+			return err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
+			               opt_manifest, lineno, fld[c->split]);
+	}
+	return 0;
+}
+
+/* Reads --manifest's labels CSV into *rows (*nrows of them, each with its
+ * id, label, split and bag path; the caller frees them), up to the first
+ * bad line. */
+static int read_labels(struct mrow **rows, size_t *nrows, struct err *e)
 {
 	FILE *f = fopen(opt_manifest, "r");
 	if (!f)
 		return err_sys(e, ERR_IO, "cannot open '%s'", opt_manifest);
-	char *line = NULL;
-	size_t cap = 0;
+	char *line = NULL, **fld = NULL;
+	size_t cap = 0, fcap = 0, rcap = 0;
 	ssize_t len;
 	long lineno = 0;
-	int c_slide = -1, c_label = -1, c_split = -1, ncol = 0, rc = 0, missing = 0;
-	struct mrow *rows = NULL;
-	size_t nrows = 0, rcap = 0;
-	int default_split = manifest_split_parse(opt_split);
+	int rc = 0;
+	struct csv_cols c = {-1, -1, -1, 0};
 	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = 0;
 		if (!len)
 			continue;
-		char *fld[64];
-		int nf = csv_fields(line, fld, 64);
-		if (!ncol) {
-			ncol = nf;
-			for (int i = 0; i < nf; i++) {
-				if (!strcmp(fld[i], "slide_id"))
-					c_slide = i;
-				else if (!strcmp(fld[i], "label"))
-					c_label = i;
-				else if (!strcmp(fld[i], "split"))
-					c_split = i;
-			}
-			if (c_slide < 0 || c_label < 0)
-				rc = err_set(e, ERR_FORMAT, "%s: line 1: header needs the columns slide_id and label "
-				             "(and optionally case_id, split), got '%s'", opt_manifest, line);
+		size_t maxf = 1; /* a field after each comma, at most */
+		for (const char *p = line; *p; p++)
+			maxf += *p == ',';
+		if (maxf > fcap) {
+			fcap = maxf;
+			fld = xrealloc(fld, fcap * sizeof *fld);
+		}
+		int nf = csv_fields(line, fld, maxf > INT_MAX ? INT_MAX : (int)maxf);
+		if (!c.n) {
+			rc = parse_header(fld, nf, line, &c, e);
 			continue;
 		}
-		if (nf != ncol) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d columns, the header has %d", opt_manifest, lineno, nf, ncol);
+		if (nf != c.n) {
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d columns, the header has %d", opt_manifest, lineno, nf, c.n);
 			break;
 		}
-		const char *lab = fld[c_label];
-		int label = -1;
-		if (!strcmp(lab, "0") || !strcmp(lab, "1"))
-			label = lab[0] - '0';
-		else if (opt_positive && !strcmp(lab, opt_positive))
-			label = 1;
-		else if (opt_negative && !strcmp(lab, opt_negative))
-			label = 0;
-		if (label < 0) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1%s", opt_manifest, lineno,
-			             lab, opt_positive || opt_negative ? " or the names given by --positive/--negative"
-			                                               : "\nhint: map text labels with --positive NAME --negative NAME");
+		struct mrow m = {0};
+		if ((rc = parse_row(fld, &c, lineno, &m, e)))
 			break;
-		}
-		int split = default_split;
-		if (c_split >= 0 && fld[c_split][0]) {
-			split = manifest_split_parse(fld[c_split]);
-			if (split < 0) {
-				rc = err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
-				             opt_manifest, lineno, fld[c_split]);
-				break;
-			}
-		}
-		if (nrows == rcap) {
+		if (*nrows == rcap) {
 			rcap = rcap ? 2 * rcap : 256;
-			struct mrow *nr = realloc(rows, rcap * sizeof *nr);
-			if (!nr) {
-				rc = err_set(e, ERR_NOMEM, "out of memory");
-				break;
-			}
-			rows = nr;
+			*rows = xrealloc(*rows, rcap * sizeof **rows);
 		}
-		struct mrow *m = &rows[nrows++];
-		m->id = strdup(fld[c_slide]);
-		m->label = label;
-		m->split = split;
-		size_t pl = strlen(opt_bag_dir) + strlen(fld[c_slide]) + 8;
-		m->path = malloc(pl);
-		snprintf(m->path, pl, "%s/%s.wbag", opt_bag_dir, fld[c_slide]);
-		m->n = 0;
-		struct bag_reader *r;
-		struct err be = {0};
-		if (bag_open(&r, m->path, &be) == 0) {
-			struct bag_raw_chunk ch;
-			int k;
-			while ((k = bag_read_raw_chunk(r, &ch, &be)) > 0)
-				;
-			if (k == 0)
-				m->n = bag_reader_count(r);
-			else {
-				cli_error(P, "%s", be.msg);
-				missing++;
-			}
-			bag_close(r);
-		} else {
-			cli_error(P, "%s (line %ld of %s)", be.msg, lineno, opt_manifest);
-			missing++;
-		}
+		m.id = xstrdup(fld[c.slide]);
+		m.path = xstrfmt("%s/%s.wbag", opt_bag_dir, fld[c.slide]);
+		m.line = lineno;
+		(*rows)[(*nrows)++] = m;
 	}
 	free(line);
+	free(fld);
 	fclose(f);
-	if (!rc && !ncol)
+	if (!rc && !c.n)
 		rc = err_set(e, ERR_FORMAT, "%s: empty file, expected a header line slide_id,label,...", opt_manifest);
+	return rc;
+}
+
+/* Reads every row's bag through to count its instances; returns how many
+ * are missing or invalid (each said on stderr). */
+static int count_instances(struct mrow *rows, size_t nrows)
+{
+	int missing = 0;
+	for (size_t i = 0; i < nrows; i++) {
+		struct mrow *m = &rows[i];
+		struct bag_reader *r;
+		struct err be = {0};
+		if (bag_open(&r, m->path, &be)) {
+			cli_error(P, "%s (line %ld of %s)", be.msg, m->line, opt_manifest);
+			missing++;
+			continue;
+		}
+		struct bag_raw_chunk ch;
+		int k;
+		while ((k = bag_read_raw_chunk(r, &ch, &be)) > 0)
+			;
+		if (k == 0)
+			m->n = bag_reader_count(r);
+		else {
+			cli_error(P, "%s", be.msg);
+			missing++;
+		}
+		bag_close(r);
+	}
+	return missing;
+}
+
+/* Moves --val-frac of the training rows of each label to val (seeded). */
+static void assign_val(struct mrow *rows, size_t nrows)
+{
+	struct rng r;
+	rng_seed(&r, (uint64_t)opt_seed, 0xa1);
+	for (int lab = 1; lab >= 0; lab--) {
+		uint32_t *idx = xmalloc((nrows + 1) * sizeof *idx), k = 0;
+		for (size_t i = 0; i < nrows; i++)
+			if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
+				idx[k++] = (uint32_t)i;
+		rng_shuffle(&r, idx, k);
+		uint32_t nv = (uint32_t)(opt_val_frac * k + 0.5);
+		for (uint32_t i = 0; i < nv; i++)
+			rows[idx[i]].split = SPLIT_VAL;
+		free(idx);
+	}
+}
+
+static int write_manifest(const struct mrow *rows, size_t nrows, struct err *e)
+{
+	struct afile af;
+	int rc = afile_open(&af, opt_out, e);
+	if (rc)
+		return rc;
+	fprintf(af.fp, "# bag-pack %s --manifest %s --bag-dir %s --val-frac %g --seed %lld\n", WENO_VERSION,
+	        opt_manifest, opt_bag_dir, opt_val_frac, opt_seed);
+	manifest_write_header(af.fp);
+	for (size_t i = 0; i < nrows; i++) {
+		/* readers resolve paths against the manifest's folder */
+		char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : xstrdup(rows[i].path);
+		manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel, rows[i].n);
+		free(rel);
+	}
+	return afile_commit(&af, e);
+}
+
+/* --manifest: the labels CSV, every bag it names counted, the validation
+ * rows drawn, the manifest written. */
+static int build_manifest(struct err *e)
+{
+	struct mrow *rows = NULL;
+	size_t nrows = 0;
+	int rc = read_labels(&rows, &nrows, e);
+	int missing = count_instances(rows, nrows); /* those read before a bad line too, as they are said */
 	if (!rc && missing)
 		rc = err_set(e, ERR_IO, "%d of %zu bags listed in %s are missing or invalid", missing, nrows, opt_manifest);
-	if (!rc && opt_val_frac > 0) {
-		struct rng r;
-		rng_seed(&r, (uint64_t)opt_seed, 0xa1);
-		for (int lab = 1; lab >= 0; lab--) {
-			uint32_t *idx = malloc((nrows + 1) * sizeof *idx), k = 0;
-			for (size_t i = 0; i < nrows; i++)
-				if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
-					idx[k++] = (uint32_t)i;
-			rng_shuffle(&r, idx, k);
-			uint32_t nv = (uint32_t)(opt_val_frac * k + 0.5);
-			for (uint32_t i = 0; i < nv; i++)
-				rows[idx[i]].split = SPLIT_VAL;
-			free(idx);
-		}
-	}
-	if (!rc) {
-		struct afile af;
-		rc = afile_open(&af, opt_out, e);
-		if (!rc) {
-			fprintf(af.fp, "# bag-pack %s --manifest %s --bag-dir %s --val-frac %g --seed %lld\n", WENO_VERSION,
-			        opt_manifest, opt_bag_dir, opt_val_frac, opt_seed);
-			manifest_write_header(af.fp);
-			for (size_t i = 0; i < nrows; i++) {
-				/* readers resolve paths against the manifest's folder */
-				char *rel = strcmp(opt_out, "-") ? relative_to(opt_out, rows[i].path) : strdup(rows[i].path);
-				manifest_write_row(af.fp, rows[i].id, rows[i].label, rows[i].split, rel ? rel : rows[i].path,
-				                   rows[i].n);
-				free(rel);
-			}
-			rc = afile_commit(&af, e);
-		}
-	}
+	if (!rc && opt_val_frac > 0)
+		assign_val(rows, nrows);
+	if (!rc)
+		rc = write_manifest(rows, nrows, e);
 	for (size_t i = 0; i < nrows; i++) {
 		free(rows[i].id);
 		free(rows[i].path);
@@ -508,6 +562,9 @@ int main(int argc, char **argv)
 			                       isatty(1) ? " (a bag is not written to a terminal)" : "");
 		opt_out = "-";
 	}
+	if (opt_id && strlen(opt_id) > BAG_ID_MAX)
+		return cli_usage_error(&CLI, "--id: %zu bytes, a bag id holds at most %d (formats/bag.md)",
+		                       strlen(opt_id), BAG_ID_MAX);
 	if (!(opt_val_frac >= 0 && opt_val_frac < 1))
 		return cli_usage_error(&CLI, "--val-frac %g: expected 0 <= F < 1", opt_val_frac);
 	struct err e = {0};

@@ -13,6 +13,70 @@
 #include "../lib/base/version.h"
 
 int cli_quiet;
+const char *cli_prog = "weno-tools";
+
+/* Out of memory: one message, then exit 1.  The critical section keeps two
+ * threads that run out together from calling exit at once. */
+static void die_nomem(size_t n, size_t size)
+{
+#pragma omp critical(cli_die_nomem)
+	{
+		if (n == 1)
+			fprintf(stderr, "%s: out of memory (allocating %zu bytes)\n", cli_prog, size);
+		else
+			fprintf(stderr, "%s: out of memory (allocating %zu x %zu bytes)\n", cli_prog, n, size);
+		exit(1);
+	}
+}
+
+void *xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+	if (!p)
+		die_nomem(1, size);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	if (!n || !size)
+		n = size = 1;
+	void *p = calloc(n, size); /* calloc checks n * size */
+	if (!p)
+		die_nomem(n, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t size)
+{
+	void *q = realloc(p, size ? size : 1);
+	if (!q)
+		die_nomem(1, size);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+char *xstrfmt(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) { /* an encoding error: nothing sensible to return */
+		fprintf(stderr, "%s: cannot format '%s'\n", cli_prog, fmt);
+		exit(1);
+	}
+	char *s = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
 
 void cli_error(const char *prog, const char *fmt, ...)
 {
@@ -133,18 +197,16 @@ static int set_value(const struct cli *c, const struct cli_opt *o, const char *v
 	return CLI_OK;
 }
 
-static const char *notice_prog = "weno";
-
 /* what lib/base/afile did beside its result, as "prog: msg" */
 static void print_notice(const char *msg)
 {
-	fprintf(stderr, "%s: %s\n", notice_prog, msg);
+	fprintf(stderr, "%s: %s\n", cli_prog, msg);
 }
 
 int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos)
 {
 	int np = 0, only_pos = 0;
-	notice_prog = c->prog;
+	cli_prog = c->prog;
 	afile_set_notice(print_notice);
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
@@ -230,49 +292,80 @@ static int skipped(const char *skip, const char *name)
 	return 0;
 }
 
-size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap)
+int cli_params_each(const struct cli *c, const char *skip,
+                    int (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
-	size_t n = 0;
-	if (!cap)
-		return 0;
-	buf[0] = 0;
 	for (const struct cli_opt *o = c->opts; o && o->name; o++) {
-		int w = 0;
+		char num[32];
+		const char *v = num;
 		if (skipped(skip, o->name))
 			continue;
 		switch (o->type) {
 		case CLI_FLAG:
-			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);
-			break;
 		case CLI_INT:
-			w = snprintf(buf + n, cap - n, "%s=%d\n", o->name, *(int *)o->dest);
+			snprintf(num, sizeof num, "%d", *(int *)o->dest);
 			break;
 		case CLI_I64:
-			w = snprintf(buf + n, cap - n, "%s=%lld\n", o->name, *(long long *)o->dest);
+			snprintf(num, sizeof num, "%lld", *(long long *)o->dest);
 			break;
 		case CLI_DOUBLE: {
 			/* the shortest text that reads back as the same double */
-			char num[32];
-			double v = *(double *)o->dest;
+			double x = *(double *)o->dest;
 			for (int prec = 1; prec <= 17; prec++) {
-				snprintf(num, sizeof num, "%.*g", prec, v);
-				if (strtod(num, NULL) == v)
+				snprintf(num, sizeof num, "%.*g", prec, x);
+				if (strtod(num, NULL) == x)
 					break;
 			}
-			w = snprintf(buf + n, cap - n, "%s=%s\n", o->name, num);
 			break;
 		}
 		case CLI_STRING:
-			if (*(const char **)o->dest)
-				w = snprintf(buf + n, cap - n, "%s=%s\n", o->name, *(const char **)o->dest);
+			v = *(const char **)o->dest;
 			break;
 		}
-		if (w < 0 || (size_t)w >= cap - n) {
-			n = cap - 1;
-			buf[n] = 0;
-			break;
-		}
-		n += (size_t)w;
+		if (!v)
+			continue;
+		int rc = fn(arg, o->name, v);
+		if (rc)
+			return rc;
 	}
-	return n;
+	return 0;
+}
+
+/* "name=value\n" lines appended to a buffer: at most cap - 1 bytes kept,
+ * len counts them all */
+struct params_text {
+	char *buf;
+	size_t cap, len;
+};
+
+static int params_append(void *arg, const char *name, const char *value)
+{
+	struct params_text *t = arg;
+	size_t n = strlen(name) + strlen(value) + 2;
+	if (t->len < t->cap)
+		snprintf(t->buf + t->len, t->cap - t->len, "%s=%s\n", name, value);
+	t->len += n;
+	return 0;
+}
+
+size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap)
+{
+	if (!cap)
+		return 0;
+	struct params_text t = {buf, cap, 0};
+	buf[0] = 0;
+	cli_params_each(c, skip, params_append, &t);
+	return t.len < cap ? t.len : cap - 1;
+}
+
+char *cli_params_alloc(const struct cli *c, const char *skip)
+{
+	struct params_text t = {NULL, 0, 0};
+	cli_params_each(c, skip, params_append, &t); /* measures */
+	t.cap = t.len + 1;
+	t.buf = xmalloc(t.cap);
+	t.buf[0] = 0;
+	t.len = 0;
+	cli_params_each(c, skip, params_append, &t);
+	return t.buf;
 }

@@ -8,6 +8,14 @@
  *
  * cli_params writes every option's value as "name=value" lines, which tools
  * store in their outputs' provenance.
+ *
+ * Allocation in the tools follows one rule, as git's wrapper.c: xmalloc,
+ * xcalloc, xrealloc, xstrdup and xstrfmt never return NULL.  When memory
+ * runs out they print "prog: out of memory (allocating N bytes)" on stderr
+ * and exit 1, prog being the program whose options cli_parse read last.  A
+ * tool has nothing better to do then, and a check at every call is a check
+ * forgotten somewhere.  lib/ never exits: it returns ERR_NOMEM and its
+ * caller decides.
  */
 #ifndef WENO_CLI_H
 #define WENO_CLI_H
@@ -38,6 +46,7 @@ struct cli {
 enum { CLI_OK = 0, CLI_EXIT = 1, CLI_USAGE = 2 };
 
 extern int cli_quiet;           /* set by -q/--quiet */
+extern const char *cli_prog;    /* set by cli_parse: the name in error lines */
 
 /* On CLI_OK, *npos and *pos give the positional arguments (pointers into
  * argv).  CLI_EXIT: help or version was printed; exit 0.  CLI_USAGE: exit 2. */
@@ -53,8 +62,29 @@ int cli_usage_error(const struct cli *c, const char *fmt, ...)
  * goes and how many threads wrote it do not change what is in it). */
 size_t cli_params(const struct cli *c, const char *skip, char *buf, size_t cap);
 
+/* The same lines in a string allocated to fit, never truncated; the caller
+ * frees it. */
+char *cli_params_alloc(const struct cli *c, const char *skip);
+
+/* Calls fn(arg, name, value) for each option that cli_params writes, in
+ * table order, with the value as cli_params writes it; stops at the first
+ * non-zero return of fn and returns it, else 0. */
+int cli_params_each(const struct cli *c, const char *skip,
+                    int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
 /* Prints "prog: msg" on stderr (the tool's error convention). */
 void cli_error(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The x-alloc wrappers (see the top of this file): like malloc, calloc,
+ * realloc and strdup, but they exit 1 instead of returning NULL, and a
+ * request of 0 bytes still returns a pointer to free.  xcalloc also fails
+ * when n * size overflows.  The caller frees what they return. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+/* printf into a string allocated to fit; the caller frees it */
+char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

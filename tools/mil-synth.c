@@ -63,23 +63,18 @@ static const struct cli CLI = {
 
 static char *path_join(const char *dir, const char *name)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
+	return xstrfmt("%s/%s", dir, name);
 }
 
+/* dir/stem, or dir/stem.gz, whichever is readable first; NULL if neither */
 static char *find_idx(const char *dir, const char *stem)
 {
 	char *p = path_join(dir, stem);
-	if (p && access(p, R_OK) == 0)
+	if (access(p, R_OK) == 0)
 		return p;
 	free(p);
-	char gz[256];
-	snprintf(gz, sizeof gz, "%s.gz", stem);
-	p = path_join(dir, gz);
-	if (p && access(p, R_OK) == 0)
+	p = xstrfmt("%s/%s.gz", dir, stem);
+	if (access(p, R_OK) == 0)
 		return p;
 	free(p);
 	return NULL;
@@ -146,7 +141,17 @@ struct job {
 	int split;
 };
 
-static char params[8192];
+/* what write_bag's cli_params_each needs */
+struct meta_arg {
+	struct bag_header *h;
+	struct err *e;
+};
+
+static int add_param(void *arg, const char *name, const char *value)
+{
+	struct meta_arg *a = arg;
+	return bag_header_meta_add(a->h, name, value, a->e);
+}
 
 static int write_bag(const struct job *j, const char *path, uint8_t *buf, struct err *e)
 {
@@ -159,21 +164,13 @@ static int write_bag(const struct job *j, const char *path, uint8_t *buf, struct
 	h.channels = s->c;
 	h.label = j->label;
 	snprintf(h.id, sizeof h.id, "%s", j->id);
-	char v[64];
 	int rc = bag_header_meta_add(&h, "tool", "mil-synth", e);
 	rc = rc ? rc : bag_header_meta_add(&h, "version", WENO_VERSION, e);
 	rc = rc ? rc : bag_header_meta_add(&h, "source", s->source ? s->source : "?", e);
-	snprintf(v, sizeof v, "%s", manifest_split_name(j->split));
-	rc = rc ? rc : bag_header_meta_add(&h, "split", v, e);
+	rc = rc ? rc : bag_header_meta_add(&h, "split", manifest_split_name(j->split), e);
 	rc = rc ? rc : bag_header_meta_add(&h, "instance_x", "index of the image in its source set", e);
-	for (const char *p = params; !rc && *p;) {
-		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
-		char k[128], val[4096];
-		snprintf(k, sizeof k, "%.*s", (int)(eq - p), p);
-		snprintf(val, sizeof val, "%.*s", (int)(nl - eq - 1), eq + 1);
-		rc = bag_header_meta_add(&h, k, val, e);
-		p = nl + 1;
-	}
+	struct meta_arg a = {&h, e};
+	rc = rc ? rc : cli_params_each(&CLI, "out,threads", add_param, &a); /* every option but these two */
 	struct bag_writer *w = NULL;
 	rc = rc ? rc : bag_writer_open(&w, path, &h, opt_level, 0, e);
 	bag_header_free(&h);
@@ -194,6 +191,169 @@ static int write_bag(const struct job *j, const char *path, uint8_t *buf, struct
 		return rc;
 	}
 	return bag_writer_close(w, e);
+}
+
+/* The two splits as index lists into their sets: the training and the test
+ * set, or with one folder --test-frac of it held out (seeded), each split in
+ * source order; returns 0, or 1 when the two sets disagree (said). */
+static int split_images(const struct imgset *train, const struct imgset *test, int pc, struct split_src src[2])
+{
+	for (int s = 0; s < 2; s++) {
+		src[s].set = s == 0 || !test->n ? train : test;
+		src[s].n = 0;
+		src[s].idx = xmalloc(((size_t)src[s].set->n + 1) * sizeof(uint32_t));
+	}
+	if (test->n) {
+		for (int s = 0; s < 2; s++)
+			for (uint32_t i = 0; i < src[s].set->n; i++)
+				src[s].idx[src[s].n++] = i;
+		if (test->h != train->h || test->w != train->w || test->c != train->c ||
+		    imgset_class_index(test, opt_pos) != pc) {
+			cli_error(CLI.prog, "%s and %s disagree on image shape or class numbering", train->source,
+			          test->source);
+			return 1;
+		}
+		return 0;
+	}
+	uint32_t *perm = xmalloc(((size_t)train->n + 1) * sizeof *perm);
+	for (uint32_t i = 0; i < train->n; i++)
+		perm[i] = i;
+	struct rng r;
+	rng_seed(&r, (uint64_t)opt_seed, 0x7e57);
+	rng_shuffle(&r, perm, train->n);
+	uint32_t ntest = (uint32_t)(opt_test_frac * train->n + 0.5);
+	for (uint32_t i = 0; i < train->n; i++) {
+		int s = i < ntest;
+		src[s].idx[src[s].n++] = perm[i];
+	}
+	free(perm);
+	for (int s = 0; s < 2; s++) /* keep each split in source order */
+		for (uint32_t a = 1; a < src[s].n; a++)
+			for (uint32_t b = a; b > 0 && src[s].idx[b - 1] > src[s].idx[b]; b--) {
+				uint32_t t = src[s].idx[b];
+				src[s].idx[b] = src[s].idx[b - 1];
+				src[s].idx[b - 1] = t;
+			}
+	return 0;
+}
+
+/* The bags of each split (class pc positive); returns 0, or 1 when a split
+ * makes none (said). */
+static int build_bags(const struct split_src src[2], int pc, struct milsynth m[2])
+{
+	memset(m, 0, 2 * sizeof *m);
+	for (int s = 0; s < 2; s++) {
+		uint8_t *lab = xmalloc((size_t)src[s].set->n + 1);
+		for (uint32_t i = 0; i < src[s].n; i++)
+			lab[i] = src[s].set->label[src[s].idx[i]];
+		struct err e = {0};
+		int rc = milsynth_build(&m[s], lab, src[s].n, pc, opt_ratio, (uint32_t)opt_bag_size,
+		                        (uint64_t)opt_seed + (uint64_t)s, &e);
+		free(lab);
+		if (rc) {
+			cli_error(CLI.prog, "%s split: %s", s ? "test" : "train", e.msg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A job per bag to write, in manifest order: training (and validation)
+ * bags, then test bags, at most --max-bags of each label per split; *nj of
+ * them, which the caller frees. */
+static struct job *make_jobs(const struct split_src src[2], const struct milsynth m[2], const uint8_t *is_val,
+                             uint32_t *nj)
+{
+	uint32_t total = 0;
+	for (int s = 0; s < 2; s++)
+		total += m[s].n_pos_bags + m[s].n_neg_bags;
+	struct job *jobs = xcalloc(total, sizeof *jobs);
+	uint32_t n = 0;
+	for (int s = 0; s < 2; s++) {
+		uint32_t kept[2] = {0, 0};
+		for (uint32_t b = 0; b < m[s].n_pos_bags + m[s].n_neg_bags; b++) {
+			int label = b < m[s].n_pos_bags;
+			if (opt_max_bags > 0 && kept[label] >= (uint32_t)opt_max_bags)
+				continue;
+			kept[label]++;
+			struct job *j = &jobs[n++];
+			j->src = &src[s];
+			j->m = &m[s];
+			j->bag = b;
+			j->label = label;
+			j->split = s ? SPLIT_TEST : is_val[b] ? SPLIT_VAL : SPLIT_TRAIN;
+			snprintf(j->id, sizeof j->id, "%s-%s%04u", s ? "test" : "train", label ? "p" : "n",
+			         label ? b : b - m[s].n_pos_bags);
+		}
+	}
+	*nj = n;
+	return jobs;
+}
+
+/* Writes the jobs' bags into bagdir, in parallel, imgsize bytes an image;
+ * returns 0, or 1 when any failed (said, with the first failure). */
+static int write_bags(const struct job *jobs, uint32_t nj, const char *bagdir, size_t imgsize)
+{
+	struct progress pr;
+	progress_start(&pr, "mil-synth", nj, "bags");
+	int failed = 0;
+	uint32_t done = 0;
+	char first_err[ERR_MSG_MAX] = "";
+#pragma omp parallel
+	{
+		uint8_t *buf = xmalloc(imgsize);
+#pragma omp for schedule(dynamic, 4)
+		for (uint32_t i = 0; i < nj; i++) {
+			struct err le = {0};
+			char name[128];
+			snprintf(name, sizeof name, "%s.wbag", jobs[i].id);
+			char *path = path_join(bagdir, name);
+			int r = write_bag(&jobs[i], path, buf, &le);
+			free(path);
+#pragma omp critical
+			{
+				if (r) {
+					if (!failed++)
+						snprintf(first_err, sizeof first_err, "%s", le.msg);
+				}
+				progress_update(&pr, ++done);
+			}
+		}
+		free(buf);
+	}
+	progress_done(&pr);
+	if (failed) {
+		cli_error(CLI.prog, "%d bag%s failed; first: %s", failed, failed == 1 ? "" : "s", first_err);
+		return 1;
+	}
+	return 0;
+}
+
+/* The manifest of the jobs' bags at path, counting them by split and label
+ * into count; returns 0, or 1 when it cannot be written (said). */
+static int write_manifest(const char *path, const struct job *jobs, uint32_t nj, const struct imgset *train, int pc,
+                          uint32_t count[3][2])
+{
+	struct afile af;
+	struct err e = {0};
+	if (afile_open(&af, path, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	fprintf(af.fp, "# mil-synth %s: %s, positive class %s (%s), ratio %g, bag size %d, seed %lld\n",
+	        WENO_VERSION, train->source, opt_pos, train->class_names[pc], opt_ratio, opt_bag_size, opt_seed);
+	manifest_write_header(af.fp);
+	for (uint32_t i = 0; i < nj; i++) {
+		char rel[128];
+		snprintf(rel, sizeof rel, "bags/%s.wbag", jobs[i].id);
+		manifest_write_row(af.fp, jobs[i].id, jobs[i].label, jobs[i].split, rel, jobs[i].m->bag_size);
+		count[jobs[i].split][jobs[i].label]++;
+	}
+	if (afile_commit(&af, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -219,7 +379,6 @@ int main(int argc, char **argv)
 		opt_pos = "6";
 	if (opt_threads > 0)
 		omp_set_num_threads(opt_threads);
-	cli_params(&CLI, "out,threads", params, sizeof params);
 
 	struct err e = {0};
 	struct imgset train = {0}, test = {0};
@@ -238,147 +397,33 @@ int main(int argc, char **argv)
 		imgset_free(&test);
 		return 2;
 	}
-	/* the two splits as index lists */
-	struct split_src src[2];
-	uint8_t *lab[2];
-	for (int s = 0; s < 2; s++) {
-		src[s].set = s == 0 || !test.n ? &train : &test;
-		src[s].n = 0;
-		src[s].idx = malloc(((size_t)src[s].set->n + 1) * sizeof(uint32_t));
-		lab[s] = malloc((size_t)src[s].set->n + 1);
-	}
-	if (!test.n) { /* one folder: hold out --test-frac of the images, seeded */
-		uint32_t *perm = malloc(((size_t)train.n + 1) * sizeof *perm);
-		for (uint32_t i = 0; i < train.n; i++)
-			perm[i] = i;
-		struct rng r;
-		rng_seed(&r, (uint64_t)opt_seed, 0x7e57);
-		rng_shuffle(&r, perm, train.n);
-		uint32_t ntest = (uint32_t)(opt_test_frac * train.n + 0.5);
-		for (uint32_t i = 0; i < train.n; i++) {
-			int s = i < ntest;
-			src[s].idx[src[s].n++] = perm[i];
-		}
-		free(perm);
-		for (int s = 0; s < 2; s++) /* keep each split in source order */
-			for (uint32_t a = 1; a < src[s].n; a++)
-				for (uint32_t b = a; b > 0 && src[s].idx[b - 1] > src[s].idx[b]; b--) {
-					uint32_t t = src[s].idx[b];
-					src[s].idx[b] = src[s].idx[b - 1];
-					src[s].idx[b - 1] = t;
-				}
-	} else {
-		for (int s = 0; s < 2; s++)
-			for (uint32_t i = 0; i < src[s].set->n; i++)
-				src[s].idx[src[s].n++] = i;
-		if (test.h != train.h || test.w != train.w || test.c != train.c || imgset_class_index(&test, opt_pos) != pc) {
-			cli_error(CLI.prog, "%s and %s disagree on image shape or class numbering", train.source, test.source);
-			return 1;
-		}
-	}
-	struct milsynth m[2];
-	memset(m, 0, sizeof m);
-	for (int s = 0; s < 2 && !rc; s++) {
-		for (uint32_t i = 0; i < src[s].n; i++)
-			lab[s][i] = src[s].set->label[src[s].idx[i]];
-		rc = milsynth_build(&m[s], lab[s], src[s].n, pc, opt_ratio, (uint32_t)opt_bag_size,
-		                    (uint64_t)opt_seed + (uint64_t)s, &e);
-		if (rc)
-			cli_error(CLI.prog, "%s split: %s", s ? "test" : "train", e.msg);
-	}
-	if (rc)
-		return 1;
-	uint8_t *is_val = calloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
+	struct split_src src[2] = {{0}};
+	struct milsynth m[2] = {{0}};
+	uint8_t *is_val = NULL;
+	struct job *jobs = NULL;
+	char *bagdir = path_join(opt_out, "bags"), *mpath = path_join(opt_out, "manifest.tsv");
+	uint32_t nj, count[3][2] = {{0}};
+	rc = 1;
+	if (split_images(&train, &test, pc, src) || build_bags(src, pc, m))
+		goto out;
+	is_val = xcalloc(m[0].n_pos_bags + m[0].n_neg_bags, 1);
 	milsynth_val_split(&m[0], opt_val_frac, (uint64_t)opt_seed, is_val);
-
-	/* jobs, in manifest order: train (and val) bags, then test bags */
-	uint32_t total = 0;
-	for (int s = 0; s < 2; s++)
-		total += m[s].n_pos_bags + m[s].n_neg_bags;
-	struct job *jobs = calloc(total, sizeof *jobs);
-	uint32_t nj = 0;
-	for (int s = 0; s < 2; s++) {
-		uint32_t kept[2] = {0, 0};
-		for (uint32_t b = 0; b < m[s].n_pos_bags + m[s].n_neg_bags; b++) {
-			int label = b < m[s].n_pos_bags;
-			if (opt_max_bags > 0 && kept[label] >= (uint32_t)opt_max_bags)
-				continue;
-			kept[label]++;
-			struct job *j = &jobs[nj++];
-			j->src = &src[s];
-			j->m = &m[s];
-			j->bag = b;
-			j->label = label;
-			j->split = s ? SPLIT_TEST : is_val[b] ? SPLIT_VAL : SPLIT_TRAIN;
-			snprintf(j->id, sizeof j->id, "%s-%s%04u", s ? "test" : "train", label ? "p" : "n",
-			         label ? b : b - m[s].n_pos_bags);
-		}
-	}
-	char *bagdir = path_join(opt_out, "bags");
+	jobs = make_jobs(src, m, is_val, &nj);
 	if (afile_mkdirs(bagdir, &e)) {
 		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
+		goto out;
 	}
-	struct progress pr;
-	progress_start(&pr, "mil-synth", nj, "bags");
-	int failed = 0;
-	uint32_t done = 0;
-	char first_err[ERR_MSG_MAX] = "";
-	size_t bufsz = (size_t)train.h * train.w * train.c;
-#pragma omp parallel
-	{
-		uint8_t *buf = malloc(bufsz);
-#pragma omp for schedule(dynamic, 4)
-		for (uint32_t i = 0; i < nj; i++) {
-			struct err le = {0};
-			char name[128];
-			snprintf(name, sizeof name, "%s.wbag", jobs[i].id);
-			char *path = path_join(bagdir, name);
-			int r = buf && path ? write_bag(&jobs[i], path, buf, &le)
-			                    : err_set(&le, ERR_NOMEM, "out of memory");
-			free(path);
-#pragma omp critical
-			{
-				if (r) {
-					if (!failed++)
-						snprintf(first_err, sizeof first_err, "%s", le.msg);
-				}
-				progress_update(&pr, ++done);
-			}
-		}
-		free(buf);
-	}
-	progress_done(&pr);
-	if (failed) {
-		cli_error(CLI.prog, "%d bag%s failed; first: %s", failed, failed == 1 ? "" : "s", first_err);
-		return 1;
-	}
-	char *mpath = path_join(opt_out, "manifest.tsv");
-	struct afile af;
-	if (afile_open(&af, mpath, &e)) {
-		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
-	}
-	fprintf(af.fp, "# mil-synth %s: %s, positive class %s (%s), ratio %g, bag size %d, seed %lld\n",
-	        WENO_VERSION, train.source, opt_pos, train.class_names[pc], opt_ratio, opt_bag_size, opt_seed);
-	manifest_write_header(af.fp);
-	uint32_t count[3][2] = {{0}};
-	for (uint32_t i = 0; i < nj; i++) {
-		char rel[128];
-		snprintf(rel, sizeof rel, "bags/%s.wbag", jobs[i].id);
-		manifest_write_row(af.fp, jobs[i].id, jobs[i].label, jobs[i].split, rel, jobs[i].m->bag_size);
-		count[jobs[i].split][jobs[i].label]++;
-	}
-	if (afile_commit(&af, &e)) {
-		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
-	}
+	if (write_bags(jobs, nj, bagdir, (size_t)train.h * train.w * train.c) ||
+	    write_manifest(mpath, jobs, nj, &train, pc, count))
+		goto out;
 	fprintf(stderr, "mil-synth: %s: class %s positive, r = %g (k = %u of %u)\n", opt_out, train.class_names[pc],
 	        opt_ratio, m[0].k, m[0].bag_size);
 	fprintf(stderr, "mil-synth: constructed %u+%u training and %u+%u test bags (positive+negative)\n",
 	        m[0].n_pos_bags, m[0].n_neg_bags, m[1].n_pos_bags, m[1].n_neg_bags);
 	fprintf(stderr, "mil-synth: wrote train %u+%u, val %u+%u, test %u+%u; manifest %s\n", count[0][1], count[0][0],
 	        count[1][1], count[1][0], count[2][1], count[2][0], mpath);
+	rc = 0;
+out:
 	free(mpath);
 	free(bagdir);
 	free(jobs);
@@ -386,9 +431,8 @@ int main(int argc, char **argv)
 	for (int s = 0; s < 2; s++) {
 		milsynth_free(&m[s]);
 		free(src[s].idx);
-		free(lab[s]);
 	}
 	imgset_free(&train);
 	imgset_free(&test);
-	return 0;
+	return rc;
 }

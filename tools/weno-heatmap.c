@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 	if (opt_max_side < 1 || opt_max_side > HEATMAP_MAX_SIDE)
 		return cli_usage_error(&CLI, "--max-side %d: must be 1..%d", opt_max_side, HEATMAP_MAX_SIDE);
 	struct err e = {0};
-	char bag_id[BAG_ID_MAX + 1] = "";
+	char *hdr_id = NULL; /* the id in --bag's header (owned) */
 	double patch0 = opt_patch;
 	if (opt_bag) {
 		struct bag_reader *br;
@@ -90,19 +90,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		const struct bag_header *h = bag_reader_header(br);
-		snprintf(bag_id, sizeof bag_id, "%s", h->id);
+		hdr_id = xstrdup(h->id);
 		if (!(patch0 > 0))
 			patch0 = h->patch_level0;
 		bag_close(br);
 		if (!(patch0 > 0)) {
 			cli_error(CLI.prog, "%s: the header records no patch size (patch_level0 0)\nhint: give --patch N", opt_bag);
+			free(hdr_id);
 			return 1;
 		}
 	}
-	if (opt_bag_id)
-		snprintf(bag_id, sizeof bag_id, "%s", opt_bag_id);
+	const char *bag_id = opt_bag_id ? opt_bag_id : hdr_id;
 	if (!bag_id[0]) {
 		cli_error(CLI.prog, "%s: the bag has no id\nhint: give --bag-id ID", opt_bag);
+		free(hdr_id);
 		return 1;
 	}
 	int teacher = !strcmp(opt_score, "teacher");
@@ -110,6 +111,7 @@ int main(int argc, char **argv)
 	struct heatmap_scores s;
 	if (heatmap_read_scores(&s, opt_scores, bag_id, col, &e)) {
 		cli_error(CLI.prog, "%s", e.msg);
+		free(hdr_id);
 		return 1;
 	}
 	heatmap_normalise(&s, teacher || opt_minmax);
@@ -171,5 +173,6 @@ int main(int argc, char **argv)
 		cli_error(CLI.prog, "%s", e.msg);
 	heatmap_scores_free(&s);
 	free(marks);
+	free(hdr_id);
 	return rc ? 1 : 0;
 }

@@ -65,6 +65,169 @@ static int cmp_desc(const void *a, const void *b)
 	return x->i < y->i ? -1 : 1;
 }
 
+/* Sets want[SPLIT_*] for the splits --split names; returns 0, or 2 on bad
+ * usage (said). */
+static int parse_splits(int want[4])
+{
+	if (!strcmp(opt_split, "all")) {
+		want[0] = want[1] = want[2] = want[3] = 1;
+		return 0;
+	}
+	char *buf = xstrdup(opt_split);
+	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+		int s = manifest_split_parse(tok);
+		if (s < 0)
+			return cli_usage_error(&CLI, "--split '%s': expected train, val, test, none or all", tok);
+		want[s] = 1;
+	}
+	free(buf);
+	return 0;
+}
+
+/* The model on its device and the manifest's bags, which must hold the
+ * instances the model takes; returns 0, or 1 (said; nothing to free). */
+static int open_inputs(struct weno_model *m, struct dataset *ds, const char *model)
+{
+	const struct nn_backend *be = nn_backend_get(opt_device);
+	if (!be) {
+		char why[ERR_MSG_MAX]; /* as long as any error message */
+		nn_cuda_available(why, sizeof why);
+		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
+		return 1;
+	}
+	if (opt_threads > 0)
+		nn_set_threads(opt_threads);
+	struct err e = {0};
+	if (weno_model_load(m, model, be, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	if (dataset_open(ds, opt_manifest, 0, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		weno_model_free(m);
+		return 1;
+	}
+	if ((int)ds->c != m->in_c || (int)ds->h != m->in_h || (int)ds->w != m->in_w) {
+		cli_error(CLI.prog, "%s takes instances of %dx%dx%d, the bags of %s hold %ux%ux%u", model, m->in_h,
+		          m->in_w, m->in_c, opt_manifest, ds->h, ds->w, ds->c);
+		dataset_close(ds);
+		weno_model_free(m);
+		return 1;
+	}
+	return 0;
+}
+
+/* scores.tsv and --top-out, with their header lines; returns 0, or 1 (said). */
+static int open_outputs(struct afile *af, struct afile *top, const struct weno_model *m, const char *model)
+{
+	struct err e = {0};
+	if (afile_open(af, opt_out, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	if (opt_top && afile_open(top, opt_top, &e)) {
+		afile_abort(af);
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	fprintf(af->fp, "# weno-score %s: model %s (%s, %s teacher, %s encoder, epoch %llu, seed %llu), manifest %s, split %s\n",
+	        WENO_VERSION, model, weno_method_name(m->conf.method), nn_module_kind_name(m->conf.teacher),
+	        nn_module_kind_name(m->conf.encoder), (unsigned long long)m->epoch, (unsigned long long)m->conf.seed,
+	        opt_manifest, opt_split);
+	fprintf(af->fp, "kind\tsplit\tbag_id\tindex\tx\ty\tlabel\tstudent_score\tteacher_score\n");
+	if (opt_top_k)
+		fprintf(opt_top ? top->fp : stderr, "bag_id\trank\tindex\tx\ty\tlabel\tstudent_score\n");
+	return 0;
+}
+
+/* One bag's rows of scores.tsv: the bag's, then one per instance. */
+static void write_rows(FILE *f, const struct manifest_row *row, const struct bag_inst *inst, uint64_t n,
+                       const float *fs, const float *ft, double bs, double bt)
+{
+	const char *sp = manifest_split_name(row->split);
+	fprintf(f, "bag\t%s\t%s\tNA\tNA\tNA\t%d\t", sp, row->bag_id, row->label);
+	num(f, bs);
+	fputc('\t', f);
+	num(f, bt);
+	fputc('\n', f);
+	for (uint64_t i = 0; i < n; i++) {
+		fprintf(f, "instance\t%s\t%s\t%llu\t%d\t%d\t", sp, row->bag_id, (unsigned long long)i, inst[i].x,
+		        inst[i].y);
+		num(f, inst[i].label >= 0 ? inst[i].label : NAN);
+		fputc('\t', f);
+		num(f, fs[i]);
+		fputc('\t', f);
+		num(f, ft[i]);
+		fputc('\n', f);
+	}
+}
+
+/* A bag's --top-k most positive instances by the student's scores fs,
+ * ranked in rk (room for n). */
+static void write_top(FILE *tf, const char *bag_id, const struct bag_inst *inst, uint64_t n, const float *fs,
+                      struct ranked *rk)
+{
+	for (uint64_t i = 0; i < n; i++)
+		rk[i] = (struct ranked){fs[i], (uint32_t)i};
+	qsort(rk, n, sizeof *rk, cmp_desc);
+	for (uint64_t r = 0; r < n && r < (uint64_t)opt_top_k; r++) {
+		uint32_t i = rk[r].i;
+		fprintf(tf, "%s\t%llu\t%u\t%d\t%d\t", bag_id, (unsigned long long)r + 1, i, inst[i].x, inst[i].y);
+		num(tf, inst[i].label >= 0 ? inst[i].label : NAN);
+		fprintf(tf, "\t%.9g\n", (double)rk[r].s);
+	}
+}
+
+/* Scores the bags of the wanted splits, in manifest order, into out (and
+ * the top instances into tf); returns 0 or the first error, in e. */
+static int score_bags(struct weno_model *m, struct dataset *ds, const int want[4], FILE *out, FILE *tf,
+                      struct err *e)
+{
+	float *buf = NULL, *fs = NULL, *ft = NULL;
+	struct bag_inst *ib = NULL;
+	size_t bc = 0, ic = 0, fcap = 0;
+	struct ranked *rk = NULL;
+	struct progress pr;
+	uint32_t total = 0, done = 0;
+	for (uint32_t b = 0; b < ds->man.n; b++)
+		total += want[ds->man.rows[b].split];
+	progress_start(&pr, "weno-score", total, "bags");
+	int rc = 0;
+	for (uint32_t b = 0; !rc && b < ds->man.n; b++) {
+		const struct manifest_row *row = &ds->man.rows[b];
+		if (!want[row->split])
+			continue;
+		const float *x;
+		const struct bag_inst *inst;
+		uint64_t n;
+		if ((rc = dataset_load_bag(ds, b, &x, &inst, &n, &buf, &bc, &ib, &ic, e)))
+			break;
+		if (n > fcap) {
+			free(fs);
+			free(ft);
+			free(rk);
+			fs = xmalloc(n * sizeof *fs);
+			ft = xmalloc(n * sizeof *ft);
+			rk = xmalloc(n * sizeof *rk);
+			fcap = n;
+		}
+		double bs, bt;
+		if ((rc = weno_score_bag(m, x, n, fs, ft, &bs, &bt, e)))
+			break;
+		write_rows(out, row, inst, n, fs, ft, bs, bt);
+		if (opt_top_k && m->student)
+			write_top(tf, row->bag_id, inst, n, fs, rk);
+		progress_update(&pr, ++done);
+	}
+	progress_done(&pr);
+	free(buf);
+	free(ib);
+	free(fs);
+	free(ft);
+	free(rk);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int np;
@@ -75,124 +238,20 @@ int main(int argc, char **argv)
 	if (!opt_manifest)
 		return cli_usage_error(&CLI, "give the bags with -m MANIFEST");
 	int want[4] = {0, 0, 0, 0};
-	if (!strcmp(opt_split, "all"))
-		want[0] = want[1] = want[2] = want[3] = 1;
-	else {
-		char buf[64];
-		snprintf(buf, sizeof buf, "%s", opt_split);
-		for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-			int s = manifest_split_parse(tok);
-			if (s < 0)
-				return cli_usage_error(&CLI, "--split '%s': expected train, val, test, none or all", tok);
-			want[s] = 1;
-		}
-	}
-	const struct nn_backend *be = nn_backend_get(opt_device);
-	if (!be) {
-		char why[256];
-		nn_cuda_available(why, sizeof why);
-		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
-		return 1;
-	}
-	if (opt_threads > 0)
-		nn_set_threads(opt_threads);
-	struct err e = {0};
+	if ((rc = parse_splits(want)))
+		return rc;
 	struct weno_model m;
-	if (weno_model_load(&m, pos[0], be, &e)) {
-		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
-	}
 	struct dataset ds;
-	if (dataset_open(&ds, opt_manifest, 0, &e)) {
-		cli_error(CLI.prog, "%s", e.msg);
-		weno_model_free(&m);
+	if (open_inputs(&m, &ds, pos[0]))
 		return 1;
-	}
-	if ((int)ds.c != m.in_c || (int)ds.h != m.in_h || (int)ds.w != m.in_w) {
-		cli_error(CLI.prog, "%s takes instances of %dx%dx%d, the bags of %s hold %ux%ux%u", pos[0], m.in_h, m.in_w,
-		          m.in_c, opt_manifest, ds.h, ds.w, ds.c);
+	struct afile af, top;
+	if (open_outputs(&af, &top, &m, pos[0])) {
 		dataset_close(&ds);
 		weno_model_free(&m);
 		return 1;
 	}
-	struct afile af, top;
-	if (afile_open(&af, opt_out, &e) || (opt_top && afile_open(&top, opt_top, &e))) {
-		cli_error(CLI.prog, "%s", e.msg);
-		return 1;
-	}
-	FILE *tf = opt_top ? top.fp : stderr;
-	fprintf(af.fp, "# weno-score %s: model %s (%s, %s teacher, %s encoder, epoch %llu, seed %llu), manifest %s, split %s\n",
-	        WENO_VERSION, pos[0], weno_method_name(m.conf.method), nn_module_kind_name(m.conf.teacher),
-	        nn_module_kind_name(m.conf.encoder), (unsigned long long)m.epoch, (unsigned long long)m.conf.seed,
-	        opt_manifest, opt_split);
-	fprintf(af.fp, "kind\tsplit\tbag_id\tindex\tx\ty\tlabel\tstudent_score\tteacher_score\n");
-	if (opt_top_k)
-		fprintf(tf, "bag_id\trank\tindex\tx\ty\tlabel\tstudent_score\n");
-	float *buf = NULL, *fs = NULL, *ft = NULL;
-	struct bag_inst *ib = NULL;
-	size_t bc = 0, ic = 0, fcap = 0;
-	struct ranked *rk = NULL;
-	struct progress pr;
-	uint32_t total = 0;
-	for (uint32_t b = 0; b < ds.man.n; b++)
-		total += want[ds.man.rows[b].split];
-	progress_start(&pr, "weno-score", total, "bags");
-	uint32_t done = 0;
-	for (uint32_t b = 0; !rc && b < ds.man.n; b++) {
-		const struct manifest_row *row = &ds.man.rows[b];
-		if (!want[row->split])
-			continue;
-		const float *x;
-		const struct bag_inst *inst;
-		uint64_t n;
-		if ((rc = dataset_load_bag(&ds, b, &x, &inst, &n, &buf, &bc, &ib, &ic, &e)))
-			break;
-		if (n > fcap) {
-			free(fs);
-			free(ft);
-			free(rk);
-			fs = malloc(n * sizeof *fs);
-			ft = malloc(n * sizeof *ft);
-			rk = malloc(n * sizeof *rk);
-			fcap = n;
-			if (!fs || !ft || !rk) {
-				rc = err_set(&e, ERR_NOMEM, "out of memory");
-				break;
-			}
-		}
-		double bs, bt;
-		if ((rc = weno_score_bag(&m, x, n, fs, ft, &bs, &bt, &e)))
-			break;
-		const char *sp = manifest_split_name(row->split);
-		fprintf(af.fp, "bag\t%s\t%s\tNA\tNA\tNA\t%d\t", sp, row->bag_id, row->label);
-		num(af.fp, bs);
-		fputc('\t', af.fp);
-		num(af.fp, bt);
-		fputc('\n', af.fp);
-		for (uint64_t i = 0; i < n; i++) {
-			fprintf(af.fp, "instance\t%s\t%s\t%llu\t%d\t%d\t", sp, row->bag_id, (unsigned long long)i, inst[i].x,
-			        inst[i].y);
-			num(af.fp, inst[i].label >= 0 ? inst[i].label : NAN);
-			fputc('\t', af.fp);
-			num(af.fp, fs[i]);
-			fputc('\t', af.fp);
-			num(af.fp, ft[i]);
-			fputc('\n', af.fp);
-		}
-		if (opt_top_k && m.student) {
-			for (uint64_t i = 0; i < n; i++)
-				rk[i] = (struct ranked){fs[i], (uint32_t)i};
-			qsort(rk, n, sizeof *rk, cmp_desc);
-			for (uint64_t r = 0; r < n && r < (uint64_t)opt_top_k; r++) {
-				uint32_t i = rk[r].i;
-				fprintf(tf, "%s\t%llu\t%u\t%d\t%d\t", row->bag_id, (unsigned long long)r + 1, i, inst[i].x, inst[i].y);
-				num(tf, inst[i].label >= 0 ? inst[i].label : NAN);
-				fprintf(tf, "\t%.9g\n", (double)rk[r].s);
-			}
-		}
-		progress_update(&pr, ++done);
-	}
-	progress_done(&pr);
+	struct err e = {0};
+	rc = score_bags(&m, &ds, want, af.fp, opt_top ? top.fp : stderr, &e);
 	if (!rc)
 		rc = afile_commit(&af, &e);
 	else
@@ -205,11 +264,6 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		cli_error(CLI.prog, "%s", e.msg);
-	free(buf);
-	free(ib);
-	free(fs);
-	free(ft);
-	free(rk);
 	dataset_close(&ds);
 	weno_model_free(&m);
 	return rc ? 1 : 0;

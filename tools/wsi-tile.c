@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../lib/base/progress.h"
+#include "../lib/data/bag.h"
 #include "../lib/wsi/slide.h"
 #include "../lib/wsi/tissue.h"
 #include "../lib/base/version.h"
@@ -87,13 +88,9 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 	progress_update(p, done);
 }
 
-int main(int argc, char **argv)
+/* The options' ranges; returns 0, or 2 on bad usage (said). */
+static int check_options(void)
 {
-	int np;
-	char **pos;
-	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
-	if (rc)
-		return rc == CLI_EXIT ? 0 : 2;
 	if ((opt_mpp > 0) == (opt_mag > 0))
 		return cli_usage_error(&CLI, "give exactly one of --mpp X or --mag M");
 	if (opt_mpp < 0 || opt_mag < 0 || opt_slide_mpp < 0)
@@ -110,8 +107,17 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--force-mpp needs --slide-mpp");
 	if (opt_threads < 0)
 		return cli_usage_error(&CLI, "--threads must be >= 0");
-	/* a device or a FIFO (/dev/null, a named pipe) is written in place, not
-	 * through a temporary file renamed over it */
+	if (opt_id && strlen(opt_id) > BAG_ID_MAX)
+		return cli_usage_error(&CLI, "--id: %zu bytes, a bag id holds at most %d (formats/bag.md)",
+		                       strlen(opt_id), BAG_ID_MAX);
+	return 0;
+}
+
+/* Where the stream goes: a device or a FIFO (/dev/null, a named pipe) is
+ * written in place, as standard output, not through a temporary file
+ * renamed over it; never a terminal.  Returns 0, 1 or 2 (said). */
+static int open_output(void)
+{
 	struct stat ost;
 	if (strcmp(opt_out, "-") && !stat(opt_out, &ost) && !S_ISREG(ost.st_mode)) {
 		if (S_ISDIR(ost.st_mode))
@@ -124,65 +130,100 @@ int main(int argc, char **argv)
 	}
 	if ((!strcmp(opt_out, "-")) && isatty(1))
 		return cli_usage_error(&CLI, "refusing to write a tile stream to a terminal: use -o FILE or a pipe");
-	struct wsitile_opts o;
-	memset(&o, 0, sizeof o);
+	return 0;
+}
+
+/* The segmentation parameters: --preset's, then the CLAM options given;
+ * returns 0, or 2 on bad usage (said). */
+static int tissue_options(struct tissue_params *t)
+{
 	struct err e = {0};
-	if (tissue_preset(&o.tissue, opt_preset, &e))
+	if (tissue_preset(t, opt_preset, &e))
 		return cli_usage_error(&CLI, "%s", e.msg);
 	if (opt_seg_level != -2)
-		o.tissue.seg_level = opt_seg_level;
+		t->seg_level = opt_seg_level;
 	if (opt_sthresh >= 0)
-		o.tissue.sthresh = opt_sthresh;
+		t->sthresh = opt_sthresh;
 	if (opt_mthresh >= 0)
-		o.tissue.mthresh = opt_mthresh;
+		t->mthresh = opt_mthresh;
 	if (opt_close >= 0)
-		o.tissue.close = opt_close;
+		t->close = opt_close;
 	if (opt_otsu)
-		o.tissue.use_otsu = 1;
+		t->use_otsu = 1;
 	if (!isnan(opt_a_t))
-		o.tissue.a_t = opt_a_t;
+		t->a_t = opt_a_t;
 	if (!isnan(opt_a_h))
-		o.tissue.a_h = opt_a_h;
+		t->a_h = opt_a_h;
 	if (opt_holes >= 0)
-		o.tissue.max_n_holes = opt_holes;
-	if (o.tissue.mthresh % 2 == 0 || o.tissue.sthresh > 255 || o.tissue.seg_level < -1)
+		t->max_n_holes = opt_holes;
+	if (t->mthresh % 2 == 0 || t->sthresh > 255 || t->seg_level < -1)
 		return cli_usage_error(&CLI, "--mthresh must be odd, --sthresh 0..255, --seg_level >= -1");
+	return 0;
+}
+
+/* The parameters the stream's provenance records (the caller frees them):
+ * the options but where things go, then the effective segmentation
+ * parameters, whatever the preset. */
+static char *make_params(const struct tissue_params *t)
+{
+	char *opts = cli_params_alloc(&CLI, "out,threads,summary,thumbnail,contours,no-fast,quiet");
+	char *params = xstrfmt("%stissue.seg_level=%d\ntissue.sthresh=%d\ntissue.mthresh=%d\ntissue.close=%d\n"
+	                       "tissue.use_otsu=%d\ntissue.a_t=%g\ntissue.a_h=%g\ntissue.max_n_holes=%d\n",
+	                       opts, t->seg_level, t->sthresh, t->mthresh, t->close, t->use_otsu, t->a_t, t->a_h,
+	                       t->max_n_holes);
+	free(opts);
+	return params;
+}
+
+/* The rest of what wsitile_run takes, from the options. */
+static void fill_opts(struct wsitile_opts *o, const char *params, struct progress *pr)
+{
+	o->mpp = opt_mpp;
+	o->mag = opt_mag;
+	o->slide_mpp = opt_slide_mpp;
+	o->force_mpp = opt_force_mpp;
+	o->size = (uint32_t)opt_size;
+	o->stride = (uint32_t)opt_stride;
+	o->annotations = opt_annot;
+	o->coords_only = opt_coords;
+	o->min_tissue = opt_no_tissue ? -1 : opt_min_tissue;
+	o->max_tiles = (uint64_t)opt_max_tiles;
+	o->seed = (uint64_t)opt_seed;
+	o->thumbnail = opt_thumb;
+	o->contours = opt_contours;
+	o->fast = !opt_no_fast;
+	o->zlevel = opt_level;
+	o->id = opt_id;
+	o->params = params;
+	o->version = WENO_VERSION;
+	o->warn = on_warn;
+	o->progress = on_progress;
+	o->arg = pr;
+}
+
+int main(int argc, char **argv)
+{
+	int np;
+	char **pos;
+	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
+	if (rc)
+		return rc == CLI_EXIT ? 0 : 2;
+	if ((rc = check_options()) || (rc = open_output()))
+		return rc;
+	struct wsitile_opts o;
+	memset(&o, 0, sizeof o);
+	if ((rc = tissue_options(&o.tissue)))
+		return rc;
 	if (opt_threads > 0)
 		omp_set_num_threads(opt_threads);
-	static char params[8192];
-	cli_params(&CLI, "out,threads,summary,thumbnail,contours,no-fast,quiet", params, sizeof params);
-	/* the effective segmentation parameters, whatever the preset */
-	size_t pl = strlen(params);
-	snprintf(params + pl, sizeof params - pl,
-		 "tissue.seg_level=%d\ntissue.sthresh=%d\ntissue.mthresh=%d\ntissue.close=%d\ntissue.use_otsu=%d\n"
-		 "tissue.a_t=%g\ntissue.a_h=%g\ntissue.max_n_holes=%d\n",
-		 o.tissue.seg_level, o.tissue.sthresh, o.tissue.mthresh, o.tissue.close, o.tissue.use_otsu, o.tissue.a_t,
-		 o.tissue.a_h, o.tissue.max_n_holes);
-	o.mpp = opt_mpp;
-	o.mag = opt_mag;
-	o.slide_mpp = opt_slide_mpp;
-	o.force_mpp = opt_force_mpp;
-	o.size = (uint32_t)opt_size;
-	o.stride = (uint32_t)opt_stride;
-	o.annotations = opt_annot;
-	o.coords_only = opt_coords;
-	o.min_tissue = opt_no_tissue ? -1 : opt_min_tissue;
-	o.max_tiles = (uint64_t)opt_max_tiles;
-	o.seed = (uint64_t)opt_seed;
-	o.thumbnail = opt_thumb;
-	o.contours = opt_contours;
-	o.fast = !opt_no_fast;
-	o.zlevel = opt_level;
-	o.id = opt_id;
-	o.params = params;
-	o.version = WENO_VERSION;
-	o.warn = on_warn;
+	char *params = make_params(&o.tissue);
 	struct progress pr;
 	memset(&pr, 0, sizeof pr);
-	o.progress = on_progress;
-	o.arg = &pr;
+	fill_opts(&o, params, &pr);
 	struct wsitile_result r;
+	struct err e = {0};
 	rc = wsitile_run(pos[0], opt_out, &o, &r, &e);
+	free(params);
 	if (pr.total)
 		progress_done(&pr);
 	if (rc) {

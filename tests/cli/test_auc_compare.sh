@@ -68,3 +68,10 @@ run "$BIN/auc-compare" -q --tsv "$T/neg.tsv" "$T/a_neg.tsv" "$T/a_neg.tsv"
 ok "--tsv: NA where one class only" '[ $status = 0 ] && awk -F"\t" "\$1 == \"instance\" && \$4 == \"NA\" && \$10 == \"NA\" && \$11 == 0 {f = 1} END {exit !f}" "$T/neg.tsv"'
 run "$BIN/auc-compare" -q --tsv "$T/no/such/dir/c.tsv" "$T/a.tsv" "$T/b.tsv"
 ok "--tsv into a missing folder: exit 1 naming it" '[ $status = 1 ] && has_err "no/such/dir"'
+# no silent caps: a column name of 64 bytes or more is looked up like any other (it was
+# refused as bad usage, its buffer being 64 bytes)
+long=$(printf 'x%.0s' $(seq 70))_score
+run "$BIN/auc-compare" --score-col "$long" "$T/a.tsv" "$T/b.tsv"
+ok "a long --score-col is a column not found, not bad usage" '[ $status = 1 ] && has_err "no score column ($long)"'
+run "$BIN/auc-compare" --score-col "student_score,$long" "$T/a.tsv" "$T/b.tsv"
+ok "a long B column too" '[ $status = 1 ] && has_err "b.tsv: .*($long)"'

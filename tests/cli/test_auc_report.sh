@@ -48,4 +48,24 @@ run "$BIN/auc-report" "$T/missing.tsv" "$S"
 ok "one unreadable file: others reported, exit 1" '[ $status = 1 ] && has_out "student_score" && has_err "missing.tsv"'
 run "$BIN/auc-report" --pos-threshold 2 "$S"
 ok "bad option value exits 2" '[ $status = 2 ]'
+# no silent caps: 3 levels x 6 scores are 18 ROC curves (16 were drawn), and 70 files
+# with a score of their own each are 70 summaries (64 were kept)
+python3 - "$T" <<'PY'
+import random, sys
+d = sys.argv[1]; rnd = random.Random(5)
+with open(f"{d}/wide.tsv", "w") as f:
+    f.write("kind\tlabel\t" + "\t".join(f"{c}_score" for c in "abcdef") + "\n")
+    for kind in ("bag", "instance", "patch"):
+        for i in range(20):
+            f.write(f"{kind}\t{i % 2}\t" + "\t".join("%.3f" % rnd.random() for _ in "abcdef") + "\n")
+for k in range(70):
+    with open(f"{d}/run{k:02d}.tsv", "w") as f:
+        f.write(f"label\tm{k:02d}_score\n" + "".join(f"{i % 2}\t{rnd.random():.3f}\n" for i in range(10)))
+PY
+run "$BIN/auc-report" -b 0 --split all --roc-svg "$T/wide.svg" "$T/wide.tsv"
+ok "18 ROC curves drawn, not 16" '[ $status = 0 ] && [ $(grep -c "<polyline" "$T/wide.svg") = 18 ] && grep -q "patch f_score (AUC" "$T/wide.svg"'
+run "$BIN/auc-report" -b 0 --split all --json "$T"/run*.tsv
+ok "70 summaries over 70 files, not 64" '[ $status = 0 ] && python3 -c "import json,sys; s = json.load(open(sys.argv[1]))[\"summary\"]; assert len(s) == 70 and s[69][\"score\"] == \"m69_score\", len(s)" "$T/out"'
+run "$BIN/auc-report" -b 0 --split all "$T"/run*.tsv
+ok "the table's summary has 70 rows too" '[ $status = 0 ] && [ $(grep -c "^all  *m[0-9]*_score  *[0-9.]* ± " "$T/out") = 70 ]'
 rm -rf "$T"

@@ -102,6 +102,17 @@ ok "corrupt stream: exit 1, nothing written" '[ $status = 1 ] && no_file "$T/x.w
 # --- features ---
 run "$BIN/bag-pack" --npy "$T/feats.npy" --id s1 --label 1 -o "$T/f.wbag"
 ok "import .npy" '[ $status = 0 ] && "$BIN/bag-info" --check "$T/f.wbag" >/dev/null'
+# no silent caps: bag-info --json printed provenance values through a 4096-byte buffer
+src=$(printf 's%.0s' $(seq 5000))
+run "$BIN/bag-pack" --npy "$T/feats.npy" --source "$src" --label 1 -o "$T/src.wbag"
+run "$BIN/bag-info" --json "$T/src.wbag"
+ok "bag-info --json: a 5000-byte provenance value whole" '[ $status = 0 ] && python3 -c "import json,sys; p = json.load(open(sys.argv[1]))[\"provenance\"]; assert p[\"source\"] == \"s\" * 5000, len(p[\"source\"])" "$T/out"'
+# bag-pack kept its options as provenance through 4096-byte values
+run "$BIN/bag-info" "$T/src.wbag"
+ok "bag-pack: a 5000-byte option whole in the provenance" '[ $status = 0 ] && grep -q "^ *bag-pack.source=s\{5000\}$" "$T/out"'
+long_id=$(printf 'i%.0s' $(seq 300))
+run "$BIN/bag-pack" --npy "$T/feats.npy" --id "$long_id" --label 1 -o "$T/longid.wbag"
+ok "a 300-byte --id: exit 2 naming the limit (it was cut to 255)" '[ $status = 2 ] && has_err "at most 255" && no_file "$T/longid.wbag"'
 run "$BIN/bag-pack" --export npy "$T/f.wbag" -o "$T/back.npy"
 ok "export .npy round trip is byte-identical" '[ $status = 0 ] && cmp -s "$T/feats.npy" "$T/back.npy"'
 run "$BIN/bag-pack" --export h5 "$T/f.wbag" -o "$T/f.h5"
@@ -135,6 +146,17 @@ run "$BIN/bag-pack" --manifest "$T/text.csv" --bag-dir "$T/mb" -o "$T/m2.tsv"
 ok "text labels need a mapping" '[ $status = 1 ] && has_err "text.csv: line 2, column label" && no_file "$T/m2.tsv"'
 run "$BIN/bag-pack" --manifest "$T/text.csv" --bag-dir "$T/mb" --positive tumor --negative normal -o "$T/m2.tsv"
 ok "text labels mapped" '[ $status = 0 ] && grep -q "^s1	1	" "$T/m2.tsv"'
+# no silent caps: a labels CSV was split into 64 fields at most, the rest dropped
+python3 - "$T/wide.csv" <<'PY'
+import sys
+cols = [f"c{i}" for i in range(65)] + ["slide_id", "label", "c67", "c68", "c69"]
+with open(sys.argv[1], "w") as f:
+    f.write(",".join(cols) + "\n")
+    for s, l in (("s1", 1), ("s2", 0)):
+        f.write(",".join(s if c == "slide_id" else str(l) if c == "label" else "x" for c in cols) + "\n")
+PY
+run "$BIN/bag-pack" --manifest "$T/wide.csv" --bag-dir "$T/mb" -o "$T/wide.tsv"
+ok "a labels CSV of 70 columns, slide_id the 66th" '[ $status = 0 ] && grep -q "^s1	1	train	mb/s1.wbag	50$" "$T/wide.tsv" && grep -q "^s2	0	" "$T/wide.tsv"'
 printf 'slide_id,label\ns1,1\nmissing,0\n' >"$T/miss.csv"
 run "$BIN/bag-pack" --manifest "$T/miss.csv" --bag-dir "$T/mb" -o "$T/m3.tsv"
 ok "manifest with a missing bag: exit 1" '[ $status = 1 ] && has_err "missing.wbag" && no_file "$T/m3.tsv"'

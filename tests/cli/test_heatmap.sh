@@ -125,6 +125,14 @@ run python3 "$T/check.py" "$T/h.geojson"
 ok "GeoJSON: 20 features, level-0 squares, QuPath properties" '[ $status = 0 ] && [ "$(head -1 "$T/out")" = $NPATCH ] && has_out "^ok"'
 run "$BIN/weno-heatmap" --scores "$T/scores.tsv" --bag-id s --patch 256 --geojson "$T/only.geojson"
 ok "GeoJSON alone needs no slide" '[ $status = 0 ] && cmp -s "$T/h.geojson" "$T/only.geojson"'
+# no silent caps: --bag-id was cut to 255 bytes, and drew the bag whose id is its first 255
+id255=$(printf 'b%.0s' $(seq 255)); id300=${id255}$(printf 'c%.0s' $(seq 45))
+{ head -2 "$T/scores.tsv"
+  printf 'instance\ttest\t%s\t0\t0\t0\t0\t0.1\t0\n' "$id255"
+  printf 'instance\ttest\t%s\t%d\t%d\t0\t0\t0.2\t0\n' "$id300" 0 0 "$id300" 1 256 "$id300" 2 512
+} >"$T/long_ids.tsv"
+run "$BIN/weno-heatmap" --scores "$T/long_ids.tsv" --bag-id "$id300" --patch 256 --geojson "$T/long.geojson"
+ok "a 300-byte --bag-id draws its own bag, not the one named by its first 255 bytes" '[ $status = 0 ] && has_err "long.geojson: 3 features"'
 
 # --- detection marks (froc-report --detections-out writes such CSV files) ---
 printf '0.95,1100,800\n0.4,200,1400\n' >"$T/det.csv"

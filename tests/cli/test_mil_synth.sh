@@ -28,6 +28,11 @@ run "$BIN/mil-synth" --cifar "$T/cifar" --pos-class 9 --ratio 0.2 --bag-size 10 
 ok "mil-synth on CIFAR-10 binary" '[ $status = 0 ] && has_err "constructed 50+50 training and 10+10 test"'
 run "$BIN/bag-info" --json "$T/c/bags/train-p0000.wbag"
 ok "CIFAR bags are 32x32x3 with 2 positives" 'has_out "\"shape\":\"32x32x3\"" && has_out "\"positive\":2"'
+# no silent caps: the options went into the bags' provenance through 8 KiB of text and
+# 4096-byte values (a longer text crashed mil-synth); class 9 with 9000 leading zeros
+z9=$(printf '0%.0s' $(seq 9000))9
+run "$BIN/mil-synth" -q --cifar "$T/cifar" --pos-class "$z9" --ratio 0.2 --bag-size 10 --max-bags 1 -o "$T/cz"
+ok "a 9001-byte option: bags written, the option whole in their provenance" '[ $status = 0 ] && "$BIN/bag-info" "$T/cz/bags/train-p0000.wbag" | grep -q "^ *pos-class=0\{9000\}9$"'
 run "$BIN/mil-synth" --cifar "$T/cifar" --ratio 0.2 -o "$T/c2"
 ok "CIFAR needs --pos-class" '[ $status = 2 ] && has_err "pos-class"'
 run "$BIN/mil-synth" --folder "$T/crc" --pos-class TUM --ratio 0.1 --bag-size 10 --test-frac 0.25 --seed 2 -o "$T/f"

@@ -26,6 +26,11 @@ run "$BIN/weno-score" --threads 1 "$T/a.model" -m "$M" --split val,test -o "$T/s
 ok "weno-score writes scores.tsv" '[ $status = 0 ] && grep -q "^kind	split	bag_id	index	x	y	label	student_score	teacher_score$" "$T/scores.tsv" && grep -q "^bag	test	" "$T/scores.tsv" && grep -q "^instance	val	" "$T/scores.tsv"'
 ok "one row per bag and per instance" '[ $(grep -c "^bag	" "$T/scores.tsv") = $(grep -c "	\(val\|test\)	" "$M") ] && [ $(grep -c "^instance	" "$T/scores.tsv") = $(( 10 * $(grep -c "^bag	" "$T/scores.tsv") )) ]'
 ok "top-k lists" '[ $(grep -c "	1	" "$T/top.tsv") -ge 1 ] && head -1 "$T/top.tsv" | grep -q "^bag_id	rank"'
+# no silent caps: --split went through a 64-byte buffer, and what did not fit was dropped
+run "$BIN/weno-score" -q --threads 1 "$T/a.model" -m "$M" --split val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,test -o "$T/long.tsv"
+ok "a --split list of any length: the last split is scored too" '[ $status = 0 ] && grep -q "^bag	test	" "$T/long.tsv" && grep -q "^bag	val	" "$T/long.tsv"'
+run "$BIN/weno-score" -q --threads 1 "$T/a.model" -m "$M" --top-k 1 --top-out "$T/no/such/dir/top.tsv" -o "$T/x.tsv"
+ok "--top-out that cannot be written: exit 1, no scores file left, temporary or not" '[ $status = 1 ] && has_err "no/such/dir" && no_file "$T/x.tsv"'
 run "$BIN/auc-report" -b 0 "$T/scores.tsv"
 ok "auc-report reads weno-score output" '[ $status = 0 ] && has_out "^bag  *student_score" && has_out "^instance  *teacher_score"'
 

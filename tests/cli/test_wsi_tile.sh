@@ -126,6 +126,9 @@ run "$BIN/wsi-tile" "$S" --mpp 0.01 --size 64 -o "$T/u.wbag"
 ok "finer than level 0: exit 2" '[ $status = 2 ] && has_err "finer than level 0"'
 run "$BIN/wsi-tile" "$S" --mpp 1 --size 64 -a "$T/nope.xml" -o "$T/u.wbag"
 ok "missing annotation: exit 1" '[ $status = 1 ] && has_err "nope.xml"'
+# no silent caps: --id was cut to the 255 bytes a bag id holds
+run "$BIN/wsi-tile" "$S" --mpp 1 --size 64 --coords-only --id "$(printf 'i%.0s' $(seq 300))" -o "$T/u.wbag"
+ok "a 300-byte --id: exit 2 naming the limit" '[ $status = 2 ] && has_err "at most 255" && no_file "$T/u.wbag"'
 run "$BIN/wsi-tile" --help
 ok "--help on stdout, exit 0" '[ $status = 0 ] && has_out "usage: wsi-tile"'
 
