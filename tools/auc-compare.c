@@ -315,6 +315,8 @@ int main(int argc, char **argv)
 		col_a = xstrfmt("%.*s", (int)la, opt_scores);
 		col_b = c ? c + 1 : col_a;
 	}
+	cli_protect(files[0]); /* --tsv never writes over either table */
+	cli_protect(files[1]);
 	int split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
 	struct scoretab t[2];
 	if (read_tables(t, files, col_a, col_b)) {
@@ -338,5 +340,5 @@ int main(int argc, char **argv)
 	free(match);
 	scoretab_free(&t[0]);
 	scoretab_free(&t[1]);
-	return failed ? 1 : 0;
+	return cli_close_stdout() || failed ? 1 : 0;
 }

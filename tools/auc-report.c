@@ -341,6 +341,8 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--pos-threshold %g: expected 0 < F <= 1", opt_pos_thr);
 	if (opt_boot < 0 || opt_boot > 1000000)
 		return cli_usage_error(&CLI, "--bootstrap %d: expected 0..1000000", opt_boot);
+	for (int i = 0; i < np; i++)
+		cli_protect(files[i]); /* --tsv, --json-out, --roc-* never write over a scores file */
 	int eval_split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
 	int val_split = manifest_split_parse(opt_val);
 	struct report rp = {0};
@@ -386,5 +388,5 @@ int main(int argc, char **argv)
 	}
 	free(rp.res);
 	free(sums);
-	return failed ? 1 : 0;
+	return cli_close_stdout() || failed ? 1 : 0;
 }

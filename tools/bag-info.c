@@ -226,5 +226,5 @@ int main(int argc, char **argv)
 		cli_error("bag-info", "%d of %d files failed", failed, np);
 	else if (opt_check && np > 1 && !opt_json)
 		printf("%d files ok, every checksum verified\n", np);
-	return failed ? 1 : 0;
+	return cli_close_stdout() || failed ? 1 : 0;
 }

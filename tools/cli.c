@@ -197,6 +197,33 @@ static int set_value(const struct cli *c, const struct cli_opt *o, const char *v
 	return CLI_OK;
 }
 
+int cli_close_stdout(void)
+{
+	/* a full disk, /dev/full, a closed pipe: the data did not all arrive,
+	 * which a tool must say and exit 1 for, as git does */
+	errno = 0;
+	int bad = fflush(stdout) != 0 || ferror(stdout);
+	int err = errno;
+	if (fclose(stdout) != 0 && !bad) {
+		bad = 1;
+		err = errno;
+	}
+	if (!bad)
+		return 0;
+	fprintf(stderr, "%s: cannot write to standard output%s%s\n", cli_prog, err ? ": " : "",
+	        err ? strerror(err) : "");
+	return 1;
+}
+
+void cli_protect(const char *path)
+{
+	struct err e = {0};
+	if (path && afile_protect(path, &e)) {
+		fprintf(stderr, "%s: %s\n", cli_prog, e.msg);
+		exit(1);
+	}
+}
+
 /* what lib/base/afile did beside its result, as "prog: msg" */
 static void print_notice(const char *msg)
 {
@@ -220,10 +247,14 @@ int cli_parse(const struct cli *c, int argc, char **argv, int *npos, char ***pos
 		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			print_help(c);
+			if (cli_close_stdout())
+				exit(1);
 			return CLI_EXIT;
 		}
 		if (!strcmp(a, "--version")) {
 			printf("%s %s\n", c->prog, WENO_VERSION);
+			if (cli_close_stdout())
+				exit(1);
 			return CLI_EXIT;
 		}
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {

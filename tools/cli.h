@@ -72,6 +72,15 @@ char *cli_params_alloc(const struct cli *c, const char *skip);
 int cli_params_each(const struct cli *c, const char *skip,
                     int (*fn)(void *arg, const char *name, const char *value), void *arg);
 
+/* Flushes and closes stdout: 0 when everything written arrived, else 1
+ * after "prog: cannot write to standard output: reason" on stderr.  A
+ * tool that prints its results calls it last and exits 1 on 1. */
+int cli_close_stdout(void);
+
+/* Registers an input file that no output of this run may overwrite
+ * (lib/base/afile.h's afile_protect; out of memory exits 1). */
+void cli_protect(const char *path);
+
 /* Prints "prog: msg" on stderr (the tool's error convention). */
 void cli_error(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
 	if (rc)
 		return rc == CLI_EXIT ? 0 : 2;
+	cli_protect(opt_scores); /* the outputs never write over the scores */
 	if (!opt_scores == !opt_dets)
 		return cli_usage_error(&CLI, "give either --scores TSV or --detections DIR");
 	if (!opt_annot)

@@ -64,6 +64,10 @@ int main(int argc, char **argv)
 	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
 	if (rc)
 		return rc == CLI_EXIT ? 0 : 2;
+	/* no output may overwrite an input */
+	const char *ins[] = {opt_slide, opt_scores, opt_bag, opt_dets};
+	for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
+		cli_protect(ins[i]);
 	if (!opt_scores)
 		return cli_usage_error(&CLI, "give the scores table with --scores");
 	if (!opt_out && !opt_geojson)

@@ -107,6 +107,11 @@ static int open_inputs(struct weno_model *m, struct dataset *ds, const char *mod
 		weno_model_free(m);
 		return 1;
 	}
+	/* no output may overwrite the model, the manifest or a bag */
+	cli_protect(model);
+	cli_protect(opt_manifest);
+	for (uint32_t b = 0; b < ds->man.n; b++)
+		cli_protect(ds->man.rows[b].path);
 	if ((int)ds->c != m->in_c || (int)ds->h != m->in_h || (int)ds->w != m->in_w) {
 		cli_error(CLI.prog, "%s takes instances of %dx%dx%d, the bags of %s hold %ux%ux%u", model, m->in_h,
 		          m->in_w, m->in_c, opt_manifest, ds->h, ds->w, ds->c);

@@ -208,6 +208,8 @@ int main(int argc, char **argv)
 	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
 	if (rc)
 		return rc == CLI_EXIT ? 0 : 2;
+	cli_protect(pos[0]); /* no output may overwrite the slide or the annotations */
+	cli_protect(opt_annot);
 	if ((rc = check_options()) || (rc = open_output()))
 		return rc;
 	struct wsitile_opts o;

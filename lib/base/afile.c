@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROTECT_MAX 64
 #define SWEPT_MAX 64
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -23,8 +22,8 @@ static struct protected {
 	dev_t dev;
 	ino_t ino;
 	char *path;               /* as given, for messages */
-} prot[PROTECT_MAX];
-static int nprot;
+} *prot;
+static int nprot, prot_cap;
 static struct {
 	dev_t dev;
 	ino_t ino;
@@ -43,10 +42,15 @@ int afile_protect(const char *path, struct err *e)
 		return 0; /* stdin, or a file that does not exist: nothing to overwrite */
 	pthread_mutex_lock(&lock);
 	int rc = 0;
-	if (nprot == PROTECT_MAX) {
-		rc = err_set(e, ERR_LIMIT, "more than %d input files to keep apart from the outputs",
-		             PROTECT_MAX);
-	} else if (!(prot[nprot].path = strdup(path))) {
+	if (nprot == prot_cap) {
+		int nc = prot_cap ? 2 * prot_cap : 16;
+		struct protected *q = realloc(prot, (size_t)nc * sizeof *q);
+		if (q) {
+			prot = q;
+			prot_cap = nc;
+		}
+	}
+	if (nprot == prot_cap || !(prot[nprot].path = strdup(path))) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	} else {
 		prot[nprot].dev = st.st_dev;

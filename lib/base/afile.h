@@ -33,7 +33,7 @@ int afile_open(struct afile *af, const char *path, struct err *e);
 
 /* Registers an input file (its device and inode) that no later afile_open
  * may write over: a tool calls it for every file it reads, before it
- * writes.  "-" and a missing path are ignored.  At most 64. */
+ * writes.  "-" and a missing path are ignored. */
 int afile_protect(const char *path, struct err *e);
 
 /* Where afile says what it did beside its result (a stale temporary
