@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # pipelines/tcga-list.sh DIR LABELS.csv POSITIVE NEGATIVE TEST_FRAC SEED > slides.tsv
 # Lists the TCGA slides under DIR (.svs, .tif, .ndpi, .mrxs, any depth) that LABELS.csv names, as
-# TSV: id label split slide xml ("-": no annotation).  LABELS.csv: a header, then
+# TSV: id label split slide xml ("-": no annotation) case.  LABELS.csv: a header, then
 # slide_id,label[,case_id][,split] (the columns found by name); slide_id is the file name without
 # its extension (or with it); label is POSITIVE (1) or NEGATIVE (0), e.g. LUSC and LUAD.  Without a
 # split column, a seeded fraction TEST_FRAC of the cases of each label goes to test (every slide of
-# a case on one side), the rest to train.  Counts and missing slides go to stderr.
+# a case on one side), the rest to train.  Without a case_id column a TCGA barcode's first 12
+# characters (TCGA-TSS-PPPP, the patient) are the case, else the slide alone.  Counts and missing
+# slides go to stderr.
 set -euo pipefail
 dir=${1:?usage: tcga-list.sh DIR LABELS.csv POSITIVE NEGATIVE TEST_FRAC SEED}
 csv=$2 pos=$3 neg=$4 frac=$5 seed=$6
@@ -27,7 +29,7 @@ $1 == "L" {
 	if (f == "") { printf "tcga-list: %s: no slide file under the folder, skipped\n", id > "/dev/stderr"; missing++; next }
 	if (l == pos) y = 1; else if (l == neg) y = 0
 	else { printf "tcga-list: %s: label %s is neither %s nor %s\n", id, l, pos, neg > "/dev/stderr"; bad = 1; next }
-	case_ = ("case_id" in col) ? c[col["case_id"]] : id
+	case_ = ("case_id" in col) ? c[col["case_id"]] : (id ~ /^TCGA-[^-]+-[^-]+/ ? substr(id, 1, 12) : id)
 	sp = ("split" in col) ? c[col["split"]] : ""
 	k++; ids[k] = id; Y[k] = y; F[k] = f; C[k] = case_; S[k] = sp
 	if (!((y, case_) in seen)) { seen[y, case_] = 1; nc[y]++; cases[y, nc[y]] = case_ }
@@ -42,7 +44,7 @@ END {
 	}
 	for (i = 1; i <= k; i++) {
 		sp = S[i] != "" ? S[i] : (test[C[i]] ? "test" : "train")
-		print ids[i], Y[i], sp, F[i], "-"; cnt[sp, Y[i]]++
+		print ids[i], Y[i], sp, F[i], "-", C[i]; cnt[sp, Y[i]]++
 	}
 	printf "tcga-list: %d slides: train %d+%d, test %d+%d (positive+negative)%s\n", k, cnt["train", 1], cnt["train", 0],
 		cnt["test", 1], cnt["test", 0], missing ? sprintf("; %d listed slides not found", missing) : "" > "/dev/stderr"

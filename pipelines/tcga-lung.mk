@@ -15,7 +15,7 @@
 #   TCGA_LABELS       labels CSV with a header: slide_id,label[,case_id][,split] [$(TCGA)/labels.csv]
 #   TCGA_POSITIVE, TCGA_NEGATIVE   the label texts meaning 1 and 0 [LUSC, LUAD]
 #   TCGA_TEST_FRAC    without a split column: cases of each label sent to test, seeded [0.2]
-#   TCGA_VAL_FRAC     training slides moved to validation, stratified [0.1]
+#   TCGA_VAL_FRAC     training patients moved to validation, stratified, all their slides [0.1]
 #   TCGA_SEED         seed of both splits and of training [0]
 #   TCGA_TILE         wsi-tile options [--mag 5 --size 224 --preset tcga --threads 1]
 #   TCGA_JOBS, PARALLEL_OPTS, TCGA_RESUME   GNU Parallel: -j [100%], more options, --resume-failed
@@ -85,8 +85,8 @@ $(TCGA_TILES)/labels-$(TCGA_SPLIT_KEY).csv: $(TCGA_OUT)/slides-$(TCGA_SPLIT_KEY)
 	  bash $(TCGA_MK_DIR)/c16-tile-one.sh $(TCGA_BIN) $(abspath $(TCGA_TILES)) {1} {2} {3} {4} $(TCGA_TILE) \
 	  :::: $(TCGA_TILES)/jobs.tsv || true
 	@bash $(TCGA_MK_DIR)/c16-failures.sh $(TCGA_TILES)/joblog $(TCGA_TILES) $(TCGA_TILES)/jobs.tsv >$(TCGA_TILES)/failed.tsv
-	@awk -F'\t' -v d=$(TCGA_TILES) 'BEGIN { print "slide_id,label,split" } \
-	  { f = d "/" $$1 ".wbag"; if ((getline line < f) > 0) { close(f); print $$1 "," $$2 "," $$3 } }' $< >$@.tmp
+	@awk -F'\t' -v d=$(TCGA_TILES) 'BEGIN { print "slide_id,label,split,case_id" } \
+	  { f = d "/" $$1 ".wbag"; if ((getline line < f) > 0) { close(f); print $$1 "," $$2 "," $$3 "," $$6 } }' $< >$@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 $(TCGA_MANIFEST): $(TCGA_TILES)/labels-$(TCGA_SPLIT_KEY).csv

@@ -10,6 +10,7 @@
 #include "../lib/base/afile.h"
 #include "../lib/data/bag.h"
 #include "../lib/data/featio.h"
+#include "../lib/data/labels.h"
 #include "../lib/data/manifest.h"
 #include "../lib/base/rng.h"
 #include "../lib/base/version.h"
@@ -247,47 +248,6 @@ static int export(const char *in, struct err *e)
 
 /* ---- manifest from a labels CSV ---- */
 
-/* Splits a CSV line in place (double quotes allowed around fields). */
-static int csv_fields(char *line, char **f, int max)
-{
-	int n = 0;
-	char *p = line;
-	while (n < max) {
-		if (*p == '"') {
-			char *q = ++p, *o = p;
-			while (*q && !(*q == '"' && q[1] != '"')) {
-				if (*q == '"')
-					q++;
-				*o++ = *q++;
-			}
-			if (*q == '"')
-				q++;
-			*o = 0;
-			f[n++] = p;
-			p = q;
-			if (*p == ',')
-				p++;
-			else
-				break;
-			continue;
-		}
-		f[n++] = p;
-		char *c = strchr(p, ',');
-		if (!c)
-			break;
-		*c = 0;
-		p = c + 1;
-	}
-	for (int i = 0; i < n; i++) { /* trim spaces */
-		while (*f[i] == ' ')
-			f[i]++;
-		size_t l = strlen(f[i]);
-		while (l && f[i][l - 1] == ' ')
-			f[i][--l] = 0;
-	}
-	return n;
-}
-
 /* The path of target relative to the folder of file `from` (both must
  * exist, or the folder of `from`); target unchanged when that fails. */
 static char *relative_to(const char *from, const char *target)
@@ -333,118 +293,12 @@ static char *relative_to(const char *from, const char *target)
 
 /* a row of the manifest being built */
 struct mrow {
-	char *id;
+	const char *id;   /* borrowed from the labels */
 	int label, split;
 	char *path;
 	uint64_t n;
 	long line;        /* of the labels CSV */
 };
-
-/* which fields of the labels CSV hold what; -1 when none */
-struct csv_cols {
-	int slide, label, split;
-	int n;            /* fields in the header, 0 before it */
-};
-
-/* Finds the columns in the header fields; line is the header, for the message. */
-static int parse_header(char **fld, int nf, const char *line, struct csv_cols *c, struct err *e)
-{
-	c->n = nf;
-	for (int i = 0; i < nf; i++) {
-		if (!strcmp(fld[i], "slide_id"))
-			c->slide = i;
-		else if (!strcmp(fld[i], "label"))
-			c->label = i;
-		else if (!strcmp(fld[i], "split"))
-			c->split = i;
-	}
-	if (c->slide < 0 || c->label < 0)
-		return err_set(e, ERR_FORMAT, "%s: line 1: header needs the columns slide_id and label "
-		               "(and optionally case_id, split), got '%s'", opt_manifest, line);
-	return 0;
-}
-
-/* A row's label (0, 1 or a --positive/--negative name) and split (its
- * column's, else --split) into m. */
-static int parse_row(char **fld, const struct csv_cols *c, long lineno, struct mrow *m, struct err *e)
-{
-	const char *lab = fld[c->label];
-	m->label = -1;
-	if (!strcmp(lab, "0") || !strcmp(lab, "1"))
-		m->label = lab[0] - '0';
-	else if (opt_positive && !strcmp(lab, opt_positive))
-		m->label = 1;
-	else if (opt_negative && !strcmp(lab, opt_negative))
-		m->label = 0;
-	if (m->label < 0)
-		return err_set(e, ERR_FORMAT, "%s: line %ld, column label: '%s', expected 0 or 1%s", opt_manifest, lineno,
-		               lab, opt_positive || opt_negative ? " or the names given by --positive/--negative"
-		                                                 : "\nhint: map text labels with --positive NAME --negative NAME");
-	m->split = manifest_split_parse(opt_split);
-	if (c->split >= 0 && fld[c->split][0]) {
-		m->split = manifest_split_parse(fld[c->split]);
-		if (m->split < 0)
-			return err_set(e, ERR_FORMAT, "%s: line %ld, column split: '%s', expected train, val, test or none",
-			               opt_manifest, lineno, fld[c->split]);
-	}
-	return 0;
-}
-
-/* Reads --manifest's labels CSV into *rows (*nrows of them, each with its
- * id, label, split and bag path; the caller frees them), up to the first
- * bad line. */
-static int read_labels(struct mrow **rows, size_t *nrows, struct err *e)
-{
-	FILE *f = fopen(opt_manifest, "r");
-	if (!f)
-		return err_sys(e, ERR_IO, "cannot open '%s'", opt_manifest);
-	char *line = NULL, **fld = NULL;
-	size_t cap = 0, fcap = 0, rcap = 0;
-	ssize_t len;
-	long lineno = 0;
-	int rc = 0;
-	struct csv_cols c = {-1, -1, -1, 0};
-	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = 0;
-		if (!len)
-			continue;
-		size_t maxf = 1; /* a field after each comma, at most */
-		for (const char *p = line; *p; p++)
-			maxf += *p == ',';
-		if (maxf > fcap) {
-			fcap = maxf;
-			fld = xrealloc(fld, fcap * sizeof *fld);
-		}
-		int nf = csv_fields(line, fld, maxf > INT_MAX ? INT_MAX : (int)maxf);
-		if (!c.n) {
-			rc = parse_header(fld, nf, line, &c, e);
-			continue;
-		}
-		if (nf != c.n) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %ld: %d columns, the header has %d", opt_manifest, lineno, nf, c.n);
-			break;
-		}
-		struct mrow m = {0};
-		if ((rc = parse_row(fld, &c, lineno, &m, e)))
-			break;
-		if (*nrows == rcap) {
-			rcap = rcap ? 2 * rcap : 256;
-			*rows = xrealloc(*rows, rcap * sizeof **rows);
-		}
-		m.id = xstrdup(fld[c.slide]);
-		m.path = xstrfmt("%s/%s.wbag", opt_bag_dir, fld[c.slide]);
-		m.line = lineno;
-		(*rows)[(*nrows)++] = m;
-	}
-	free(line);
-	free(fld);
-	fclose(f);
-	if (!rc && !c.n)
-		rc = err_set(e, ERR_FORMAT, "%s: empty file, expected a header line slide_id,label,...", opt_manifest);
-	return rc;
-}
 
 /* Reads every row's bag through to count its instances; returns how many
  * are missing or invalid (each said on stderr). */
@@ -476,23 +330,6 @@ static int count_instances(struct mrow *rows, size_t nrows)
 }
 
 /* Moves --val-frac of the training rows of each label to val (seeded). */
-static void assign_val(struct mrow *rows, size_t nrows)
-{
-	struct rng r;
-	rng_seed(&r, (uint64_t)opt_seed, 0xa1);
-	for (int lab = 1; lab >= 0; lab--) {
-		uint32_t *idx = xmalloc((nrows + 1) * sizeof *idx), k = 0;
-		for (size_t i = 0; i < nrows; i++)
-			if (rows[i].split == SPLIT_TRAIN && rows[i].label == lab)
-				idx[k++] = (uint32_t)i;
-		rng_shuffle(&r, idx, k);
-		uint32_t nv = (uint32_t)(opt_val_frac * k + 0.5);
-		for (uint32_t i = 0; i < nv; i++)
-			rows[idx[i]].split = SPLIT_VAL;
-		free(idx);
-	}
-}
-
 static int write_manifest(const struct mrow *rows, size_t nrows, struct err *e)
 {
 	struct afile af;
@@ -515,21 +352,29 @@ static int write_manifest(const struct mrow *rows, size_t nrows, struct err *e)
  * rows drawn, the manifest written. */
 static int build_manifest(struct err *e)
 {
-	struct mrow *rows = NULL;
-	size_t nrows = 0;
-	int rc = read_labels(&rows, &nrows, e);
-	int missing = count_instances(rows, nrows); /* those read before a bad line too, as they are said */
-	if (!rc && missing)
-		rc = err_set(e, ERR_IO, "%d of %zu bags listed in %s are missing or invalid", missing, nrows, opt_manifest);
-	if (!rc && opt_val_frac > 0)
-		assign_val(rows, nrows);
-	if (!rc)
-		rc = write_manifest(rows, nrows, e);
-	for (size_t i = 0; i < nrows; i++) {
-		free(rows[i].id);
-		free(rows[i].path);
+	struct labels l;
+	struct labels_opts lo = {opt_positive, opt_negative, manifest_split_parse(opt_split)};
+	int rc = labels_read(&l, opt_manifest, &lo, e);
+	if (rc)
+		return rc;
+	struct mrow *rows = xcalloc(l.n + 1, sizeof *rows);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct labels_row *r = &l.rows[i];
+		rows[i] = (struct mrow){r->slide_id, r->label, r->split,
+		                        xstrfmt("%s/%s.wbag", opt_bag_dir, r->slide_id), 0, r->line};
 	}
+	int missing = count_instances(rows, l.n);
+	if (missing)
+		rc = err_set(e, ERR_IO, "%d of %zu bags listed in %s are missing or invalid", missing, l.n, opt_manifest);
+	if (!rc && opt_val_frac > 0 && !(rc = labels_assign_val(&l, opt_val_frac, (uint64_t)opt_seed, e)))
+		for (size_t i = 0; i < l.n; i++)
+			rows[i].split = l.rows[i].split;
+	if (!rc)
+		rc = write_manifest(rows, l.n, e);
+	for (size_t i = 0; i < l.n; i++)
+		free(rows[i].path);
 	free(rows);
+	labels_free(&l);
 	return rc;
 }
 
@@ -567,6 +412,10 @@ int main(int argc, char **argv)
 		                       strlen(opt_id), BAG_ID_MAX);
 	if (!(opt_val_frac >= 0 && opt_val_frac < 1))
 		return cli_usage_error(&CLI, "--val-frac %g: expected 0 <= F < 1", opt_val_frac);
+	/* no output may overwrite an input */
+	const char *ins[] = {opt_npy, opt_csv, opt_h5, opt_coords, opt_manifest, np ? pos[0] : NULL};
+	for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
+		cli_protect(ins[i]);
 	struct err e = {0};
 	if (opt_manifest)
 		rc = build_manifest(&e);

@@ -160,4 +160,30 @@ ok "a labels CSV of 70 columns, slide_id the 66th" '[ $status = 0 ] && grep -q "
 printf 'slide_id,label\ns1,1\nmissing,0\n' >"$T/miss.csv"
 run "$BIN/bag-pack" --manifest "$T/miss.csv" --bag-dir "$T/mb" -o "$T/m3.tsv"
 ok "manifest with a missing bag: exit 1" '[ $status = 1 ] && has_err "missing.wbag" && no_file "$T/m3.tsv"'
+# the validation split by patient: 12 patients of 1 to 3 slides; no patient in two splits
+mkdir -p "$T/pb"
+printf 'slide_id,label,case_id\n' >"$T/cases.csv"
+for p in $(seq 0 11); do
+	for s in $(seq 0 $((p % 3))); do
+		cp "$T/f.wbag" "$T/pb/p${p}s$s.wbag"
+		echo "p${p}s$s,$((p % 2)),P$p" >>"$T/cases.csv"
+	done
+done
+run "$BIN/bag-pack" --manifest "$T/cases.csv" --bag-dir "$T/pb" --val-frac 0.34 --seed 3 -o "$T/cases.tsv"
+straddle=$(awk -F'\t' 'NR > 2 { p = $1; sub(/s[0-9]+$/, "", p); if ((p in sp) && sp[p] != $3) print p; sp[p] = $3 }' "$T/cases.tsv")
+ok "--val-frac moves whole patients: none straddles train and val" '[ $status = 0 ] && [ -z "$straddle" ] && [ $(awk -F"\t" "NR > 2 && \$3 == \"val\" && \$1 ~ /s0$/" "$T/cases.tsv" | wc -l) = 4 ]'
+printf 'slide_id,label,case_id,split\np0s0,1,P0,train\np1s0,1,P0,test\n' >"$T/straddle.csv"
+run "$BIN/bag-pack" --manifest "$T/straddle.csv" --bag-dir "$T/pb" -o "$T/s.tsv"
+ok "a patient given in two splits: exit 1 naming both lines" '[ $status = 1 ] && has_err "case .P0. has slides in train (line 2) and in test (line 3)" && no_file "$T/s.tsv"'
+printf 'slide_id,label\ns1,1\ns2,0\ns1,0\n' >"$T/dup.csv"
+run "$BIN/bag-pack" --manifest "$T/dup.csv" --bag-dir "$T/mb" -o "$T/d.tsv"
+ok "a slide listed twice, with the other label: exit 1 naming both lines" '[ $status = 1 ] && has_err "line 4: slide .s1. again, as on line 2, with the other label" && no_file "$T/d.tsv"'
+printf 'slide_id,label\n../mb/s1,1\n' >"$T/esc.csv"
+run "$BIN/bag-pack" --manifest "$T/esc.csv" --bag-dir "$T/pb" -o "$T/e.tsv"
+ok "a slide_id with ../ (outside --bag-dir): exit 1" '[ $status = 1 ] && has_err "holds a ./." && no_file "$T/e.tsv"'
+printf '\xef\xbb\xbfslide_id,label\r\ns1,1\r\n' >"$T/bom.csv"
+run "$BIN/bag-pack" --manifest "$T/bom.csv" --bag-dir "$T/mb" -o "$T/b.tsv"
+ok "a labels CSV with a byte-order mark and CR LF" '[ $status = 0 ] && grep -q "^s1	1	train	mb/s1.wbag	50$" "$T/b.tsv"'
+run "$BIN/bag-pack" --manifest "$T/bom.csv" --bag-dir "$T/mb" -o "$T/bom.csv"
+ok "the output onto the labels CSV is refused, the CSV intact" '[ $status = 2 ] && has_err "it is the input" && head -c 3 "$T/bom.csv" | od -An -tx1 | grep -q "ef bb bf"'
 rm -rf "$T"

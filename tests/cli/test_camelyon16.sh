@@ -90,4 +90,17 @@ t1=$(awk -F, '$1 == "Test_001" { print ($2 == "Tumor") }' "$T/flat/reference.csv
 ok "c16-list: test label from reference.csv" 'has_out "^test_001	$t1	test	"'
 run bash "$REPO/pipelines/c16-list.sh" "$D"
 ok "c16-list: c16 layout, reference.csv without header" '[ $status = 0 ] && has_out "^test_001	" && has_out "^tumor_002	1	train	.*lesion_annotations/tumor_002.xml$" && has_err "2 test slides"'
+# tcga-list: a patient's slides (one TCGA barcode prefix) stay on one side of the test split
+mkdir -p "$T/tcga"
+printf 'slide_id,label\n' >"$T/tcga/labels.csv"
+for p in $(seq 10 29); do
+	for k in 1 2; do
+		id=TCGA-AB-00$p-01Z-00-DX$k
+		: >"$T/tcga/$id.svs"
+		echo "$id,$([ $((p % 2)) = 0 ] && echo LUSC || echo LUAD)" >>"$T/tcga/labels.csv"
+	done
+done
+run bash "$REPO/pipelines/tcga-list.sh" "$T/tcga" "$T/tcga/labels.csv" LUSC LUAD 0.3 1
+split_by_case=$(awk -F'\t' '{ s[$6] = s[$6] " " $3 } END { for (c in s) print c s[c] }' "$T/out" | awk '$2 != $3' | wc -l)
+ok "tcga-list: slides of one patient (barcode's first 12 characters) in one split" '[ $status = 0 ] && [ $(wc -l <"$T/out") = 40 ] && has_out "	TCGA-AB-0010$" && [ "$split_by_case" = 0 ] && [ $(awk -F"\t" "\$3 == \"test\"" "$T/out" | wc -l) = 12 ]'
 rm -rf "$T"
