@@ -122,9 +122,13 @@ static int read_tables(struct scoretab t[2], char **files, const char *col_a, co
 				scoretab_free(&t[0]);
 			return 1;
 		}
-		if (!t[f].key) {
-			cli_error(CLI.prog, "%s: no bag_id column: rows are matched by kind, bag_id and index",
-			          files[f]);
+		if (!t[f].key)
+			err_set(&e, ERR_FORMAT, "%s: no bag_id column: rows are matched by kind, bag_id and index",
+			        files[f]);
+		else
+			scoretab_check_keys(&t[f], files[f], &e); /* a case twice: which to compare? */
+		if (e.code) {
+			cli_error(CLI.prog, "%s", e.msg);
 			scoretab_free(&t[0]);
 			if (f)
 				scoretab_free(&t[1]);
@@ -136,8 +140,7 @@ static int read_tables(struct scoretab t[2], char **files, const char *col_a, co
 
 /* Matches the rows of A in the split to B's by kind and key: match[i] is
  * B's row of A's row i, or SIZE_MAX; *n_matched of them.  Returns 0, or 1
- * when B has a row twice, a matched case has two labels, or nothing
- * matches (said). */
+ * when a matched case has two labels, or nothing matches (said). */
 static int match_rows(const struct scoretab t[2], char **files, int split, size_t *match, size_t *n_matched)
 {
 	/* B's rows in the split, sorted by (kind, key) */
@@ -147,14 +150,7 @@ static int match_rows(const struct scoretab t[2], char **files, int split, size_
 		if (in_split(&t[1], i, split))
 			refs[nref++] = (struct ref){t[1].kind_names[t[1].kind[i]], t[1].key[i], i};
 	qsort(refs, nref, sizeof *refs, ref_cmp);
-	int failed = 0;
-	for (size_t i = 1; !failed && i < nref; i++)
-		if (!ref_cmp(&refs[i - 1], &refs[i])) {
-			const char *k = refs[i].key, *tab = strchr(k, '\t');
-			cli_error(CLI.prog, "%s: the %s row of bag '%.*s' index '%s' appears twice", files[1],
-			          refs[i].kind, (int)(tab - k), k, tab + 1);
-			failed = 1;
-		}
+	int failed = 0; /* each table's keys are unique (read_tables checked) */
 	size_t n_a = 0, n = 0;
 	for (size_t i = 0; !failed && i < t[0].n; i++) {
 		match[i] = SIZE_MAX;

@@ -172,6 +172,7 @@ static int report_file(struct report *rp, const char *file, int first, int eval_
 	}
 	struct rows w = {xmalloc((t.n + 1) * sizeof *w.s), xmalloc((t.n + 1) * sizeof *w.vs), xmalloc(t.n + 1),
 	                 xmalloc(t.n + 1), 0, 0};
+	size_t before = rp->nres;
 	for (int k = 0; k < t.n_kinds; k++)
 		for (int j = 0; j < t.n_scores; j++) {
 			gather_rows(&t, k, j, eval_split, val_split, &w);
@@ -192,6 +193,11 @@ static int report_file(struct report *rp, const char *file, int first, int eval_
 	free(w.y);
 	free(w.vy);
 	scoretab_free(&t);
+	if (rp->nres == before) {
+		cli_error(CLI.prog, "%s: nothing to compute: every score of the rows with split '%s' is NA or has "
+		          "no label", file, opt_split);
+		return 1;
+	}
 	return 0;
 }
 

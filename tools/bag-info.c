@@ -71,8 +71,10 @@ static long long read_chunks(struct bag_reader *r, const struct bag_header *h, i
 			nchunks++;
 			for (uint32_t i = 0; opt_instances && i < c.n; i++) {
 				const struct bag_inst *in = &c.inst[i];
-				if (many)
-					printf("%s\t", h->id);
+				if (many) { /* a tab or newline in an id would break the TSV */
+					text_field(stdout, h->id);
+					putchar('\t');
+				}
 				printf("%llu\t%d\t%d\t", (unsigned long long)(c.first + i), in->x, in->y);
 				print_num(in->tissue);
 				putchar('\t');
@@ -147,7 +149,9 @@ static void print_json(const char *path, const struct bag_header *h, const struc
 static void print_text(const char *path, const struct bag_header *h, const struct counts *c, const char *shp)
 {
 	printf("%s\n", path);
-	printf("  id           %s\n", h->id[0] ? h->id : "(none)");
+	printf("  id           ");
+	text_field(stdout, h->id[0] ? h->id : "(none)");
+	putchar('\n');
 	printf("  label        %s\n", h->label == 0 ? "0 (negative)" : h->label == 1 ? "1 (positive)" : "unknown");
 	printf("  instances    %llu %s %s in %llu chunk%s\n", (unsigned long long)c->n, kind_name(h->kind), shp,
 	       (unsigned long long)c->chunks, c->chunks == 1 ? "" : "s");
@@ -164,7 +168,11 @@ static void print_text(const char *path, const struct bag_header *h, const struc
 	while (p && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
-		printf("  %s%.*s\n", p == h->meta ? "provenance   " : "             ", (int)(le - p), p);
+		char *line = xstrfmt("%.*s", (int)(le - p), p);
+		printf("  %s", p == h->meta ? "provenance   " : "             ");
+		text_field(stdout, line);
+		putchar('\n');
+		free(line);
 		p = le + 1;
 	}
 }

@@ -204,7 +204,10 @@ static int grow_rows(struct scoretab *t, size_t *rcap, int keyed, int xy, struct
 	double *l = realloc(t->label, nc * sizeof *l);
 	if (l)
 		t->label = l;
-	int ok = k && s && l;
+	long *ln = realloc(t->line, nc * sizeof *ln);
+	if (ln)
+		t->line = ln;
+	int ok = k && s && l && ln;
 	if (keyed) {
 		char **kk = realloc(t->key, nc * sizeof *kk);
 		if (kk)
@@ -270,6 +273,7 @@ static int parse_row(struct scoretab *t, const struct cols *c, const struct text
                      const char *label_col, struct err *e)
 {
 	size_t r = t->n;
+	t->line[r] = tf->lineno;
 	int kid = row_kind(t, tf, c->kind >= 0 ? fld[c->kind] : "all", e);
 	if (kid < 0)
 		return kid;
@@ -355,4 +359,40 @@ int scoretab_read_xy(struct scoretab *t, const char *path, const char *label_col
                      struct err *e)
 {
 	return read_table(t, path, label_col, score_cols, 1, e);
+}
+
+static const struct scoretab *key_tab;
+
+static int cmp_key(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = (key_tab->kind[x] > key_tab->kind[y]) - (key_tab->kind[x] < key_tab->kind[y]);
+	if (!c)
+		c = strcmp(key_tab->key[x], key_tab->key[y]);
+	return c ? c : (x > y) - (x < y);
+}
+
+int scoretab_check_keys(const struct scoretab *t, const char *path, struct err *e)
+{
+	if (!t->key || t->n < 2)
+		return 0;
+	size_t *v = malloc(t->n * sizeof *v);
+	if (!v)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < t->n; i++)
+		v[i] = i;
+	key_tab = t;
+	qsort(v, t->n, sizeof *v, cmp_key);
+	int rc = 0;
+	for (size_t i = 1; i < t->n && !rc; i++) {
+		size_t a = v[i - 1], b = v[i];
+		if (t->kind[a] == t->kind[b] && !strcmp(t->key[a], t->key[b])) {
+			const char *k = t->key[b], *tab = strchr(k, '\t');
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: the %s row of bag '%.*s'%s%s again, as on line %ld",
+			             path, t->line[b], t->kind_names[t->kind[b]], (int)(tab - k), k,
+			             tab[1] ? " index " : "", tab + 1, t->line[a]);
+		}
+	}
+	free(v);
+	return rc;
 }

@@ -36,6 +36,7 @@ struct scoretab {
 	char **key;
 	/* scoretab_read_xy only: each row's level-0 x and y (NaN for NA) */
 	double *x, *y;
+	long *line;                    /* each row's line in the file */
 };
 
 /* score_cols: comma-separated column names; when NULL, every column whose
@@ -47,5 +48,9 @@ int scoretab_read(struct scoretab *t, const char *path, const char *label_col, c
 int scoretab_read_xy(struct scoretab *t, const char *path, const char *label_col, const char *score_cols,
                      struct err *e);
 void scoretab_free(struct scoretab *t);
+
+/* With a bag_id column: an error when two rows of one kind have the same
+ * key (bag_id and index), naming both lines; path is for the message. */
+int scoretab_check_keys(const struct scoretab *t, const char *path, struct err *e);
 
 #endif

@@ -35,7 +35,9 @@ run "$BIN/auc-compare" "$T/a.tsv" "$T/b_lab.tsv"
 ok "a case labelled differently: exit 1 naming bag and index" '[ $status = 1 ] && has_err "bag .b0. index .0. has label" && has_err "not the same cases"'
 { cat "$T/b.tsv"; tail -1 "$T/b.tsv"; } >"$T/b_dup.tsv"
 run "$BIN/auc-compare" "$T/a.tsv" "$T/b_dup.tsv"
-ok "a row twice in B: exit 1" '[ $status = 1 ] && has_err "appears twice"'
+ok "a row twice in B: exit 1 naming both lines" '[ $status = 1 ] && has_err "line 38: the instance row of bag .b5. index 4 again, as on line 37"'
+run "$BIN/auc-compare" "$T/b_dup.tsv" "$T/b.tsv"
+ok "a row twice in A: exit 1 naming both lines" '[ $status = 1 ] && has_err "b_dup.tsv: line 38: the instance row"'
 cut -f1,3- "$T/a.tsv" >"$T/nokey.tsv"
 run "$BIN/auc-compare" "$T/a.tsv" "$T/nokey.tsv"
 ok "no bag_id column: exit 1 saying how rows are matched" '[ $status = 1 ] && has_err "nokey.tsv: no bag_id column"'

@@ -68,4 +68,15 @@ run "$BIN/auc-report" -b 0 --split all --json "$T"/run*.tsv
 ok "70 summaries over 70 files, not 64" '[ $status = 0 ] && python3 -c "import json,sys; s = json.load(open(sys.argv[1]))[\"summary\"]; assert len(s) == 70 and s[69][\"score\"] == \"m69_score\", len(s)" "$T/out"'
 run "$BIN/auc-report" -b 0 --split all "$T"/run*.tsv
 ok "the table's summary has 70 rows too" '[ $status = 0 ] && [ $(grep -c "^all  *m[0-9]*_score  *[0-9.]* ± " "$T/out") = 70 ]'
+# every score NA: nothing to compute is a failure, said
+printf 'kind\tsplit\tlabel\tstudent_score\nbag\ttest\t1\tNA\nbag\ttest\t0\tNA\n' >"$T/na.tsv"
+run "$BIN/auc-report" -b 0 "$T/na.tsv"
+ok "every score NA: exit 1, said" '[ $status = 1 ] && has_err "na.tsv: nothing to compute: every score"'
+# a report that cannot be written in full is a failure
+printf 'kind\tsplit\tlabel\tstudent_score\nbag\ttest\t1\t0.9\nbag\ttest\t0\t0.1\n' >"$T/ok.tsv"
+"$BIN/auc-report" -b 0 "$T/ok.tsv" >/dev/full 2>"$T/err"
+status=$?
+ok "stdout on a full disk: exit 1, said" '[ $status = 1 ] && has_err "cannot write to standard output"'
+run "$BIN/auc-report" -b 0 --tsv "$T/ok.tsv" "$T/ok.tsv"
+ok "--tsv onto the scores file: refused, the file intact" '[ $status != 0 ] && has_err "it is the input" && grep -q "^bag	test	1	0.9$" "$T/ok.tsv"'
 rm -rf "$T"

@@ -186,4 +186,16 @@ run "$BIN/bag-pack" --manifest "$T/bom.csv" --bag-dir "$T/mb" -o "$T/b.tsv"
 ok "a labels CSV with a byte-order mark and CR LF" '[ $status = 0 ] && grep -q "^s1	1	train	mb/s1.wbag	50$" "$T/b.tsv"'
 run "$BIN/bag-pack" --manifest "$T/bom.csv" --bag-dir "$T/mb" -o "$T/bom.csv"
 ok "the output onto the labels CSV is refused, the CSV intact" '[ $status = 2 ] && has_err "it is the input" && head -c 3 "$T/bom.csv" | od -An -tx1 | grep -q "ef bb bf"'
+# ids and provenance with tabs, newlines and bytes that are not UTF-8: the JSON stays JSON, the TSV
+# keeps its columns
+python3 -c "import struct; h = b\"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\".ljust(117) + b'\\n'; open('$T/w.npy', 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(h)) + h + struct.pack('<6f', 1, 2, 3, 4, 5, 6))"
+run "$BIN/bag-pack" --npy "$T/w.npy" --id "$(printf 'a\tb\nc\377')" --label 1 --source "$(printf 'x\ty\303')" -o "$T/weird.wbag"
+ok "an id with a tab, a newline and a stray byte packs" '[ $status = 0 ]'
+run "$BIN/bag-info" --json "$T/weird.wbag"
+ok "bag-info --json of it is valid JSON" '[ $status = 0 ] && python3 -c "import json, sys; d = json.load(open(sys.argv[1])); assert d[\"id\"] == \"a\\tb\\nc\\ufffd\", d[\"id\"]" "$T/out"'
+run "$BIN/bag-info" --instances "$T/weird.wbag" "$T/weird.wbag"
+ok "bag-info --instances keeps six columns a row" '[ $status = 0 ] && [ "$(awk -F"\t" "{ print NF }" "$T/out" | sort -u)" = 6 ] && has_out "^a\\\\tb\\\\nc\\\\xff	0	"'
+"$BIN/bag-info" --json "$T/weird.wbag" >/dev/full 2>"$T/err"
+status=$?
+ok "bag-info on a full disk: exit 1, said" '[ $status = 1 ] && has_err "cannot write to standard output"'
 rm -rf "$T"
