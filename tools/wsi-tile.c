@@ -69,8 +69,11 @@ static const struct cli CLI = {
 	"  wsi-tile tumor_001.tif --mpp 0.5 --size 224 | bag-pack --id tumor_001 --label 1 -o tumor_001.wbag\n"
 	"  wsi-tile tumor_001.tif --mag 5 --size 512 -a tumor_001.xml --coords-only -o tumor_001.coords.wbag\n"
 	"  wsi-tile slide.svs --mpp 1 --size 256 --preset tcga --min-tissue 0.5 --thumbnail slide.png -o s.wbag\n"
-	"  parallel --joblog log --resume wsi-tile {} --mpp 0.5 --size 224 -o tiles/{/.}.wbag ::: slides/*.tif\n"
-	"exit status: 0 success, 1 the slide cannot be read or an output cannot be written, 2 bad usage",
+	"  parallel --joblog log --resume-failed wsi-tile {} --mpp 0.5 --size 224 -o tiles/{/.}.wbag ::: slides/*.tif\n"
+	"  (run the same line again after an interruption: --resume-failed redoes the jobs that failed\n"
+	"  or were killed; plain --resume skips a killed job, and its slide stays missing)\n"
+	"exit status: 0 success, 1 the slide cannot be read, every patch was lost to corrupt tiles, or an\n"
+	"output cannot be written; 2 bad usage (an output that is an input included)",
 	OPTS, 1, 1,
 };
 
