@@ -267,6 +267,74 @@ PY
 IN="$W/dead.tif" OUTS="$W/dead.wbag" GREP="patches to write was lost" probe corrupt-slide "every level-0 tile corrupt" 1 -- \
 	"$BIN/wsi-tile" "$W/dead.tif" --mpp 0.25 --size 256 --a_t 1 --max-tiles 10 -o "$W/dead.wbag"
 
+# ---- an output that is an input: refused, the input intact ----
+cp "$W/slide.tif" "$W/self.tif"
+cp "$W/slide.xml" "$W/self.xml"
+IN="$W/self.tif" GREP="it is the input" probe output-is-input "wsi-tile -o onto the slide" fail -- \
+	"$BIN/wsi-tile" "$W/self.tif" --mpp 4 --size 64 --a_t 1 -o "$W/self.tif"
+IN="$W/self.tif $W/self.xml" GREP="it is the input" probe output-is-input "wsi-tile --contours onto -a" fail -- \
+	"$BIN/wsi-tile" "$W/self.tif" --mpp 4 --size 64 --a_t 1 -a "$W/self.xml" --contours "$W/self.xml" -o "$W/self.wbag"
+IN="$W/self.tif" GREP="it is the input" probe output-is-input "wsi-tile --thumbnail onto the slide" fail -- \
+	"$BIN/wsi-tile" "$W/self.tif" --mpp 4 --size 64 --a_t 1 --thumbnail "$W/self.tif" -o "$W/self.wbag"
+if have_ds; then
+	cp "$M" "$W/ds/self.tsv"
+	IN="$W/ds/self.tsv" GREP="it is the input" probe output-is-input "weno-score -o onto the manifest" fail -- \
+		"$BIN/weno-score" -q --threads 1 "$MODEL" -m "$W/ds/self.tsv" -o "$W/ds/self.tsv"
+	IN="$W/ds" GREP="it is the input" probe output-is-input "weno-score -o onto a bag" fail -- \
+		"$BIN/weno-score" -q --threads 1 "$MODEL" -m "$M" -o "$BAG"
+	"$BIN/weno-score" -q --threads 1 "$MODEL" -m "$M" --split all -o "$W/scores.tsv" 2>/dev/null
+	IN="$W/scores.tsv" GREP="it is the input" probe output-is-input "auc-report --tsv onto the scores" fail -- \
+		"$BIN/auc-report" -b 0 --split all --tsv "$W/scores.tsv" "$W/scores.tsv"
+fi
+python3 - "$W/feat.npy" <<'PY'
+import struct, sys
+h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }".ljust(117) + b"\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + struct.pack("<12f", *range(12)))
+PY
+"$BIN/bag-pack" --npy "$W/feat.npy" --id feat --label 1 -o "$W/feat.wbag" 2>/dev/null
+IN="$W/feat.wbag" GREP="it is the input" probe output-is-input "bag-pack --export onto its bag" fail -- \
+	"$BIN/bag-pack" --export npy "$W/feat.wbag" -o "$W/feat.wbag"
+
+# ---- stdout that cannot take the output: exit 1, said ----
+for cmd in "bag-info --json $W/feat.wbag" "bag-info --instances $W/feat.wbag" "bag-info $W/feat.wbag" "weno-fit --help" \
+	"auc-report --version"; do
+	GREP="cannot write to standard output" probe stdout-full "$cmd >/dev/full" 1 -- sh -c "'$BIN/'$cmd >/dev/full"
+done
+if have_ds; then
+	GREP="cannot write to standard output" probe stdout-full "auc-report >/dev/full" 1 -- \
+		sh -c "'$BIN/auc-report' -b 0 --split all '$W/scores.tsv' >/dev/full"
+	GREP="cannot write to standard output" probe stdout-full "auc-compare >/dev/full" 1 -- \
+		sh -c "'$BIN/auc-compare' --split all '$W/scores.tsv' '$W/scores.tsv' >/dev/full"
+fi
+
+# ---- names that break lines, columns or JSON ----
+"$BIN/bag-pack" --npy "$W/feat.npy" --id "$(printf 'a\tb\nc\377')" --label 1 -o "$W/weird.wbag" 2>/dev/null
+IN="$W/weird.wbag" probe escaping "bag-info --json of an id with a tab, a newline, a stray byte is JSON" 0 -- \
+	sh -c "'$BIN/bag-info' --json '$W/weird.wbag' | python3 -c 'import json, sys; json.load(sys.stdin)'"
+IN="$W/weird.wbag" probe escaping "bag-info --instances of it keeps its columns" 0 -- \
+	sh -c "'$BIN/bag-info' --instances '$W/weird.wbag' '$W/weird.wbag' | awk -F'\t' 'NF != 6 { exit 1 }'"
+
+# ---- labels CSV: repeated slides, paths out of the folder, patients in two splits, a FIFO ----
+mkdir -p "$W/lb"
+cp "$W/feat.wbag" "$W/lb/s1.wbag"
+cp "$W/feat.wbag" "$W/lb/s2.wbag"
+for c in "dup|slide_id,label\ns1,1\ns2,0\ns1,0\n|again, as on line 2" "escape|slide_id,label\n../lb/s1,1\n|holds a '/'" \
+	"straddle|slide_id,label,case_id,split\ns1,1,P,train\ns2,0,P,test\n|has slides in train" ; do
+	name=${c%%|*} rest=${c#*|} text=${rest%|*} want=${rest##*|}
+	printf "$text" >"$W/lb/$name.csv"
+	IN="$W/lb" OUTS="$W/lb.$name.tsv" GREP="$want" probe labels-csv "$name" 1 -- \
+		"$BIN/bag-pack" --manifest "$W/lb/$name.csv" --bag-dir "$W/lb" -o "$W/lb.$name.tsv"
+done
+OUTS="$W/lb.fifo.tsv" GREP="FIFO" probe labels-csv "a FIFO as the labels CSV" 1 -- \
+	"$BIN/bag-pack" --manifest "$W/fifo" --bag-dir "$W/lb" -o "$W/lb.fifo.tsv"
+
+# ---- score tables: a case twice, nothing but NA ----
+printf 'kind\tsplit\tbag_id\tindex\tlabel\ts_score\nbag\ttest\ta\t\t1\t0.9\nbag\ttest\tb\t\t0\t0.2\nbag\ttest\ta\t\t0\t0.1\n' >"$W/dupk.tsv"
+IN="$W/dupk.tsv" GREP="line 4: the bag row of bag 'a' again, as on line 2" probe duplicate-ids "a case twice for auc-compare" 1 -- \
+	"$BIN/auc-compare" "$W/dupk.tsv" "$W/dupk.tsv"
+printf 'kind\tsplit\tlabel\tstudent_score\nbag\ttest\t1\tNA\nbag\ttest\t0\tNA\n' >"$W/na.tsv"
+IN="$W/na.tsv" GREP="nothing to compute" probe all-na "auc-report on a table of NA scores" 1 -- "$BIN/auc-report" -b 0 "$W/na.tsv"
+
 # ---- interrupts: the checkpoint survives and resumes; a SIGKILL's
 # temporary is removed by the next run ----
 if have_ds; then
