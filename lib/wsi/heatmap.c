@@ -341,100 +341,77 @@ static void draw_mark(uint8_t *img, uint32_t w, uint32_t h, int64_t cx, int64_t 
 		}
 }
 
-int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, const struct heatmap_opts *o,
-                      const char *png_path, struct heatmap_result *r, struct err *e)
-{
-	memset(r, 0, sizeof *r);
-	if (o->max_side < 1 || o->max_side > HEATMAP_MAX_SIDE)
-		return err_set(e, ERR_USAGE, "max side %u: must be 1..%d", o->max_side, HEATMAP_MAX_SIDE);
-	if (!(o->patch0 > 0))
-		return err_set(e, ERR_USAGE, "patch size %g: must be positive", o->patch0);
+/* the thumbnail being drawn: tw x th pixels of ds level-0 px each, read
+ * from level L (lds level-0 px a pixel, sc level px a thumbnail px) in
+ * blocks of B x B thumbnail pixels */
+struct thumb {
 	struct slide *sl;
-	int rc = slide_open(&sl, slide_path, e);
-	if (rc)
-		return rc;
-	int64_t W0, H0;
-	slide_level_size(sl, 0, &W0, &H0);
-	if (W0 < 1 || H0 < 1) {
-		slide_close(sl);
-		return err_set(e, ERR_FORMAT, "%s: level 0 is empty", slide_path);
-	}
-	int64_t long0 = W0 > H0 ? W0 : H0;
-	int64_t T = long0 < (int64_t)o->max_side ? long0 : (int64_t)o->max_side;
-	double ds = (double)long0 / (double)T;
-	uint32_t tw = (uint32_t)llround((double)W0 / ds), th = (uint32_t)llround((double)H0 / ds);
-	if (tw < 1)
-		tw = 1;
-	if (th < 1)
-		th = 1;
-	uint32_t legend = o->legend ? HEATMAP_LEGEND_H : 0, ih = th + legend;
-	int L = slide_best_level(sl, ds);
-	double lds = slide_level_downsample(sl, L), sc = ds / lds;
+	int L;
+	double ds, lds, sc;
 	int64_t LW, LH;
-	slide_level_size(sl, L, &LW, &LH);
-	/* blocks of B x B thumbnail pixels; each reads about (B*sc)^2 level pixels, at most ~2048^2 */
-	uint32_t B = sc > 0 ? (uint32_t)fmax(1, fmin(256, floor(2048 / sc))) : 256;
-	size_t rmax = (size_t)ceil(B * sc) + 2;
-	uint8_t *img = err_malloc(e, (size_t)tw * ih * 3);
-	float *vmap = err_malloc(e, (size_t)tw * th * sizeof *vmap);
-	uint8_t *reg = err_malloc(e, rmax * rmax * 3);
-	uint32_t *acc = err_malloc(e, (size_t)B * B * 4 * sizeof *acc);
-	if (!img || !vmap || !reg || !acc) {
-		rc = ERR_NOMEM;
-		goto done;
-	}
-	for (uint32_t oy0 = 0; oy0 < th; oy0 += B)
-		for (uint32_t ox0 = 0; ox0 < tw; ox0 += B) {
-			uint32_t ox1 = ox0 + B < tw ? ox0 + B : tw, oy1 = oy0 + B < th ? oy0 + B : th;
-			uint32_t bw = ox1 - ox0, bh = oy1 - oy0;
-			int64_t lx0 = (int64_t)floor(ox0 * sc), ly0 = (int64_t)floor(oy0 * sc);
-			int64_t lx1 = (int64_t)ceil(ox1 * sc), ly1 = (int64_t)ceil(oy1 * sc);
-			if (lx1 > LW)
-				lx1 = LW;
-			if (ly1 > LH)
-				ly1 = LH;
-			memset(acc, 0, (size_t)bw * bh * 4 * sizeof *acc);
-			if (lx1 > lx0 && ly1 > ly0) {
-				uint32_t rw = (uint32_t)(lx1 - lx0), rh = (uint32_t)(ly1 - ly0);
-				struct err be = {0};
-				if (slide_read_region(sl, L, llround(lx0 * lds), llround(ly0 * lds), rw, rh, reg, &be)) {
-					if (!r->bad_blocks++)
-						snprintf(r->first_bad, sizeof r->first_bad, "%s", be.msg);
-					for (uint32_t y = oy0; y < oy1; y++)
-						memset(img + ((size_t)y * tw + ox0) * 3, 200, (size_t)bw * 3);
-					continue;
-				}
-				for (uint32_t y = 0; y < rh; y++) {
-					int64_t oy = (int64_t)floor((ly0 + y + 0.5) / sc) - oy0;
-					if (oy < 0 || oy >= bh)
-						continue;
-					const uint8_t *src = reg + (size_t)y * rw * 3;
-					for (uint32_t x = 0; x < rw; x++) {
-						int64_t ox = (int64_t)floor((lx0 + x + 0.5) / sc) - ox0;
-						if (ox < 0 || ox >= bw)
-							continue;
-						uint32_t *a = acc + ((size_t)oy * bw + (size_t)ox) * 4;
-						a[0] += src[3 * x];
-						a[1] += src[3 * x + 1];
-						a[2] += src[3 * x + 2];
-						a[3]++;
-					}
-				}
-			}
-			for (uint32_t y = 0; y < bh; y++)
-				for (uint32_t x = 0; x < bw; x++) {
-					const uint32_t *a = acc + ((size_t)y * bw + x) * 4;
-					uint8_t *p = img + ((size_t)(oy0 + y) * tw + ox0 + x) * 3;
-					for (int c = 0; c < 3; c++)
-						p[c] = a[3] ? (uint8_t)((a[c] + a[3] / 2) / a[3]) : 255;
-				}
+	uint32_t tw, th, B;
+	uint8_t *img, *reg;       /* the picture (tw x ih x 3); a block's region */
+	uint32_t *acc;            /* a block's sums: B x B x (r, g, b, count) */
+};
+
+/* one block from (ox0, oy0): the level's pixels area-averaged into the
+ * thumbnail's; a block that cannot be read is grey, counted in r */
+static void thumb_block(struct thumb *t, uint32_t ox0, uint32_t oy0, struct heatmap_result *r)
+{
+	uint32_t ox1 = ox0 + t->B < t->tw ? ox0 + t->B : t->tw, oy1 = oy0 + t->B < t->th ? oy0 + t->B : t->th;
+	uint32_t bw = ox1 - ox0, bh = oy1 - oy0;
+	double sc = t->sc;
+	int64_t lx0 = (int64_t)floor(ox0 * sc), ly0 = (int64_t)floor(oy0 * sc);
+	int64_t lx1 = (int64_t)ceil(ox1 * sc), ly1 = (int64_t)ceil(oy1 * sc);
+	lx1 = lx1 > t->LW ? t->LW : lx1;
+	ly1 = ly1 > t->LH ? t->LH : ly1;
+	memset(t->acc, 0, (size_t)bw * bh * 4 * sizeof *t->acc);
+	if (lx1 > lx0 && ly1 > ly0) {
+		uint32_t rw = (uint32_t)(lx1 - lx0), rh = (uint32_t)(ly1 - ly0);
+		struct err be = {0};
+		if (slide_read_region(t->sl, t->L, llround(lx0 * t->lds), llround(ly0 * t->lds), rw, rh, t->reg, &be)) {
+			if (!r->bad_blocks++)
+				snprintf(r->first_bad, sizeof r->first_bad, "%s", be.msg);
+			for (uint32_t y = oy0; y < oy1; y++)
+				memset(t->img + ((size_t)y * t->tw + ox0) * 3, 200, (size_t)bw * 3);
+			return;
 		}
-	/* the score of each thumbnail pixel: the highest v of the patches whose square holds its centre */
+		for (uint32_t y = 0; y < rh; y++) {
+			int64_t oy = (int64_t)floor((ly0 + y + 0.5) / sc) - oy0;
+			if (oy < 0 || oy >= bh)
+				continue;
+			const uint8_t *src = t->reg + (size_t)y * rw * 3;
+			for (uint32_t x = 0; x < rw; x++) {
+				int64_t ox = (int64_t)floor((lx0 + x + 0.5) / sc) - ox0;
+				if (ox < 0 || ox >= bw)
+					continue;
+				uint32_t *a = t->acc + ((size_t)oy * bw + (size_t)ox) * 4;
+				a[0] += src[3 * x];
+				a[1] += src[3 * x + 1];
+				a[2] += src[3 * x + 2];
+				a[3]++;
+			}
+		}
+	}
+	for (uint32_t y = 0; y < bh; y++)
+		for (uint32_t x = 0; x < bw; x++) {
+			const uint32_t *a = t->acc + ((size_t)y * bw + x) * 4;
+			uint8_t *p = t->img + ((size_t)(oy0 + y) * t->tw + ox0 + x) * 3;
+			for (int c = 0; c < 3; c++)
+				p[c] = a[3] ? (uint8_t)((a[c] + a[3] / 2) / a[3]) : 255;
+		}
+}
+
+/* vmap[th][tw]: the highest v of the patches whose square holds each
+ * thumbnail pixel's centre (-1 where none does) */
+static void score_map(const struct heatmap_scores *s, double patch0, double ds, uint32_t tw, uint32_t th,
+                      float *vmap)
+{
 	for (size_t i = 0; i < (size_t)tw * th; i++)
 		vmap[i] = -1;
 	for (size_t k = 0; k < s->n; k++) {
 		const struct heatmap_patch *p = &s->p[k];
-		double px0 = p->x / ds, px1 = (p->x + o->patch0) / ds, py0 = p->y / ds, py1 = (p->y + o->patch0) / ds;
+		double px0 = p->x / ds, px1 = (p->x + patch0) / ds, py0 = p->y / ds, py1 = (p->y + patch0) / ds;
 		int64_t i0 = (int64_t)ceil(px0 - 0.5), i1 = (int64_t)ceil(px1 - 0.5);
 		int64_t j0 = (int64_t)ceil(py0 - 0.5), j1 = (int64_t)ceil(py1 - 0.5);
 		if (i1 <= i0) { /* smaller than a pixel: the pixel under its centre */
@@ -445,14 +422,10 @@ int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, co
 			j0 = (int64_t)floor((py0 + py1) / 2);
 			j1 = j0 + 1;
 		}
-		if (i0 < 0)
-			i0 = 0;
-		if (j0 < 0)
-			j0 = 0;
-		if (i1 > tw)
-			i1 = tw;
-		if (j1 > th)
-			j1 = th;
+		i0 = i0 < 0 ? 0 : i0;
+		j0 = j0 < 0 ? 0 : j0;
+		i1 = i1 > tw ? tw : i1;
+		j1 = j1 > th ? th : j1;
 		for (int64_t j = j0; j < j1; j++)
 			for (int64_t i = i0; i < i1; i++) {
 				float *q = vmap + (size_t)j * tw + (size_t)i;
@@ -460,8 +433,13 @@ int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, co
 					*q = (float)p->v;
 			}
 	}
+}
+
+/* the colour map over the thumbnail, blended with alpha where a patch is */
+static void blend(uint8_t *img, const float *vmap, size_t n, const struct heatmap_opts *o)
+{
 	double a = o->alpha < 0 ? 0 : o->alpha > 1 ? 1 : o->alpha;
-	for (size_t i = 0; i < (size_t)tw * th; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (vmap[i] < 0)
 			continue;
 		uint8_t col[3];
@@ -470,27 +448,84 @@ int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, co
 		for (int c = 0; c < 3; c++)
 			p[c] = (uint8_t)lround((1 - a) * p[c] + a * col[c]);
 	}
+}
+
+/* the thumbnail's size (the slide's long side at most max_side) and the
+ * level it is read from */
+static int plan_thumb(struct thumb *t, const char *slide_path, uint32_t max_side, struct err *e)
+{
+	int64_t W0, H0;
+	slide_level_size(t->sl, 0, &W0, &H0);
+	if (W0 < 1 || H0 < 1)
+		return err_set(e, ERR_FORMAT, "%s: level 0 is empty", slide_path);
+	int64_t long0 = W0 > H0 ? W0 : H0;
+	int64_t T = long0 < (int64_t)max_side ? long0 : (int64_t)max_side;
+	t->ds = (double)long0 / (double)T;
+	t->tw = (uint32_t)llround((double)W0 / t->ds);
+	t->th = (uint32_t)llround((double)H0 / t->ds);
+	t->tw = t->tw < 1 ? 1 : t->tw;
+	t->th = t->th < 1 ? 1 : t->th;
+	t->L = slide_best_level(t->sl, t->ds);
+	t->lds = slide_level_downsample(t->sl, t->L);
+	t->sc = t->ds / t->lds;
+	slide_level_size(t->sl, t->L, &t->LW, &t->LH);
+	/* each block reads about (B*sc)^2 level pixels, at most ~2048^2 */
+	t->B = t->sc > 0 ? (uint32_t)fmax(1, fmin(256, floor(2048 / t->sc))) : 256;
+	return 0;
+}
+
+int heatmap_write_png(const char *slide_path, const struct heatmap_scores *s, const struct heatmap_opts *o,
+                      const char *png_path, struct heatmap_result *r, struct err *e)
+{
+	memset(r, 0, sizeof *r);
+	if (o->max_side < 1 || o->max_side > HEATMAP_MAX_SIDE)
+		return err_set(e, ERR_USAGE, "max side %u: must be 1..%d", o->max_side, HEATMAP_MAX_SIDE);
+	if (!(o->patch0 > 0))
+		return err_set(e, ERR_USAGE, "patch size %g: must be positive", o->patch0);
+	struct thumb t;
+	memset(&t, 0, sizeof t);
+	int rc = slide_open(&t.sl, slide_path, e);
+	if (rc)
+		return rc;
+	float *vmap = NULL;
+	if ((rc = plan_thumb(&t, slide_path, o->max_side, e)))
+		goto done;
+	uint32_t tw = t.tw, th = t.th, ih = th + (o->legend ? HEATMAP_LEGEND_H : 0);
+	size_t rmax = (size_t)ceil(t.B * t.sc) + 2;
+	t.img = err_malloc(e, (size_t)tw * ih * 3);
+	t.reg = err_malloc(e, rmax * rmax * 3);
+	t.acc = err_malloc(e, (size_t)t.B * t.B * 4 * sizeof *t.acc);
+	vmap = err_malloc(e, (size_t)tw * th * sizeof *vmap);
+	if (!t.img || !vmap || !t.reg || !t.acc) {
+		rc = ERR_NOMEM;
+		goto done;
+	}
+	for (uint32_t oy0 = 0; oy0 < th; oy0 += t.B)
+		for (uint32_t ox0 = 0; ox0 < tw; ox0 += t.B)
+			thumb_block(&t, ox0, oy0, r);
+	score_map(s, o->patch0, t.ds, tw, th, vmap);
+	blend(t.img, vmap, (size_t)tw * th, o);
 	if (o->n_marks) {
 		int64_t side = tw > th ? tw : th, arm = HEATMAP_MARK_ARM + side / 200, hw = side / 1024;
 		for (size_t k = 0; k < o->n_marks; k++)
-			draw_mark(img, tw, th, (int64_t)floor((double)o->marks[k].x / ds),
-			          (int64_t)floor((double)o->marks[k].y / ds), arm, hw);
+			draw_mark(t.img, tw, th, (int64_t)floor((double)o->marks[k].x / t.ds),
+			          (int64_t)floor((double)o->marks[k].y / t.ds), arm, hw);
 	}
-	if (legend)
-		draw_legend(img, tw, ih, th, s, o);
-	rc = img_write_png(png_path, img, ih, tw, 3, e);
+	if (o->legend)
+		draw_legend(t.img, tw, ih, th, s, o);
+	rc = img_write_png(png_path, t.img, ih, tw, 3, e);
 	r->w = tw;
 	r->h = ih;
 	r->thumb_w = tw;
 	r->thumb_h = th;
-	r->level = L;
-	r->downsample = ds;
+	r->level = t.L;
+	r->downsample = t.ds;
 done:
-	free(img);
+	free(t.img);
 	free(vmap);
-	free(reg);
-	free(acc);
-	slide_close(sl);
+	free(t.reg);
+	free(t.acc);
+	slide_close(t.sl);
 	return rc;
 }
 
