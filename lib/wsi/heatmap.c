@@ -10,63 +10,10 @@
 #include "../base/afile.h"
 #include "../base/img.h"
 #include "../base/jsonout.h"
+#include "../data/scoretab.h"
 #include "slide.h"
 
 /* ---- the scores table ---- */
-
-#define MAX_COLS 256
-
-static int split_tabs(char *line, char **f, int cap)
-{
-	int n = 0;
-	char *p = line;
-	for (;;) {
-		if (n == cap)
-			return -1;
-		f[n++] = p;
-		char *t = strchr(p, '\t');
-		if (!t)
-			break;
-		*t = 0;
-		p = t + 1;
-	}
-	return n;
-}
-
-static int find_col(char **f, int n, const char *name)
-{
-	for (int i = 0; i < n; i++)
-		if (!strcmp(f[i], name))
-			return i;
-	return -1;
-}
-
-static int parse_i64(const char *s, int64_t *v)
-{
-	char *end;
-	errno = 0;
-	long long x = strtoll(s, &end, 10);
-	if (end == s || *end || errno)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-/* 0 a finite number, 1 NA, -1 neither */
-static int parse_num(const char *s, double *v)
-{
-	if (!strcmp(s, "NA")) {
-		*v = NAN;
-		return 1;
-	}
-	char *end;
-	errno = 0;
-	double x = strtod(s, &end);
-	if (end == s || *end || errno == ERANGE || !isfinite(x))
-		return -1;
-	*v = x;
-	return 0;
-}
 
 void heatmap_scores_free(struct heatmap_scores *s)
 {
@@ -76,129 +23,89 @@ void heatmap_scores_free(struct heatmap_scores *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* bag_id's part of key ("bag_id\tindex") equals bag */
+static int key_is(const char *key, const char *bag)
+{
+	size_t n = strlen(bag);
+	return !strncmp(key, bag, n) && key[n] == '\t';
+}
+
+/* "no instance rows for bag" with a few of the bags the table has */
+static int no_rows(const struct scoretab *t, int inst, const char *path, const char *bag_id, struct err *e)
+{
+	char list[300] = "";
+	size_t nbags = 0, shown = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->kind[i] != inst || (i && t->kind[i - 1] == inst && !strcmp(t->key[i], t->key[i - 1])))
+			continue;
+		const char *k = t->key[i], *tab = strchr(k, '\t');
+		int known = 0;
+		for (size_t j = 0; j < i && !known; j++)
+			known = t->kind[j] == inst && !strncmp(t->key[j], k, (size_t)(tab - k) + 1);
+		if (known)
+			continue;
+		nbags++;
+		if (shown++ < 4) {
+			size_t l = strlen(list);
+			snprintf(list + l, sizeof list - l, "%s%.*s", shown > 1 ? ", " : "", (int)(tab - k), k);
+		}
+		if (nbags > 4)
+			break;
+	}
+	if (!nbags)
+		return err_set(e, ERR_FORMAT, "%s: no instance rows for bag '%s' (the table has no instance rows)",
+		               path, bag_id);
+	return err_set(e, ERR_FORMAT, "%s: no instance rows for bag '%s' (the table has bags %s%s)", path, bag_id,
+	               list, nbags > 4 ? ", ..." : "");
+}
+
 int heatmap_read_scores(struct heatmap_scores *s, const char *path, const char *bag_id, const char *score_col,
                         struct err *e)
 {
 	memset(s, 0, sizeof *s);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return err_sys(e, ERR_IO, "cannot open '%s'", path);
-	char *line = NULL, *fld[MAX_COLS];
-	size_t lcap = 0, lineno = 0, cap = 0, na = 0;
-	ssize_t len;
-	int c_kind = -1, c_bag = -1, c_x = -1, c_y = -1, c_idx = -1, c_label = -1, c_score = -1, ncols = 0;
-	int rc = 0, header = 0;
-	char seen[4][64];
-	int nseen = 0;
-	size_t nbags = 0;
-	char last[256] = "";
-	while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
-		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = 0;
-		if (line[0] == '#' || (len == 0 && !header))
-			continue;
-		int n = split_tabs(line, fld, MAX_COLS);
-		if (n < 0) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %zu: more than %d columns", path, lineno, MAX_COLS);
-			break;
-		}
-		if (!header) {
-			header = 1;
-			ncols = n;
-			c_kind = find_col(fld, n, "kind");
-			c_bag = find_col(fld, n, "bag_id");
-			c_x = find_col(fld, n, "x");
-			c_y = find_col(fld, n, "y");
-			c_idx = find_col(fld, n, "index");
-			c_label = find_col(fld, n, "label");
-			c_score = find_col(fld, n, score_col);
-			const char *miss = c_bag < 0 ? "bag_id" : c_x < 0 ? "x" : c_y < 0 ? "y" : c_score < 0 ? score_col : NULL;
-			if (miss)
-				rc = err_set(e, ERR_FORMAT,
-				             "%s: line %zu: no column '%s' in the header (weno-score writes kind split bag_id "
-				             "index x y label student_score teacher_score; formats/scores.md)",
-				             path, lineno, miss);
-			continue;
-		}
-		if (n != ncols) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %zu: %d columns, the header has %d", path, lineno, n, ncols);
-			break;
-		}
-		if (c_kind >= 0 && strcmp(fld[c_kind], "instance"))
-			continue;
-		if (strcmp(fld[c_bag], last)) {
-			snprintf(last, sizeof last, "%s", fld[c_bag]);
-			int known = 0;
-			for (int i = 0; i < nseen; i++)
-				known |= !strcmp(seen[i], last);
-			if (!known) {
-				if (nseen < 4)
-					snprintf(seen[nseen++], sizeof seen[0], "%s", last);
-				nbags++;
-			}
-		}
-		if (strcmp(fld[c_bag], bag_id))
-			continue;
-		struct heatmap_patch p = {.index = -1, .label = NAN};
-		if (parse_i64(fld[c_x], &p.x) || parse_i64(fld[c_y], &p.y)) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %zu: x '%s', y '%s': expected integers (level-0 pixels)", path,
-			             lineno, fld[c_x], fld[c_y]);
-			break;
-		}
-		if (c_idx >= 0 && strcmp(fld[c_idx], "NA") && parse_i64(fld[c_idx], &p.index)) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %zu: index '%s': expected an integer", path, lineno, fld[c_idx]);
-			break;
-		}
-		if (c_label >= 0 && parse_num(fld[c_label], &p.label) < 0) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %zu: label '%s': expected a number or NA", path, lineno,
-			             fld[c_label]);
-			break;
-		}
-		int k = parse_num(fld[c_score], &p.raw);
-		if (k < 0) {
-			rc = err_set(e, ERR_FORMAT, "%s: line %zu: %s '%s': expected a finite number or NA", path, lineno,
-			             score_col, fld[c_score]);
-			break;
-		}
-		if (k == 1) {
-			na++;
-			continue;
-		}
-		if (s->n == cap) {
-			size_t nc = cap ? 2 * cap : 1024;
-			struct heatmap_patch *q = realloc(s->p, nc * sizeof *q);
-			if (!q) {
-				rc = err_set(e, ERR_NOMEM, "%s: out of memory at line %zu", path, lineno);
-				break;
-			}
-			s->p = q;
-			cap = nc;
-		}
-		s->p[s->n++] = p;
+	struct scoretab t;
+	int rc = scoretab_read_xy(&t, path, "label", score_col, e);
+	if (rc)
+		return rc;
+	if (!t.key) {
+		scoretab_free(&t);
+		return err_set(e, ERR_FORMAT, "%s: no column 'bag_id' in the header (weno-score writes kind split "
+		               "bag_id index x y label student_score teacher_score; formats/scores.md)", path);
 	}
-	if (!rc && ferror(f))
-		rc = err_sys(e, ERR_IO, "%s: read error", path);
-	free(line);
-	fclose(f);
-	if (!rc && !header)
-		rc = err_set(e, ERR_FORMAT, "%s: no header line: not a scores table (formats/scores.md)", path);
+	int inst = -1;
+	for (int k = 0; k < t.n_kinds; k++)
+		if (!strcmp(t.kind_names[k], "instance") || !strcmp(t.kind_names[k], "all"))
+			inst = k;
+	size_t na = 0;
+	s->p = calloc(t.n + 1, sizeof *s->p);
+	if (!s->p)
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < t.n; i++) {
+		if (t.kind[i] != inst || !key_is(t.key[i], bag_id))
+			continue;
+		const char *ix = strchr(t.key[i], '\t') + 1;
+		struct heatmap_patch p = {.index = -1, .label = t.label[i], .raw = t.score[0][i]};
+		char *end;
+		if (isnan(t.x[i]) || isnan(t.y[i]))
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: x, y NA: an instance row needs its level-0 x and y",
+			             path, t.line[i]);
+		else if (ix[0] && strcmp(ix, "NA") && (p.index = strtoll(ix, &end, 10), *end || end == ix))
+			rc = err_set(e, ERR_FORMAT, "%s: line %ld: index '%s': expected an integer", path, t.line[i], ix);
+		if (rc)
+			break;
+		p.x = (int64_t)t.x[i];
+		p.y = (int64_t)t.y[i];
+		if (isnan(p.raw))
+			na++;
+		else
+			s->p[s->n++] = p;
+	}
 	if (!rc && s->n == 0 && na > 0)
 		rc = err_set(e, ERR_FORMAT, "%s: bag '%s': every %s is NA (a model without a teacher has no teacher_score)",
 		             path, bag_id, score_col);
-	if (!rc && s->n == 0) {
-		char list[300] = "";
-		for (int i = 0; i < nseen; i++) {
-			size_t l = strlen(list);
-			snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", seen[i]);
-		}
-		if (nbags == 0)
-			rc = err_set(e, ERR_FORMAT, "%s: no instance rows for bag '%s' (the table has no instance rows)", path,
-			             bag_id);
-		else
-			rc = err_set(e, ERR_FORMAT, "%s: no instance rows for bag '%s' (the table has %zu bag%s: %s%s)", path,
-			             bag_id, nbags, nbags == 1 ? "" : "s", list, nbags > (size_t)nseen ? ", ..." : "");
-	}
+	if (!rc && s->n == 0)
+		rc = no_rows(&t, inst, path, bag_id, e);
+	scoretab_free(&t);
 	if (rc) {
 		heatmap_scores_free(s);
 		return rc;

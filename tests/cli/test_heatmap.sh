@@ -173,7 +173,7 @@ run "$BIN/weno-heatmap" --slide "$S" --scores "$T/na.tsv" --bag-id s --patch 256
 ok "no teacher scores: exit 1" '[ $status = 1 ] && has_err "every teacher_score is NA" && no_file "$T/x.png"'
 sed '6s/\t256\t256\t/\t2x\t256\t/' "$T/scores.tsv" >"$T/badx.tsv"
 run "$BIN/weno-heatmap" --slide "$S" --scores "$T/badx.tsv" --bag-id s --patch 256 -o "$T/x.png"
-ok "bad number: exit 1, names the line" '[ $status = 1 ] && has_err "badx.tsv: line 6: x .2x." && no_file "$T/x.png"'
+ok "bad number: exit 1, names the line" '[ $status = 1 ] && has_err "badx.tsv: line 6, columns x, y: .2x." && no_file "$T/x.png"'
 head -c 20000 "$S" >"$T/trunc.tif"
 run "$BIN/weno-heatmap" --slide "$T/trunc.tif" --scores "$T/scores.tsv" --bag-id s --patch 256 -o "$T/x.png"
 ok "truncated slide: exit 1 or grey blocks, never a crash" '{ [ $status = 1 ] && no_file "$T/x.png"; } || { [ $status = 0 ] && has_err "unreadable"; }'
