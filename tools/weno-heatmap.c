@@ -57,17 +57,9 @@ static const struct cli CLI = {
 	OPTS, 0, 0,
 };
 
-int main(int argc, char **argv)
+/* the options that must hold before anything is read: 0, or 2 (said) */
+static int check_options(void)
 {
-	int np;
-	char **pos;
-	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
-	if (rc)
-		return rc == CLI_EXIT ? 0 : 2;
-	/* no output may overwrite an input */
-	const char *ins[] = {opt_slide, opt_scores, opt_bag, opt_dets};
-	for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
-		cli_protect(ins[i]);
 	if (!opt_scores)
 		return cli_usage_error(&CLI, "give the scores table with --scores");
 	if (!opt_out && !opt_geojson)
@@ -84,9 +76,15 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--alpha %g: must be in [0, 1]", opt_alpha);
 	if (opt_max_side < 1 || opt_max_side > HEATMAP_MAX_SIDE)
 		return cli_usage_error(&CLI, "--max-side %d: must be 1..%d", opt_max_side, HEATMAP_MAX_SIDE);
+	return 0;
+}
+
+/* The bag id and the patch side: --bag-id and --patch, else --bag's
+ * header; *hdr_id holds the header's id (owned).  0, or 1 (said). */
+static int bag_identity(char **hdr_id, const char **bag_id, double *patch0)
+{
 	struct err e = {0};
-	char *hdr_id = NULL; /* the id in --bag's header (owned) */
-	double patch0 = opt_patch;
+	*patch0 = opt_patch;
 	if (opt_bag) {
 		struct bag_reader *br;
 		if (bag_open(&br, opt_bag, &e)) {
@@ -94,22 +92,92 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		const struct bag_header *h = bag_reader_header(br);
-		hdr_id = xstrdup(h->id);
-		if (!(patch0 > 0))
-			patch0 = h->patch_level0;
+		*hdr_id = xstrdup(h->id);
+		if (!(*patch0 > 0))
+			*patch0 = h->patch_level0;
 		bag_close(br);
-		if (!(patch0 > 0)) {
-			cli_error(CLI.prog, "%s: the header records no patch size (patch_level0 0)\nhint: give --patch N", opt_bag);
-			free(hdr_id);
+		if (!(*patch0 > 0)) {
+			cli_error(CLI.prog, "%s: the header records no patch size (patch_level0 0)\nhint: give --patch N",
+			          opt_bag);
 			return 1;
 		}
 	}
-	const char *bag_id = opt_bag_id ? opt_bag_id : hdr_id;
-	if (!bag_id[0]) {
+	*bag_id = opt_bag_id ? opt_bag_id : *hdr_id;
+	if (!(*bag_id)[0]) {
 		cli_error(CLI.prog, "%s: the bag has no id\nhint: give --bag-id ID", opt_bag);
+		return 1;
+	}
+	return 0;
+}
+
+/* --detections as marks (*marks owned; none without the option) */
+static int read_marks(struct heatmap_mark **marks, size_t *n)
+{
+	*marks = NULL;
+	*n = 0;
+	if (!opt_dets)
+		return 0;
+	struct err e = {0};
+	struct froc_det *d;
+	if (froc_read_csv(opt_dets, &d, n, &e)) {
+		cli_error(CLI.prog, "%s", e.msg);
+		return 1;
+	}
+	*marks = xmalloc((*n ? *n : 1) * sizeof **marks);
+	for (size_t k = 0; k < *n; k++)
+		(*marks)[k] = (struct heatmap_mark){d[k].x, d[k].y, d[k].conf};
+	free(d);
+	return 0;
+}
+
+/* the PNG over the slide, with a line saying what it drew */
+static int draw_png(const struct heatmap_scores *s, double patch0, int minmax, const char *col,
+                    const struct heatmap_mark *marks, size_t n_marks, struct err *e)
+{
+	struct heatmap_opts o = {
+		.max_side = (uint32_t)opt_max_side,
+		.alpha = opt_alpha,
+		.cmap = !strcmp(opt_cmap, "bluered") ? HEATMAP_BLUERED : HEATMAP_VIRIDIS,
+		.legend = !opt_no_legend,
+		.patch0 = patch0,
+		.minmax = minmax,
+		.marks = marks,
+		.n_marks = n_marks,
+	};
+	struct heatmap_result r;
+	int rc = heatmap_write_png(opt_slide, s, &o, opt_out, &r, e);
+	if (rc)
+		return rc;
+	if (r.bad_blocks)
+		cli_error(CLI.prog, "warning: %s: %llu thumbnail blocks unreadable, drawn grey; the first: %s", opt_slide,
+		          (unsigned long long)r.bad_blocks, r.first_bad);
+	if (!cli_quiet)
+		fprintf(stderr, "weno-heatmap: %s: %zu patches of %g level-0 px, %s; %ux%u px (level %d, %.4g level-0 px "
+		        "per px)\n", opt_out, s->n, patch0, col, r.w, r.h, r.level, r.downsample);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int np;
+	char **pos;
+	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
+	if (rc)
+		return rc == CLI_EXIT ? 0 : 2;
+	/* no output may overwrite an input */
+	const char *ins[] = {opt_slide, opt_scores, opt_bag, opt_dets};
+	for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
+		cli_protect(ins[i]);
+	if ((rc = check_options()))
+		return rc;
+	char *hdr_id = NULL;
+	const char *bag_id = NULL;
+	double patch0;
+	if (bag_identity(&hdr_id, &bag_id, &patch0)) {
 		free(hdr_id);
 		return 1;
 	}
+	struct err e = {0};
 	int teacher = !strcmp(opt_score, "teacher");
 	const char *col = teacher ? "teacher_score" : "student_score";
 	struct heatmap_scores s;
@@ -119,53 +187,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	heatmap_normalise(&s, teacher || opt_minmax);
-	struct heatmap_mark *marks = NULL;
-	size_t n_marks = 0;
-	if (opt_dets) {
-		struct froc_det *d;
-		if (froc_read_csv(opt_dets, &d, &n_marks, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			heatmap_scores_free(&s);
-			return 1;
-		}
-		marks = malloc((n_marks ? n_marks : 1) * sizeof *marks);
-		if (!marks) {
-			cli_error(CLI.prog, "out of memory");
-			free(d);
-			heatmap_scores_free(&s);
-			return 1;
-		}
-		for (size_t k = 0; k < n_marks; k++)
-			marks[k] = (struct heatmap_mark){d[k].x, d[k].y, d[k].conf};
-		free(d);
+	struct heatmap_mark *marks;
+	size_t n_marks;
+	if (read_marks(&marks, &n_marks)) {
+		heatmap_scores_free(&s);
+		free(hdr_id);
+		return 1;
 	}
 	if (s.skipped_na)
 		cli_error(CLI.prog, "warning: %s: bag '%s': %zu rows with %s NA left out", opt_scores, bag_id, s.skipped_na,
 		          col);
-	rc = 0;
-	if (opt_out) {
-		struct heatmap_opts o = {
-			.max_side = (uint32_t)opt_max_side,
-			.alpha = opt_alpha,
-			.cmap = !strcmp(opt_cmap, "bluered") ? HEATMAP_BLUERED : HEATMAP_VIRIDIS,
-			.legend = !opt_no_legend,
-			.patch0 = patch0,
-			.minmax = teacher || opt_minmax,
-			.marks = marks,
-			.n_marks = n_marks,
-		};
-		struct heatmap_result r;
-		rc = heatmap_write_png(opt_slide, &s, &o, opt_out, &r, &e);
-		if (!rc) {
-			if (r.bad_blocks)
-				cli_error(CLI.prog, "warning: %s: %llu thumbnail blocks unreadable, drawn grey; the first: %s",
-				          opt_slide, (unsigned long long)r.bad_blocks, r.first_bad);
-			if (!cli_quiet)
-				fprintf(stderr,
-				        "weno-heatmap: %s: %zu patches of %g level-0 px, %s; %ux%u px (level %d, %.4g level-0 px per px)\n",
-				        opt_out, s.n, patch0, col, r.w, r.h, r.level, r.downsample);
-		}
-	}
+	if (opt_out)
+		rc = draw_png(&s, patch0, teacher || opt_minmax, col, marks, n_marks, &e);
 	if (!rc && opt_geojson) {
 		rc = heatmap_write_geojson(opt_geojson, &s, patch0, opt_threshold, bag_id, col, marks, n_marks, &e);
 		if (rc && opt_out)
