@@ -249,102 +249,58 @@ struct patches {
 	size_t n;
 };
 
-static int slides_from_scores(struct frocrun *r, struct err *e)
+/* the table's rows of the split as (bag id, row), sorted by bag id then
+ * row; *m of them (g owned) */
+static int group_rows(const struct frocrun *r, const struct scoretab *t, struct grp **g, size_t *m,
+                      struct err *e)
 {
-	struct scoretab t;
-	int rc = scoretab_read_xy(&t, r->o.scores, "label", r->o.score_col, e);
-	if (rc)
-		return rc;
-	if (!t.key) {
-		scoretab_free(&t);
-		return err_set(e, ERR_FORMAT, "%s: no column 'bag_id' (formats/scores.md)", r->o.scores);
-	}
-	/* the rows of the split, grouped by bag id in row order */
-	struct grp *g = malloc((t.n ? t.n : 1) * sizeof *g);
-	if (!g) {
-		scoretab_free(&t);
+	*g = malloc((t->n ? t->n : 1) * sizeof **g);
+	if (!*g)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < t.n; i++)
-		if (r->o.split < 0 || !t.has_split || t.split[i] == r->o.split) {
-			const char *tab = strchr(t.key[i], '\t');
-			g[m++] = (struct grp){t.key[i], tab ? (size_t)(tab - t.key[i]) : strlen(t.key[i]), i};
+	*m = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (r->o.split < 0 || !t->has_split || t->split[i] == r->o.split) {
+			const char *tab = strchr(t->key[i], '\t');
+			(*g)[(*m)++] = (struct grp){t->key[i], tab ? (size_t)(tab - t->key[i]) : strlen(t->key[i]), i};
 		}
-	qsort(g, m, sizeof *g, cmp_grp);
-	int sc = 0; /* the score column (scoretab_read_xy read only that one) */
-	int inst = -1, bagk = -1;
-	for (int k = 0; k < t.n_kinds; k++) {
-		if (!strcmp(t.kind_names[k], "instance") || !strcmp(t.kind_names[k], "all"))
-			inst = k;
-		if (!strcmp(t.kind_names[k], "bag"))
-			bagk = k;
-	}
-	size_t nscored = 0, nna = 0, pcap = 0, npt = 0;
-	struct patches *pt = NULL;
-	r->smin = INFINITY;
-	r->smax = -INFINITY;
-	for (size_t a = 0; a < m && !rc;) {
-		size_t b = a;
-		while (b < m && g[b].len == g[a].len && !memcmp(g[b].id, g[a].id, g[a].len))
-			b++;
-		char id[BAG_ID_MAX + 1];
-		snprintf(id, sizeof id, "%.*s", (int)g[a].len, g[a].id);
-		size_t ga = a;
-		a = b;
-		if (in_list(r->o.exclude, id))
+	qsort(*g, *m, sizeof **g, cmp_grp);
+	return 0;
+}
+
+/* the rows g[a..b) of one slide: its label from its bag row, its scored
+ * patches into P (counts of scored and NA rows added to *nscored, *nna) */
+static int gather_slide(struct frocrun *r, const struct scoretab *t, const struct grp *g, size_t a, size_t b,
+                        int inst, int bagk, struct frocrun_slide *s, struct patches *P, size_t *nscored,
+                        size_t *nna, struct err *e)
+{
+	P->n = 0;
+	if (!(P->p = malloc((b - a) * sizeof *P->p)))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (size_t k = a; k < b; k++) {
+		size_t i = g[k].row;
+		if ((int)t->kind[i] == bagk && !isnan(t->label[i]))
+			s->label = t->label[i] >= 0.5;
+		if ((int)t->kind[i] != inst || isnan(t->x[i]) || isnan(t->y[i]))
 			continue;
-		if (r->n + 1 > pcap) {
-			pcap = pcap ? 2 * pcap : 64;
-			void *q = realloc(pt, pcap * sizeof *pt);
-			if (!q) {
-				rc = err_set(e, ERR_NOMEM, "out of memory");
-				break;
-			}
-			pt = q;
+		double v = t->score[0][i]; /* scoretab_read_xy read only the one column */
+		if (isnan(v)) {
+			(*nna)++;
+			continue;
 		}
-		struct frocrun_slide *s = add_slide(r, g[ga].id, g[ga].len, e);
-		if (!s) {
-			rc = ERR_NOMEM;
-			break;
-		}
-		struct patches *P = &pt[r->n - 1];
-		P->n = 0;
-		P->p = malloc((b - ga) * sizeof *P->p);
-		npt = r->n;
-		if (!P->p) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			break;
-		}
-		for (size_t k = ga; k < b; k++) {
-			size_t i = g[k].row;
-			if ((int)t.kind[i] == bagk && !isnan(t.label[i]))
-				s->label = t.label[i] >= 0.5;
-			if ((int)t.kind[i] != inst || isnan(t.x[i]) || isnan(t.y[i]))
-				continue;
-			double v = t.score[sc][i];
-			if (isnan(v)) {
-				nna++;
-				continue;
-			}
-			P->p[P->n++] = (struct froc_patch){(int64_t)t.x[i], (int64_t)t.y[i], v};
-			r->smin = fmin(r->smin, v);
-			r->smax = fmax(r->smax, v);
-			nscored++;
-		}
+		P->p[P->n++] = (struct froc_patch){(int64_t)t->x[i], (int64_t)t->y[i], v};
+		r->smin = fmin(r->smin, v);
+		r->smax = fmax(r->smax, v);
+		(*nscored)++;
 	}
-	free(g);
-	scoretab_free(&t);
-	if (!rc && !r->n)
-		rc = err_set(e, ERR_FORMAT, "%s: no rows%s%s", r->o.scores, r->o.split >= 0 ? " with split " : "",
-		             r->o.split >= 0 ? manifest_split_name(r->o.split) : "");
-	if (!rc && !nscored)
-		rc = err_set(e, ERR_FORMAT, "%s: no instance row with a %s (%zu NA)%s", r->o.scores, r->o.score_col, nna,
-		             nna ? "\nhint: a model without a teacher has no teacher_score" : "");
-	if (!rc && nna)
-		note(r, "%s: %zu instance rows with %s NA left out", r->o.scores, nna, r->o.score_col);
-	/* the patches become detections */
+	return 0;
+}
+
+/* every slide's patches become detections (min-max normalised first
+ * when asked, over all slides together) */
+static int detect_all(struct frocrun *r, struct patches *pt, size_t npt, struct err *e)
+{
 	double span = r->smax - r->smin;
+	int rc = 0;
 	for (size_t i = 0; i < npt && !rc; i++) {
 		struct frocrun_slide *s = &r->sl[i];
 		struct patches *P = &pt[i];
@@ -357,6 +313,68 @@ static int slides_from_scores(struct frocrun *r, struct err *e)
 		if (!rc && P->n)
 			rc = froc_detect(P->p, P->n, side, r->o.rule, r->o.threshold, &s->det, &s->ndet, e);
 	}
+	return rc;
+}
+
+static int slides_from_scores(struct frocrun *r, struct err *e)
+{
+	struct scoretab t;
+	int rc = scoretab_read_xy(&t, r->o.scores, "label", r->o.score_col, e);
+	if (rc)
+		return rc;
+	struct grp *g = NULL;
+	size_t m = 0;
+	if (!t.key)
+		rc = err_set(e, ERR_FORMAT, "%s: no column 'bag_id' (formats/scores.md)", r->o.scores);
+	else
+		rc = group_rows(r, &t, &g, &m, e);
+	int inst = -1, bagk = -1;
+	for (int k = 0; k < t.n_kinds; k++) {
+		if (!strcmp(t.kind_names[k], "instance") || !strcmp(t.kind_names[k], "all"))
+			inst = k;
+		if (!strcmp(t.kind_names[k], "bag"))
+			bagk = k;
+	}
+	size_t nscored = 0, nna = 0, pcap = 0, npt = 0;
+	struct patches *pt = NULL;
+	r->smin = INFINITY;
+	r->smax = -INFINITY;
+	for (size_t a = 0, b; a < m && !rc; a = b) {
+		for (b = a; b < m && g[b].len == g[a].len && !memcmp(g[b].id, g[a].id, g[a].len); b++)
+			;
+		char id[BAG_ID_MAX + 1];
+		snprintf(id, sizeof id, "%.*s", (int)g[a].len, g[a].id);
+		if (in_list(r->o.exclude, id))
+			continue;
+		if (r->n + 1 > pcap) {
+			pcap = pcap ? 2 * pcap : 64;
+			void *q = realloc(pt, pcap * sizeof *pt);
+			if (!q) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				break;
+			}
+			pt = q;
+		}
+		struct frocrun_slide *s = add_slide(r, g[a].id, g[a].len, e);
+		if (!s) {
+			rc = ERR_NOMEM;
+			break;
+		}
+		npt = r->n;
+		rc = gather_slide(r, &t, g, a, b, inst, bagk, s, &pt[r->n - 1], &nscored, &nna, e);
+	}
+	free(g);
+	scoretab_free(&t);
+	if (!rc && !r->n)
+		rc = err_set(e, ERR_FORMAT, "%s: no rows%s%s", r->o.scores, r->o.split >= 0 ? " with split " : "",
+		             r->o.split >= 0 ? manifest_split_name(r->o.split) : "");
+	if (!rc && !nscored)
+		rc = err_set(e, ERR_FORMAT, "%s: no instance row with a %s (%zu NA)%s", r->o.scores, r->o.score_col, nna,
+		             nna ? "\nhint: a model without a teacher has no teacher_score" : "");
+	if (!rc && nna)
+		note(r, "%s: %zu instance rows with %s NA left out", r->o.scores, nna, r->o.score_col);
+	if (!rc)
+		rc = detect_all(r, pt, npt, e);
 	for (size_t i = 0; i < npt; i++)
 		free(pt[i].p);
 	free(pt);
