@@ -545,11 +545,11 @@ static const char *rule_name(int rule)
 	return rule == FROC_RULE_PATCH ? "patch" : "maxima";
 }
 
-void frocrun_write_json(const struct frocrun *r, FILE *f)
+/* the run's parameters as a JSON object */
+static void json_params(const struct frocrun *r, FILE *f)
 {
 	const struct frocrun_opts *o = &r->o;
-	fprintf(f, "{\"tool\":\"froc-report\",\"version\":\"%s\",\"params\":{\"level\":%d,\"mpp\":", WENO_VERSION,
-	        o->lp.level);
+	fprintf(f, "{\"level\":%d,\"mpp\":", o->lp.level);
 	num(f, o->lp.mpp);
 	fprintf(f, ",\"tolerance_um\":");
 	num(f, o->lp.tolerance_um);
@@ -571,65 +571,78 @@ void frocrun_write_json(const struct frocrun *r, FILE *f)
 	}
 	fprintf(f, ",\"annotations\":");
 	json_string(f, o->annotations);
-	fprintf(f, "},\"slides\":[");
-	for (size_t i = 0; i < r->n; i++) {
-		const struct frocrun_slide *s = &r->sl[i];
-		fprintf(f, "%s\n{\"id\":", i ? "," : "");
-		json_string(f, s->id);
-		fprintf(f, ",\"annotation\":");
-		if (s->annotation)
-			json_string(f, s->annotation);
+	fputc('}', f);
+}
+
+/* one slide, its lesions and whether each was hit */
+static void json_slide(const struct frocrun_slide *s, FILE *f)
+{
+	fprintf(f, "{\"id\":");
+	json_string(f, s->id);
+	fprintf(f, ",\"annotation\":");
+	if (s->annotation)
+		json_string(f, s->annotation);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"label\":");
+	if (s->label >= 0)
+		fprintf(f, "%d", s->label);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"tumour_px\":%llu,\"detections\":%zu,\"false_positives\":%zu,\"hits\":%zu,\"itc_hits\":%zu,"
+	        "\"lesions\":[", (unsigned long long)s->tumour_px, s->ndet, s->s.nfp, s->s.hits, s->s.itc_hits);
+	for (int k = 0; k < s->nles; k++) {
+		const struct lesion *L = &s->les[k];
+		fprintf(f, "%s{\"label\":%d,\"first\":[%lld,%lld],\"area\":%u,\"major_axis_px\":", k ? "," : "",
+		        L->label, (long long)L->first_r, (long long)L->first_c, L->area);
+		num(f, L->major_axis);
+		fprintf(f, ",\"diameter_um\":");
+		num(f, L->diameter_um);
+		fprintf(f, ",\"itc\":%s,\"centroid\":[", L->itc ? "true" : "false");
+		num(f, L->cx);
+		fputc(',', f);
+		num(f, L->cy);
+		fprintf(f, "],\"hit\":");
+		if (!L->itc && s->s.tp[k] > 0)
+			num(f, (double)s->s.tp[k]);
 		else
 			fputs("null", f);
-		fprintf(f, ",\"label\":");
-		if (s->label >= 0)
-			fprintf(f, "%d", s->label);
-		else
-			fputs("null", f);
-		fprintf(f, ",\"tumour_px\":%llu,\"detections\":%zu,\"false_positives\":%zu,\"hits\":%zu,\"itc_hits\":%zu,"
-		        "\"lesions\":[", (unsigned long long)s->tumour_px, s->ndet, s->s.nfp, s->s.hits, s->s.itc_hits);
-		for (int k = 0; k < s->nles; k++) {
-			const struct lesion *L = &s->les[k];
-			fprintf(f, "%s{\"label\":%d,\"first\":[%lld,%lld],\"area\":%u,\"major_axis_px\":", k ? "," : "",
-			        L->label, (long long)L->first_r, (long long)L->first_c, L->area);
-			num(f, L->major_axis);
-			fprintf(f, ",\"diameter_um\":");
-			num(f, L->diameter_um);
-			fprintf(f, ",\"itc\":%s,\"centroid\":[", L->itc ? "true" : "false");
-			num(f, L->cx);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
+
+/* "name":[v0,v1,...] */
+static void json_array(FILE *f, const char *name, const double *v, size_t n)
+{
+	fprintf(f, "\"%s\":[", name);
+	for (size_t k = 0; k < n; k++) {
+		if (k)
 			fputc(',', f);
-			num(f, L->cy);
-			fprintf(f, "],\"hit\":");
-			if (!L->itc && s->s.tp[k] > 0)
-				num(f, (double)s->s.tp[k]);
-			else
-				fputs("null", f);
-			fputc('}', f);
-		}
-		fputs("]}", f);
+		num(f, v[k]);
+	}
+	fputc(']', f);
+}
+
+void frocrun_write_json(const struct frocrun *r, FILE *f)
+{
+	fprintf(f, "{\"tool\":\"froc-report\",\"version\":\"%s\",\"params\":", WENO_VERSION);
+	json_params(r, f);
+	fprintf(f, ",\"slides\":[");
+	for (size_t i = 0; i < r->n; i++) {
+		fprintf(f, "%s\n", i ? "," : "");
+		json_slide(&r->sl[i], f);
 	}
 	const struct froc_curve *c = &r->curve;
 	fprintf(f, "\n],\"n_slides\":%zu,\"n_tumour_slides\":%zu,\"n_lesions\":%zu,\"n_itc\":%zu,\"n_detections\":%zu,"
-	        "\"n_false_positives\":%zu,\"n_lesions_hit\":%zu,\n\"curve\":{\"threshold\":[",
+	        "\"n_false_positives\":%zu,\"n_lesions_hit\":%zu,\n\"curve\":{",
 	        r->n, r->n_tumour, r->nles, r->n_itc, r->ndet, c->fp, c->tp);
-	for (size_t k = 0; k < c->n; k++) {
-		if (k)
-			fputc(',', f);
-		num(f, c->thr[k]);
-	}
-	fprintf(f, "],\n\"fps\":[");
-	for (size_t k = 0; k < c->n; k++) {
-		if (k)
-			fputc(',', f);
-		num(f, c->fps[k]);
-	}
-	fprintf(f, "],\n\"sensitivity\":[");
-	for (size_t k = 0; k < c->n; k++) {
-		if (k)
-			fputc(',', f);
-		num(f, c->sens[k]);
-	}
-	fprintf(f, "]},\n\"sensitivity_at\":[");
+	json_array(f, "threshold", c->thr, c->n);
+	fprintf(f, ",\n");
+	json_array(f, "fps", c->fps, c->n);
+	fprintf(f, ",\n");
+	json_array(f, "sensitivity", c->sens, c->n);
+	fprintf(f, "},\n\"sensitivity_at\":[");
 	for (int k = 0; k < FROC_NTARGETS; k++) {
 		fprintf(f, "%s{\"fps\":", k ? "," : "");
 		num(f, froc_targets[k]);
