@@ -69,15 +69,13 @@ static const struct cli CLI = {
 	OPTS, 0, 0,
 };
 
-static int out_failed;
-
+/* printf to stdout; a failed write shows in cli_close_stdout */
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (vprintf(fmt, ap) < 0)
-		out_failed = 1;
+	vprintf(fmt, ap);
 	va_end(ap);
 }
 
@@ -111,14 +109,9 @@ static void print_table(const struct frocrun *r, const char *col)
 	ci(r->lo[FROC_NTARGETS], r->hi[FROC_NTARGETS]);
 }
 
-int main(int argc, char **argv)
+/* the options that must hold before anything is read: 0, or 2 (said) */
+static int check_options(void)
 {
-	int np;
-	char **pos;
-	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
-	if (rc)
-		return rc == CLI_EXIT ? 0 : 2;
-	cli_protect(opt_scores); /* the outputs never write over the scores */
 	if (!opt_scores == !opt_dets)
 		return cli_usage_error(&CLI, "give either --scores TSV or --detections DIR");
 	if (!opt_annot)
@@ -133,21 +126,84 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--bootstrap %d: expected 0..100000", opt_boot);
 	if (opt_seed < 0)
 		return cli_usage_error(&CLI, "--seed must be >= 0");
-	struct frocrun_opts o;
-	memset(&o, 0, sizeof o);
-	o.scores = opt_scores;
-	o.detections = opt_dets;
-	o.annotations = opt_annot;
-	o.bags = opt_bags;
-	o.patch0 = opt_patch;
+	return 0;
+}
+
+static void fill_opts(struct frocrun_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->scores = opt_scores;
+	o->detections = opt_dets;
+	o->annotations = opt_annot;
+	o->bags = opt_bags;
+	o->patch0 = opt_patch;
 	int teacher = !strcmp(opt_score, "teacher");
-	o.score_col = opt_score_col ? opt_score_col : teacher ? "teacher_score" : "student_score";
-	o.minmax = opt_minmax || (!opt_score_col && teacher);
-	o.split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
-	o.rule = strcmp(opt_rule, "patch") ? FROC_RULE_MAXIMA : FROC_RULE_PATCH;
-	o.threshold = opt_threshold;
-	o.exclude = opt_exclude;
-	o.lp = (struct lesion_params){opt_level, opt_mpp, opt_tol, opt_itc};
+	o->score_col = opt_score_col ? opt_score_col : teacher ? "teacher_score" : "student_score";
+	o->minmax = opt_minmax || (!opt_score_col && teacher);
+	o->split = strcmp(opt_split, "all") ? manifest_split_parse(opt_split) : -1;
+	o->rule = strcmp(opt_rule, "patch") ? FROC_RULE_MAXIMA : FROC_RULE_PATCH;
+	o->threshold = opt_threshold;
+	o->exclude = opt_exclude;
+	o->lp = (struct lesion_params){opt_level, opt_mpp, opt_tol, opt_itc};
+}
+
+/* says a failed write; 1 when it failed */
+static int said(int rc, const struct err *e)
+{
+	if (rc)
+		cli_error(CLI.prog, "%s", e->msg);
+	return rc != 0;
+}
+
+/* the files asked for (JSON, curve TSV, SVG, lesions, detections);
+ * returns how many failed (said) */
+static int write_files(const struct frocrun *r, const struct frocrun_opts *o)
+{
+	struct err e = {0};
+	int failed = 0;
+	if (opt_json_out) {
+		struct afile af;
+		if (!afile_open(&af, opt_json_out, &e)) {
+			frocrun_write_json(r, af.fp);
+			afile_commit(&af, &e);
+		}
+		failed += said(e.code, &e);
+	}
+	if (opt_tsv) {
+		err_clear(&e);
+		failed += said(frocrun_write_curve(r, opt_tsv, &e), &e);
+	}
+	if (opt_svg) {
+		char name[200];
+		snprintf(name, sizeof name, "%s (FROC score %.4f)", o->scores ? o->score_col : "detections", r->curve.score);
+		struct plot_curve pc = {name, r->curve.fps, r->curve.sens, (long)r->curve.n};
+		err_clear(&e);
+		failed += said(plot_froc_svg(opt_svg, opt_title ? opt_title : o->scores ? o->scores : o->detections, &pc,
+		                             1, r->curve.at, &e), &e);
+	}
+	if (opt_lesions) {
+		err_clear(&e);
+		failed += said(frocrun_write_lesions(r, opt_lesions, &e), &e);
+	}
+	if (opt_dets_out) {
+		err_clear(&e);
+		failed += said(frocrun_write_detections(r, opt_dets_out, &e), &e);
+	}
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	int np;
+	char **pos;
+	int rc = cli_parse(&CLI, argc, argv, &np, &pos);
+	if (rc)
+		return rc == CLI_EXIT ? 0 : 2;
+	cli_protect(opt_scores); /* the outputs never write over the scores */
+	if ((rc = check_options()))
+		return rc;
+	struct frocrun_opts o;
+	fill_opts(&o);
 	struct err e = {0};
 	if (lesion_params_check(&o.lp, &e))
 		return cli_usage_error(&CLI, "%s", e.msg);
@@ -158,68 +214,17 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < r->nnotes; i++)
 		cli_error(CLI.prog, "warning: %s", r->notes[i]);
-	int failed = 0;
 	if (frocrun_compute(r, opt_boot, (uint64_t)opt_seed, &e)) {
 		cli_error(CLI.prog, "%s", e.msg);
 		frocrun_free(r);
 		return 1;
 	}
-	const char *what = opt_scores ? opt_scores : opt_dets;
-	/* the files first: a report on stdout says they are done */
-	if (opt_json_out) {
-		struct afile af;
-		err_clear(&e);
-		if (!afile_open(&af, opt_json_out, &e)) {
-			frocrun_write_json(r, af.fp);
-			afile_commit(&af, &e);
-		}
-		if (e.code) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed = 1;
-		}
-	}
-	if (opt_tsv) {
-		err_clear(&e);
-		if (frocrun_write_curve(r, opt_tsv, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed = 1;
-		}
-	}
-	if (opt_svg) {
-		char name[200];
-		snprintf(name, sizeof name, "%s (FROC score %.4f)", o.scores ? o.score_col : "detections", r->curve.score);
-		struct plot_curve pc = {name, r->curve.fps, r->curve.sens, (long)r->curve.n};
-		err_clear(&e);
-		if (plot_froc_svg(opt_svg, opt_title ? opt_title : what, &pc, 1, r->curve.at, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed = 1;
-		}
-	}
-	if (opt_lesions) {
-		err_clear(&e);
-		if (frocrun_write_lesions(r, opt_lesions, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed = 1;
-		}
-	}
-	if (opt_dets_out) {
-		err_clear(&e);
-		if (frocrun_write_detections(r, opt_dets_out, &e)) {
-			cli_error(CLI.prog, "%s", e.msg);
-			failed = 1;
-		}
-	}
-	if (opt_json) {
+	int failed = write_files(r, &o); /* the files first: a report on stdout says they are done */
+	if (opt_json)
 		frocrun_write_json(r, stdout);
-		if (ferror(stdout))
-			out_failed = 1;
-	} else {
+	else
 		print_table(r, o.score_col);
-	}
-	if (fflush(stdout) || ferror(stdout) || out_failed) {
-		cli_error(CLI.prog, "cannot write to standard output: %s", strerror(errno));
-		failed = 1;
-	}
+	failed += cli_close_stdout();
 	frocrun_free(r);
 	return failed ? 1 : 0;
 }
