@@ -170,7 +170,9 @@ static int fill_holes(uint8_t *fg, uint32_t w, uint32_t h, struct err *e)
 }
 
 /* 8-connected labelling in raster order, then each region's moments. */
-static int label_regions(struct lesion_map *m, const uint8_t *fg, struct err *e)
+/* labels the 8-connected regions of fg in raster order of their first
+ * pixel (m->label, m->les with label and first pixel, m->n) */
+static int flood_regions(struct lesion_map *m, const uint8_t *fg, struct err *e)
 {
 	uint32_t w = m->w, h = m->h;
 	size_t n = (size_t)w * h, cap = 0;
@@ -216,13 +218,15 @@ static int label_regions(struct lesion_map *m, const uint8_t *fg, struct err *e)
 	}
 	free(stack);
 	m->n = nl;
-	if (!nl)
-		return 0;
-	/* moments: means first, then central second moments (two passes, as
-	 * scikit-image takes central moments about the centroid) */
-	double *acc = calloc((size_t)nl * 3, sizeof *acc);
-	if (!acc)
-		return err_set(e, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* per region: area and centroid (acc: count, mean row, mean column), then
+ * the central second moments about it (m2: rr, cc, rc), in two passes as
+ * scikit-image takes them */
+static void region_moments(const struct lesion_map *m, double *acc, double *m2)
+{
+	uint32_t w = m->w, h = m->h;
 	for (uint32_t y = 0; y < h; y++)
 		for (uint32_t x = 0; x < w; x++) {
 			int32_t k = m->label[(size_t)y * w + x];
@@ -233,15 +237,10 @@ static int label_regions(struct lesion_map *m, const uint8_t *fg, struct err *e)
 			a[1] += y;
 			a[2] += x;
 		}
-	for (int k = 0; k < nl; k++) {
+	for (int k = 0; k < m->n; k++) {
 		double *a = acc + 3 * (size_t)k;
 		a[1] /= a[0];
 		a[2] /= a[0];
-	}
-	double *m2 = calloc((size_t)nl * 3, sizeof *m2);
-	if (!m2) {
-		free(acc);
-		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	for (uint32_t y = 0; y < h; y++)
 		for (uint32_t x = 0; x < w; x++) {
@@ -255,6 +254,21 @@ static int label_regions(struct lesion_map *m, const uint8_t *fg, struct err *e)
 			b[1] += dc * dc;
 			b[2] += dr * dc;
 		}
+}
+
+static int label_regions(struct lesion_map *m, const uint8_t *fg, struct err *e)
+{
+	int rc = flood_regions(m, fg, e);
+	if (rc || !m->n)
+		return rc;
+	int nl = m->n;
+	double *acc = calloc((size_t)nl * 3, sizeof *acc), *m2 = calloc((size_t)nl * 3, sizeof *m2);
+	if (!acc || !m2) {
+		free(acc);
+		free(m2);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	region_moments(m, acc, m2);
 	m->n_itc = 0;
 	for (int k = 0; k < nl; k++) {
 		const double *a = acc + 3 * (size_t)k, *b = m2 + 3 * (size_t)k;
