@@ -106,44 +106,42 @@ if ! have_ds; then
 fi
 
 # ---- truncation and bit flips: every one caught by a checksum or a size ----
-cut_file() { head -c "$2" "$1" >"$3"; }
-flip_bit() { # file byte bit out
-	python3 - "$@" <<'PY'
+# One copy of each file: the cuts go from the end towards the start (each
+# a truncate of the copy), the flips are made in place and undone.
+flip_at() { # file byte bit: flips that bit in place (again to undo it)
+	python3 -c "
 import sys
-src, at, bit, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-b = bytearray(open(src, "rb").read())
-b[at] ^= 1 << bit
-open(out, "wb").write(bytes(b))
-PY
+f = open(sys.argv[1], 'r+b'); f.seek(int(sys.argv[2])); b = f.read(1)[0]
+f.seek(int(sys.argv[2])); f.write(bytes([b ^ (1 << int(sys.argv[3]))])); f.close()" "$@"
+}
+check_cmd() { # kind file: the reader that must refuse a damaged file
+	if [ "$1" = bag ]; then
+		echo "$BIN/bag-info --check $2"
+	else
+		echo "$BIN/weno-score -q --threads 1 $2 -m $M -o $W/damaged.tsv"
+	fi
 }
 if have_ds; then
 	for kind in bag model; do
 		src=$BAG
 		[ $kind = model ] && src=$MODEL
 		size=$(stat -c %s "$src")
-		for i in $(seq 1 "$N_CUT"); do
-			at=$((RANDOM * 32768 + RANDOM))
-			at=$((at % size))
-			cut_file "$src" "$at" "$W/cut.$kind"
-			if [ $kind = bag ]; then
-				IN="$W/cut.$kind" probe truncation "bag cut at byte $at of $size" 1 -- "$BIN/bag-info" --check "$W/cut.$kind"
-			else
-				IN="$W/cut.$kind" OUTS="$W/cut.tsv" probe truncation "model cut at byte $at of $size" 1 -- \
-					"$BIN/weno-score" -q --threads 1 "$W/cut.$kind" -m "$M" -o "$W/cut.tsv"
-			fi
+		cp "$src" "$W/cut.$kind"
+		for at in $(for i in $(seq 1 "$N_CUT"); do echo $(((RANDOM * 32768 + RANDOM) % size)); done | sort -rnu); do
+			truncate -s "$at" "$W/cut.$kind"
+			IN="$W/cut.$kind" OUTS="$W/damaged.tsv" probe truncation "$kind cut at byte $at of $size" 1 -- \
+				$(check_cmd $kind "$W/cut.$kind")
 		done
+		cp "$src" "$W/flip.$kind"
 		for i in $(seq 1 "$N_FLIP"); do
-			at=$((RANDOM * 32768 + RANDOM))
-			at=$((at % size))
+			at=$(((RANDOM * 32768 + RANDOM) % size))
 			bit=$((RANDOM % 8))
-			flip_bit "$src" "$at" "$bit" "$W/flip.$kind"
-			if [ $kind = bag ]; then
-				IN="$W/flip.$kind" probe bit-flip "bag byte $at bit $bit" 1 -- "$BIN/bag-info" --check "$W/flip.$kind"
-			else
-				IN="$W/flip.$kind" OUTS="$W/flip.tsv" probe bit-flip "model byte $at bit $bit" 1 -- \
-					"$BIN/weno-score" -q --threads 1 "$W/flip.$kind" -m "$M" -o "$W/flip.tsv"
-			fi
+			flip_at "$W/flip.$kind" "$at" "$bit"
+			IN="$W/flip.$kind" OUTS="$W/damaged.tsv" probe bit-flip "$kind byte $at bit $bit" 1 -- \
+				$(check_cmd $kind "$W/flip.$kind")
+			flip_at "$W/flip.$kind" "$at" "$bit"
 		done
+		rm -f "$W/cut.$kind" "$W/flip.$kind"
 	done
 fi
 
