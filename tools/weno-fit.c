@@ -15,7 +15,7 @@ static const char *opt_hpm_search, *opt_manifest, *opt_out, *opt_teacher = "abmi
 		  *opt_device = "auto", *opt_hpm = "off", *opt_optim = "sgd", *opt_select = "student_bag", *opt_log,
 		  *opt_resume, *opt_keep_best;
 static int opt_epochs = 50, opt_threads = 0, opt_hpm_epoch = 10, opt_hpm_k = 10, opt_batch = 0, opt_accum = 1,
-	   opt_no_pl_dropout, opt_separate, opt_eval_test, opt_cache_mb = 2048;
+	   opt_no_pl_dropout, opt_separate, opt_eval_test, opt_eval_teacher_early, opt_cache_mb = 2048;
 static long long opt_seed = 0;
 static double opt_lr = 1e-3, opt_momentum = 0, opt_wd = 0, opt_w = 0.1, opt_tau = 0.5, opt_student_dropout = 0,
 	      opt_pos_thr = 0.5;
@@ -48,6 +48,7 @@ static const struct cli_opt OPTS[] = {
 	{"select", 0, CLI_STRING, &opt_select, "METRIC", "validation metric that picks the best epoch (ties: the later epoch)", "student_bag|teacher_bag|student_inst|teacher_inst|last"},
 	{"keep-best", 0, CLI_STRING, &opt_keep_best, "M1,M2,..", "also keep the best model by each of these validation metrics, at MODEL.<metric> (student_bag, teacher_bag, student_inst, teacher_inst)", NULL},
 	{"eval-test", 0, CLI_FLAG, &opt_eval_test, NULL, "also score the test bags every epoch (in the log; never used to select)", NULL},
+	{"eval-teacher-early", 0, CLI_FLAG, &opt_eval_teacher_early, NULL, "judge the teacher right after its pass, before the student pass changes the shared encoder, as the authors' scripts do (the log's teacher AUCs then describe a mid-epoch model that no saved file holds; --select teacher_* picks by them)", NULL},
 	{"pos-threshold", 0, CLI_DOUBLE, &opt_pos_thr, "F", "an instance label >= F counts as positive", NULL},
 	{"log", 'l', CLI_STRING, &opt_log, "FILE", "per-epoch TSV log (default MODEL.log.tsv)", NULL},
 	{"resume", 'r', CLI_STRING, &opt_resume, "CKPT", "continue from a checkpoint (MODEL.last), bit for bit", NULL},
@@ -170,6 +171,7 @@ static void conf_from_options(struct weno_conf *c, const struct dataset *ds)
 	if (c->method == WENO_TEACHER && c->select == WENO_SEL_STUDENT_BAG)
 		c->select = WENO_SEL_TEACHER_BAG;
 	c->eval_test = opt_eval_test;
+	c->eval_teacher_early = opt_eval_teacher_early;
 	c->pos_threshold = opt_pos_thr;
 }
 
@@ -312,7 +314,14 @@ int main(int argc, char **argv)
 		snprintf(logp, sizeof logp, "%s", opt_log);
 	else
 		snprintf(logp, sizeof logp, "%s.log.tsv", opt_out);
-	struct weno_fit_opts o = {opt_out, logp, opt_resume, params, be, &stop_flag, cli_quiet, on_epoch, &c};
+	struct weno_test hooks; /* tests only (weno.h): from WENO_TEST_* */
+	if ((rc = weno_test_from_env(&hooks, &e)) < 0) {
+		cli_error(CLI.prog, "%s", e.msg);
+		dataset_close(&ds);
+		return 2;
+	}
+	struct weno_fit_opts o = {opt_out, logp, opt_resume, params, be, &stop_flag, cli_quiet, on_epoch, &c,
+	                          rc ? &hooks : NULL};
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (!cli_quiet) {

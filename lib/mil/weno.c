@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/afile.h"
 #include "metrics.h"
+#include "weno_test.h"
 #include "../base/progress.h"
 #include "../base/rng.h"
 #include "../base/version.h"
@@ -111,6 +113,8 @@ size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap)
 		}
 	if (c->keep && (size_t)n < cap)
 		n += snprintf(buf + n, cap - (size_t)n, "\n");
+	if (c->eval_teacher_early && (size_t)n < cap)
+		n += snprintf(buf + n, cap - (size_t)n, "eval_teacher_early=1\n");
 	return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -227,6 +231,8 @@ int weno_conf_parse(struct weno_conf *c, const char *text, struct err *e)
 			c->eval_test = atoi(v);
 		else if (!strcmp(k, "pos_threshold"))
 			c->pos_threshold = strtod(v, NULL);
+		else if (!strcmp(k, "eval_teacher_early"))
+			c->eval_teacher_early = atoi(v);
 		else if (!strncmp(k, "fit.", 4) || !strcmp(k, "in_c") || !strcmp(k, "in_h") || !strcmp(k, "in_w") ||
 		         !strcmp(k, "modules") || !strcmp(k, "version") || !strcmp(k, "tool"))
 			continue; /* read elsewhere, or provenance */
@@ -316,17 +322,20 @@ static double softmax1(const float z[2])
 	return e1 / (e0 + e1);
 }
 
-/* Evaluation-mode scores of one bag; see weno_score_bag. */
-static int score_bag(struct nets *t, const float *x, uint64_t n, float *inst_s, float *inst_t, double *bag_s,
-                     double *bag_t, struct err *e)
+enum { SCORE_STUDENT = 1, SCORE_TEACHER = 2, SCORE_BOTH = 3 };
+
+/* Evaluation-mode scores of one bag by the heads in which (SCORE_*); see
+ * weno_score_bag. */
+static int score_bag(struct nets *t, int which, const float *x, uint64_t n, float *inst_s, float *inst_t,
+                     double *bag_s, double *bag_t, struct err *e)
 {
 	*bag_s = *bag_t = NAN;
 	for (uint64_t i = 0; i < n; i++)
 		inst_s[i] = inst_t[i] = NAN;
 	if (!n)
 		return 0;
-	int rc = 0;
-	if (t->student) {
+	int rc = 0, student = t->student && (which & SCORE_STUDENT);
+	if (student) {
 		nn_module_set_train(t->enc_s, 0);
 		nn_module_set_train(t->student, 0);
 		rc = encode_eval(t, t->enc_s, &t->feat_s, &t->feat_s_cap, x, n, e);
@@ -344,11 +353,11 @@ static int score_bag(struct nets *t, const float *x, uint64_t n, float *inst_s, 
 			*bag_s = t->method == WENO_MEANPOOL ? mean : mx;
 		}
 	}
-	if (!rc && t->teacher) {
+	if (!rc && t->teacher && (which & SCORE_TEACHER)) {
 		nn_module_set_train(t->enc_t, 0);
 		nn_module_set_train(t->teacher, 0);
 		const float *feat = t->feat_s;
-		if (t->enc_t != t->enc_s || !t->student) {
+		if (t->enc_t != t->enc_s || !student) {
 			rc = encode_eval(t, t->enc_t, &t->feat_t, &t->feat_t_cap, x, n, e);
 			feat = t->feat_t;
 		}
@@ -393,7 +402,23 @@ struct trainer {
 	int keep_epoch[WENO_SEL_LAST];
 	struct progress pr;
 	uint64_t done_units;
+	struct weno_conf conf;      /* c's copy, that the test hooks may change */
+	struct weno_order order;    /* WENO_TEST_ORDER */
+	FILE *trace;                /* WENO_TEST_TRACE */
 };
+
+static void trace(const struct trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* a line of the test trace (weno.h), when one is kept */
+static void trace(const struct trainer *t, const char *fmt, ...)
+{
+	if (!t->trace)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(t->trace, fmt, ap);
+	va_end(ap);
+}
 
 static int stop_requested(const struct trainer *t, struct err *e)
 {
@@ -495,16 +520,29 @@ static double teacher_loss(int kind, int Y, const float *z, const float *c, int 
 }
 
 /* The training bags in this epoch's order (one bag a step), and the
- * dropout stream of the pass.  Caller frees; NULL when out of memory. */
-static uint32_t *bag_order(const struct trainer *t, int epoch, uint32_t *nb, struct rng *drop)
+ * dropout stream of the pass.  *bags: the caller frees it. */
+static int bag_order(const struct trainer *t, int epoch, uint32_t **bags, uint32_t *nb, struct rng *drop,
+                     struct err *e)
 {
-	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, nb);
+	*bags = dataset_split(t->ds, SPLIT_TRAIN, nb);
+	epoch_rng(drop, t->c, epoch, RS_TEACHER_DROP);
+	if (!*bags)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (t->o->test && t->o->test->order) {
+		uint32_t *pos = malloc((*nb + 1) * sizeof *pos);
+		int rc = pos ? weno_order_get(&t->order, t->o->test->order, 0, epoch, pos, *nb, e)
+		             : err_set(e, ERR_NOMEM, "out of memory");
+		for (uint32_t i = 0; !rc && i < *nb; i++)
+			pos[i] = (*bags)[pos[i]];
+		if (!rc)
+			memcpy(*bags, pos, *nb * sizeof *pos);
+		free(pos);
+		return rc;
+	}
 	struct rng order;
 	epoch_rng(&order, t->c, epoch, RS_TEACHER_ORDER);
-	epoch_rng(drop, t->c, epoch, RS_TEACHER_DROP);
-	if (bags)
-		rng_shuffle(&order, bags, *nb);
-	return bags;
+	rng_shuffle(&order, *bags, *nb);
+	return 0;
 }
 
 /* A teacher pass's running state: its dropout stream, what it adds up, and
@@ -585,6 +623,7 @@ static int teacher_backward(struct trainer *t, struct tpass *p, int Y, const flo
 	if ((rc = check_finite(L, "teacher", p->epoch, step, id, e)))
 		return rc;
 	p->loss += L;
+	trace(t, "tloss %d %ld %.9g %d\n", p->epoch + 1, step, L, m);
 	float inv = 1.0f / (float)t->c->accum;
 	dz[0] *= inv;
 	dz[1] *= inv;
@@ -659,10 +698,12 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 	const struct weno_conf *c = t->c;
 	struct nets *N = &t->n;
 	struct tpass p = {.epoch = epoch, .mn = INFINITY, .mx = -INFINITY};
-	uint32_t nb;
-	uint32_t *bags = bag_order(t, epoch, &nb, &p.drop);
-	if (!bags)
-		return err_set(e, ERR_NOMEM, "out of memory");
+	uint32_t nb, *bags;
+	int rc = bag_order(t, epoch, &bags, &nb, &p.drop, e);
+	if (rc) {
+		free(bags);
+		return rc;
+	}
 	nn_module_set_train(N->enc_t, 1);
 	nn_module_set_train(N->teacher, 1);
 	p.hpm_on = c->method == WENO_WENO && c->hpm != WENO_HPM_OFF && epoch > c->hpm_epoch;
@@ -675,7 +716,6 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 		nn_module_fuse_sgd(N->teacher, t->o_teacher);
 	nn_module_zero_grad(N->enc_t);
 	nn_module_zero_grad(N->teacher);
-	int rc = 0;
 	for (uint32_t k = 0; !rc && k < nb; k++) {
 		if ((rc = stop_requested(t, e)) || (rc = teacher_bag(t, &p, bags[k], (long)k + 1, e)) < 0)
 			break;
@@ -701,6 +741,7 @@ static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 	st->pl_max = p.mx;
 	st->kept = p.pos_total ? (double)p.kept / (double)p.pos_total : NAN;
 	st->kept_bag = p.mined ? (double)p.mined_kept / (double)p.mined : NAN;
+	trace(t, "bank %d %.9g %.9g\n", epoch + 1, p.mn, p.mx);
 	return rc;
 }
 
@@ -751,11 +792,13 @@ static int instance_order(struct trainer *t, struct spass *s, struct err *e)
 			s->ii[s->k++] = (uint32_t)i;
 		}
 	free(bags);
+	epoch_rng(&s->drop, t->c, s->epoch, RS_STUDENT_DROP);
+	if (t->o->test && t->o->test->order)
+		return weno_order_get(&t->order, t->o->test->order, 1, s->epoch, s->perm, s->k, e);
 	for (uint64_t i = 0; i < s->k; i++)
 		s->perm[i] = (uint32_t)i;
 	struct rng order;
 	epoch_rng(&order, t->c, s->epoch, RS_STUDENT_ORDER);
-	epoch_rng(&s->drop, t->c, s->epoch, RS_STUDENT_DROP);
 	rng_shuffle(&order, s->perm, s->k);
 	return 0;
 }
@@ -851,6 +894,7 @@ static int student_batch(struct trainer *t, struct spass *s, uint64_t s0, int m,
 		return rc;
 	s->loss += L;
 	s->steps++;
+	trace(t, "sloss %d %ld %.9g\n", s->epoch + 1, s->steps, L);
 	nn_module_zero_grad(N->enc_s);
 	nn_module_zero_grad(N->student);
 	be->zero(N->dfeat, (size_t)m * N->enc_s->out_dim);
@@ -911,16 +955,18 @@ static int pool_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, 
 	const struct weno_conf *c = t->c;
 	struct nets *N = &t->n;
 	const struct nn_backend *be = N->be;
-	uint32_t nb;
+	uint32_t nb, *bags;
 	struct rng drop;
-	uint32_t *bags = bag_order(t, epoch, &nb, &drop);
-	if (!bags)
-		return err_set(e, ERR_NOMEM, "out of memory");
+	int rc = bag_order(t, epoch, &bags, &nb, &drop, e);
+	if (rc) {
+		free(bags);
+		return rc;
+	}
 	nn_module_set_train(N->enc_s, 1);
 	nn_module_set_train(N->student, 1);
 	nn_module_zero_grad(N->enc_s);
 	nn_module_zero_grad(N->student);
-	int rc = 0, pending = 0, d = N->enc_s->out_dim;
+	int pending = 0, d = N->enc_s->out_dim;
 	double loss = 0;
 	for (uint32_t k = 0; !rc && k < nb; k++) {
 		if ((rc = stop_requested(t, e)))
@@ -987,8 +1033,9 @@ static int pool_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, 
 	return rc;
 }
 
-/* AUCs of a split: student bag, teacher bag, student instance, teacher instance. */
-static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
+/* AUCs of a split: student bag, teacher bag, student instance, teacher
+ * instance; only those of the heads in which (SCORE_*) are set. */
+static int evaluate(struct trainer *t, int split, int which, double auc[4], struct err *e)
 {
 	uint32_t nb;
 	uint32_t *bags = dataset_split(t->ds, split, &nb);
@@ -1000,7 +1047,8 @@ static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
 	size_t fcap = 0;
 	int rc = 0;
 	for (int i = 0; i < 4; i++)
-		auc[i] = NAN;
+		if (which & (i % 2 ? SCORE_TEACHER : SCORE_STUDENT))
+			auc[i] = NAN;
 	if (!bags || !bs || !bt || !by || !iy || !is || !it)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	uint64_t ni = 0;
@@ -1021,7 +1069,7 @@ static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
 				break;
 			}
 		}
-		if ((rc = score_bag(&t->n, x, n, fs, ft, &bs[k], &bt[k], e)))
+		if ((rc = score_bag(&t->n, which, x, n, fs, ft, &bs[k], &bt[k], e)))
 			break;
 		by[k] = (uint8_t)t->ds->man.rows[bags[k]].label;
 		for (uint64_t i = 0; i < n; i++)
@@ -1172,10 +1220,12 @@ static int create_nets(struct trainer *t, struct err *e)
 		else
 			rc = nn_head_create(m, be, kind, t->model.mods[0]->out_dim,
 			                    kind == NN_HEAD_STUDENT ? c->student_dropout : c->head_dropout, 16, e);
-		if (!rc) {
+		if (!rc && t->o->test && t->o->test->hash_init)
+			rc = weno_test_fill(m, 100 * (uint32_t)i, e);
+		else if (!rc)
 			nn_module_init(m, &init);
+		if (!rc)
 			rc = nn_optim_create(o, be, &c->opt, m->nparams, e);
-		}
 	}
 	if (rc)
 		return rc;
@@ -1356,6 +1406,17 @@ static void log_free(struct fitlog *lg)
 	free(lg->lines);
 }
 
+/* The test trace's sums of every module after a pass. */
+static void trace_modules(const struct trainer *t, int epoch, const char *pass)
+{
+	const struct nets *N = &t->n;
+	for (int i = 0; t->trace && i < t->model.nmodules; i++) {
+		const struct nn_module *m = t->model.mods[i];
+		const char *name = m == N->teacher ? "teacher" : m == N->student ? "student" : m == N->enc_s ? "enc" : "enc_t";
+		weno_test_trace_module(t->trace, epoch, pass, name, m);
+	}
+}
+
 /* One epoch: the passes of the method, then the evaluations, with a
  * progress bar; st filled. */
 static int run_epoch(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
@@ -1382,19 +1443,32 @@ static int run_epoch(struct trainer *t, int epoch, struct weno_epoch_stats *st, 
 	}
 	t->done_units = 0;
 	progress_start(&t->pr, label, units, "steps");
-	int rc = 0;
+	int rc = 0, which = SCORE_BOTH;
 	if (c->method == WENO_WENO || c->method == WENO_TEACHER)
 		rc = teacher_pass(t, epoch, st, e);
 	else if (c->method == WENO_MEANPOOL || c->method == WENO_MAXPOOL)
 		rc = pool_pass(t, epoch, st, e);
-	if (!rc && student)
+	trace_modules(t, epoch, "teacher");
+	if (!rc && c->method == WENO_WENO && c->eval_teacher_early) {
+		/* the authors' scripts judge the teacher here, before the student pass */
+		if (nval)
+			rc = evaluate(t, SPLIT_VAL, SCORE_TEACHER, st->val, e);
+		if (!rc && c->eval_test && ntest)
+			rc = evaluate(t, SPLIT_TEST, SCORE_TEACHER, st->test, e);
+		which = SCORE_STUDENT;
+	}
+	if (!rc && student) {
 		rc = student_pass(t, epoch, st, e);
+		trace_modules(t, epoch, "student");
+	}
 	if (!rc && nval)
-		rc = evaluate(t, SPLIT_VAL, st->val, e);
+		rc = evaluate(t, SPLIT_VAL, which, st->val, e);
 	if (!rc && c->eval_test && ntest)
-		rc = evaluate(t, SPLIT_TEST, st->test, e);
+		rc = evaluate(t, SPLIT_TEST, which, st->test, e);
 	progress_done(&t->pr);
 	st->seconds = progress_now() - t0;
+	trace(t, "auc %d teacher %.9g %.9g\nauc %d student %.9g %.9g\n", epoch + 1, st->val[1], st->val[3],
+	      epoch + 1, st->val[0], st->val[2]);
 	return rc;
 }
 
@@ -1438,6 +1512,9 @@ static int save_epoch(struct trainer *t, int epoch, struct weno_epoch_stats *st,
 
 static void trainer_free(struct trainer *t)
 {
+	weno_order_free(&t->order);
+	if (t->trace)
+		fclose(t->trace);
 	nets_free_buffers(&t->n);
 	free(t->xbuf);
 	free(t->ibuf);
@@ -1454,11 +1531,27 @@ static void trainer_free(struct trainer *t)
 	}
 }
 
+/* The test hooks' set-up: dropout off, the order file read, the trace
+ * opened. */
+static int test_start(struct trainer *t, struct err *e)
+{
+	const struct weno_test *h = t->o->test;
+	if (!h)
+		return 0;
+	if (h->no_dropout)
+		t->conf.head_dropout = t->conf.student_dropout = 0;
+	int rc = h->order ? weno_order_load(&t->order, h->order, e) : 0;
+	if (!rc && h->trace && !(t->trace = fopen(h->trace, "w")))
+		rc = err_sys(e, ERR_IO, "WENO_TEST_TRACE: cannot open '%s'", h->trace);
+	return rc;
+}
+
 int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fit_opts *o, struct err *e)
 {
 	struct trainer t;
 	memset(&t, 0, sizeof t);
-	t.c = c;
+	t.conf = *c;
+	t.c = c = &t.conf;
 	t.ds = ds;
 	t.o = o;
 	t.n.be = o->be;
@@ -1467,11 +1560,12 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 	for (int i = 0; i < WENO_SEL_LAST; i++)
 		t.keep_metric[i] = -INFINITY;
 	int rc = check_training_set(ds, e), start = 0;
-	if (rc)
-		return rc;
-	rc = o->resume ? resume(&t, &start, e) : create_nets(&t, e);
-	if (rc && o->resume)
-		return rc;
+	if (!rc)
+		rc = test_start(&t, e);
+	if (!rc && o->resume)
+		rc = resume(&t, &start, e);
+	else if (!rc)
+		rc = create_nets(&t, e);
 	if (!rc)
 		rc = make_config(&t, &t.model.config, e);
 	bind_optims(&t);
@@ -1549,5 +1643,5 @@ void weno_model_free(struct weno_model *m)
 int weno_score_bag(struct weno_model *m, const float *x, uint64_t n, float *inst_s, float *inst_t,
                    double *bag_s, double *bag_t, struct err *e)
 {
-	return score_bag(m->priv, x, n, inst_s, inst_t, bag_s, bag_t, e);
+	return score_bag(m->priv, SCORE_BOTH, x, n, inst_s, inst_t, bag_s, bag_t, e);
 }
