@@ -668,7 +668,11 @@ def load_manifest(path, bindir):
     paths = [os.path.join(base, r["path"]) for r in rows]
     info = subprocess.run([os.path.join(bindir, "bag-info"), paths[0]], capture_output=True, text=True,
                           check=True).stdout
-    idx_dir = [ln.split("=", 1)[1] for ln in info.split() if ln.startswith("idx=")][0]
+    # provenance "source=idx images DIR/train-images-idx3-ubyte.gz, labels ..."
+    src = [ln for ln in info.splitlines() if "source=idx images " in ln]
+    if not src:
+        sys.exit("make_weno_golden.py: %s: not a bag of mil-synth's IDX images" % paths[0])
+    idx_dir = os.path.dirname(src[0].split("source=idx images ", 1)[1].split(",")[0])
     inst = {}
     tsv = subprocess.run([os.path.join(bindir, "bag-info"), "-q", "--instances"] + paths,
                          capture_output=True, text=True, check=True).stdout
