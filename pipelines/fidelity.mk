@@ -6,8 +6,9 @@
 #                            construction, E epochs, in each configuration below; then the table:
 #                            per epoch, mean +- sd of the four test AUCs for both, Welch's t-test,
 #                            and the ABMIL teacher's instance AUC seed by seed.  A benchmark, not
-#                            a test: about two hours of CPU on 2 cores with the defaults (each
-#                            fit single-threaded, -j2 runs two at a time).  Needs Debian's
+#                            a test: about an hour on 2 idle cores with the defaults (each fit
+#                            single-threaded, -j2 runs weno-fit and PyTorch side by side; an
+#                            epoch is about 30 s of one core for either).  Needs Debian's
 #                            python3-torch and python3-scipy (make bench-deps).
 #
 # Configurations (FIDELITY_CONFIGS), plain SGD lr 1e-3 and no mining in both:
@@ -16,13 +17,14 @@
 # weno-fit runs with --eval-teacher-early (the teacher judged after its pass, as the authors do)
 # and --eval-test; both train on the same training bags and are judged on the same test bags.
 #
-# Variables: FIDELITY_SEEDS (0 1 2 3 4), FIDELITY_EPOCHS (8), FIDELITY_MAX_BAGS (50 bags of each
-# label per split), FIDELITY_RATIO (0.1), FIDELITY_CONFIGS, FIDELITY_OUT (runs/fidelity).
+# Variables: FIDELITY_SEEDS (0 1 2 3 4), FIDELITY_EPOCHS (8), FIDELITY_MAX_BAGS (25 bags of each
+# label per split: 5000 training and 5000 test instances), FIDELITY_RATIO (0.1), FIDELITY_CONFIGS,
+# FIDELITY_OUT (runs/fidelity).
 # Each run's log is kept; delete it to redo that run.
 
 FIDELITY_SEEDS ?= 0 1 2 3 4
 FIDELITY_EPOCHS ?= 8
-FIDELITY_MAX_BAGS ?= 50
+FIDELITY_MAX_BAGS ?= 25
 FIDELITY_RATIO ?= 0.1
 FIDELITY_CONFIGS ?= authors wenofit
 FIDELITY_OUT ?= runs/fidelity

@@ -6,8 +6,11 @@
  * and a student pass (every training instance once, shuffled across bags,
  * mini-batches; soft pseudo labels from the teacher's instance scores scaled
  * by the global min and max of the last teacher pass), then evaluates on the
- * validation bags, keeps the best model by a chosen metric and the last one,
- * and checkpoints every epoch so that a resumed run continues bit for bit.
+ * validation bags (the teacher right after its pass when eval_teacher_early,
+ * as the authors' scripts judge it), keeps the best model by a chosen metric
+ * and the last one, and checkpoints every epoch so that a resumed run
+ * continues bit for bit.  tests/unit/test_weno_golden.c checks it step for
+ * step against a PyTorch transcription of the authors' loop.
  * Baselines with the same code: the teacher alone, the fully supervised
  * student, mean- and max-pooling MIL, WENO without a shared encoder, WENO
  * without HPM (hpm = 0).
