@@ -15,7 +15,7 @@ static const char *opt_hpm_search, *opt_manifest, *opt_out, *opt_teacher = "abmi
 		  *opt_device = "auto", *opt_hpm = "off", *opt_optim = "sgd", *opt_select = "student_bag", *opt_log,
 		  *opt_resume, *opt_keep_best;
 static int opt_epochs = 50, opt_threads = 0, opt_hpm_epoch = 10, opt_hpm_k = 10, opt_batch = 0, opt_accum = 1,
-	   opt_no_pl_dropout, opt_separate, opt_eval_test, opt_cache_mb = 2048;
+	   opt_no_pl_dropout, opt_separate, opt_eval_test, opt_eval_teacher_early, opt_cache_mb = 2048;
 static long long opt_seed = 0;
 static double opt_lr = 1e-3, opt_momentum = 0, opt_wd = 0, opt_w = 0.1, opt_tau = 0.5, opt_student_dropout = 0,
 	      opt_pos_thr = 0.5;
@@ -48,6 +48,7 @@ static const struct cli_opt OPTS[] = {
 	{"select", 0, CLI_STRING, &opt_select, "METRIC", "validation metric that picks the best epoch (ties: the later epoch)", "student_bag|teacher_bag|student_inst|teacher_inst|last"},
 	{"keep-best", 0, CLI_STRING, &opt_keep_best, "M1,M2,..", "also keep the best model by each of these validation metrics, at MODEL.<metric> (student_bag, teacher_bag, student_inst, teacher_inst)", NULL},
 	{"eval-test", 0, CLI_FLAG, &opt_eval_test, NULL, "also score the test bags every epoch (in the log; never used to select)", NULL},
+	{"eval-teacher-early", 0, CLI_FLAG, &opt_eval_teacher_early, NULL, "judge the teacher right after its pass, before the student pass changes the shared encoder, as the authors' scripts do (the log's teacher AUCs then describe a mid-epoch model that no saved file holds; --select teacher_* picks by them)", NULL},
 	{"pos-threshold", 0, CLI_DOUBLE, &opt_pos_thr, "F", "an instance label >= F counts as positive", NULL},
 	{"log", 'l', CLI_STRING, &opt_log, "FILE", "per-epoch TSV log (default MODEL.log.tsv)", NULL},
 	{"resume", 'r', CLI_STRING, &opt_resume, "CKPT", "continue from a checkpoint (MODEL.last), bit for bit", NULL},
@@ -113,6 +114,157 @@ static void on_epoch(const struct weno_epoch_stats *s, void *arg)
 	        s->seconds, s->best ? "  (best)" : "");
 }
 
+/* the backend --device asks for, with a note on stderr; NULL (and the
+ * error printed) when --device cuda finds no GPU */
+static const struct nn_backend *pick_backend(void)
+{
+	const struct nn_backend *be = nn_backend_get(opt_device);
+	char why[256] = "";
+	int gpu = strcmp(opt_device, "cpu") && nn_cuda_available(why, sizeof why);
+	if (!be) {
+		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
+		return NULL;
+	}
+	if (!strcmp(opt_device, "auto") && !gpu && !cli_quiet)
+		fprintf(stderr, "weno-fit: no usable GPU (%s); training on the CPU\n", why);
+	if (gpu && !cli_quiet)
+		fprintf(stderr, "weno-fit: training on %s\n", nn_cuda_describe());
+	return be;
+}
+
+/* The trainer's configuration from the options (and the bags' kind). */
+static void conf_from_options(struct weno_conf *c, const struct dataset *ds)
+{
+	weno_conf_default(c);
+	c->method = weno_method_parse(opt_method);
+	c->teacher = nn_module_kind_parse(opt_teacher);
+	if (opt_encoder)
+		c->encoder = nn_module_kind_parse(opt_encoder);
+	else if (ds->kind == BAG_FEATURES)
+		c->encoder = NN_ENC_MLP;
+	else if (ds->h == 28 && ds->w == 28 && ds->c == 1)
+		c->encoder = NN_ENC_FMNIST;
+	else if (ds->h == 32 && ds->w == 32 && ds->c == 3)
+		c->encoder = NN_ENC_CIFAR;
+	else
+		c->encoder = NN_ENC_RESNET18;
+	c->shared = !opt_separate;
+	c->epochs = opt_epochs;
+	c->seed = (uint64_t)opt_seed;
+	c->w = (float)opt_w;
+	c->hpm = !strcmp(opt_hpm, "threshold") ? WENO_HPM_THRESHOLD : !strcmp(opt_hpm, "topk") ? WENO_HPM_TOPK : WENO_HPM_OFF;
+	c->hpm_tau = (float)opt_tau;
+	c->hpm_epoch = opt_hpm_epoch;
+	c->hpm_k = opt_hpm_k;
+	c->pl_dropout = !opt_no_pl_dropout;
+	c->student_dropout = (float)opt_student_dropout;
+	c->batch = opt_batch ? opt_batch : ds->kind == BAG_FEATURES ? 512 : 256;
+	c->accum = opt_accum;
+	nn_optim_conf_default(&c->opt, !strcmp(opt_optim, "adam") ? NN_OPTIM_ADAM : NN_OPTIM_SGD);
+	c->opt.lr = (float)opt_lr;
+	c->opt.momentum = (float)opt_momentum;
+	c->opt.weight_decay = (float)opt_wd;
+	c->select = weno_select_parse(opt_select); /* a known name: cli_parse checked the choices */
+	if (c->method != WENO_WENO && c->method != WENO_TEACHER &&
+	    (c->select == WENO_SEL_TEACHER_BAG || c->select == WENO_SEL_TEACHER_INST))
+		c->select = WENO_SEL_STUDENT_BAG;
+	if (c->method == WENO_TEACHER && c->select == WENO_SEL_STUDENT_BAG)
+		c->select = WENO_SEL_TEACHER_BAG;
+	c->eval_test = opt_eval_test;
+	c->eval_teacher_early = opt_eval_teacher_early;
+	c->pos_threshold = opt_pos_thr;
+}
+
+/* --keep-best into c->keep; 2 (a usage error, printed) when a metric is
+ * unknown or the method lacks it */
+static int keep_best_option(struct weno_conf *c)
+{
+	const char *bad;
+	int bl;
+	if (weno_keep_parse(opt_keep_best, &c->keep, &bad, &bl) < 0)
+		return cli_usage_error(&CLI, "--keep-best: '%.*s' is not one of student_bag, teacher_bag, "
+		                       "student_inst, teacher_inst", bl, bad);
+	int has_t = c->method == WENO_WENO || c->method == WENO_TEACHER, has_s = c->method != WENO_TEACHER;
+	for (int i = 0; i < WENO_SEL_LAST; i++) {
+		int teacher_metric = i == WENO_SEL_TEACHER_BAG || i == WENO_SEL_TEACHER_INST;
+		if ((c->keep & (1u << i)) && (teacher_metric ? !has_t : !has_s))
+			return cli_usage_error(&CLI, "--keep-best %s: --method %s has no %s", weno_select_name(i),
+			                       weno_method_name(c->method), teacher_metric ? "teacher" : "student");
+	}
+	c->keep &= ~(1u << c->select); /* MODEL itself is that one */
+	return 0;
+}
+
+/* The chosen run of --hpm-search takes MODEL's names: the model, its last
+ * checkpoint, log and --keep-best models, so that they are where a run
+ * without the search leaves them (the other thresholds keep theirs). */
+static int take_names(const char *best_path, const char *logp, unsigned keep, struct err *e)
+{
+	if (rename(best_path, opt_out) != 0)
+		return err_sys(e, ERR_IO, "cannot rename '%s' to '%s'", best_path, opt_out);
+	for (int i = -2; i < WENO_SEL_LAST; i++) {
+		char from[4300], to[4300];
+		if (i == -2) {
+			snprintf(from, sizeof from, "%s.last", best_path);
+			snprintf(to, sizeof to, "%s.last", opt_out);
+		} else if (i == -1) {
+			snprintf(from, sizeof from, "%s.log.tsv", best_path);
+			snprintf(to, sizeof to, "%s", logp);
+		} else if (keep & (1u << i)) {
+			snprintf(from, sizeof from, "%s.%s", best_path, weno_select_name(i));
+			snprintf(to, sizeof to, "%s.%s", opt_out, weno_select_name(i));
+		} else {
+			continue;
+		}
+		if (rename(from, to) != 0)
+			return err_sys(e, ERR_IO, "cannot rename '%s' to '%s'", from, to);
+	}
+	return 0;
+}
+
+/* --hpm-search: one run per threshold, each to MODEL.tau<T>; the best is
+ * renamed to MODEL.  2 on a bad threshold (printed), else weno_fit's code. */
+static int hpm_search(struct dataset *ds, struct weno_conf *c, struct weno_fit_opts *o, const char *logp,
+                      struct err *e)
+{
+	char list[1024], best_path[4200] = "";
+	double best = -2, best_tau = 0;
+	int rc = 0;
+	snprintf(list, sizeof list, "%s", opt_hpm_search);
+	for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
+		char *end;
+		double tau = strtod(tok, &end);
+		if (*end || !(tau >= 0 && tau <= 1))
+			return cli_usage_error(&CLI, "--hpm-search: '%s' is not a threshold in [0,1]", tok);
+		static char mpath[4200], lpath[4300];
+		snprintf(mpath, sizeof mpath, "%s.tau%s", opt_out, tok);
+		snprintf(lpath, sizeof lpath, "%s.log.tsv", mpath);
+		c->hpm = WENO_HPM_THRESHOLD;
+		c->hpm_tau = (float)tau;
+		o->out = mpath;
+		o->log_path = lpath;
+		run_best = -1;
+		run_warned = 0;
+		if (!cli_quiet)
+			fprintf(stderr, "weno-fit: --hpm-search: tau %s\n", tok);
+		rc = weno_fit(ds, c, o, e);
+		if (!rc && run_best > best) {
+			best = run_best;
+			best_tau = tau;
+			snprintf(best_path, sizeof best_path, "%s", mpath);
+		}
+		if (!rc && !cli_quiet)
+			fprintf(stderr, "weno-fit: --hpm-search: tau %s: best validation %s %.4f\n", tok, opt_select, run_best);
+	}
+	if (!rc && best_path[0]) {
+		rc = take_names(best_path, logp, c->keep, e);
+		if (!rc)
+			fprintf(stderr, "weno-fit: --hpm-search: chose tau %g (validation %s %.4f); model %s\n", best_tau,
+			        opt_select, best, opt_out);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int np;
@@ -128,17 +280,9 @@ int main(int argc, char **argv)
 		return cli_usage_error(&CLI, "--accum, --batch, --hpm-k and --cache-mb must be positive");
 	if (!(opt_lr > 0) || !(opt_w >= 0 && opt_w <= 1) || !(opt_tau >= 0 && opt_tau <= 1))
 		return cli_usage_error(&CLI, "--lr must be > 0, --w and --hpm-tau in [0,1]");
-	const struct nn_backend *be = nn_backend_get(opt_device);
-	char why[256] = "";
-	int gpu = strcmp(opt_device, "cpu") && nn_cuda_available(why, sizeof why);
-	if (!be) {
-		cli_error(CLI.prog, "--device cuda: no usable GPU: %s\nhint: --device cpu", why);
+	const struct nn_backend *be = pick_backend();
+	if (!be)
 		return 1;
-	}
-	if (!strcmp(opt_device, "auto") && !gpu && !cli_quiet)
-		fprintf(stderr, "weno-fit: no usable GPU (%s); training on the CPU\n", why);
-	if (gpu && !cli_quiet)
-		fprintf(stderr, "weno-fit: training on %s\n", nn_cuda_describe());
 	if (opt_threads > 0)
 		nn_set_threads(opt_threads);
 
@@ -149,60 +293,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct weno_conf c;
-	weno_conf_default(&c);
-	c.method = weno_method_parse(opt_method);
-	c.teacher = nn_module_kind_parse(opt_teacher);
-	if (opt_encoder)
-		c.encoder = nn_module_kind_parse(opt_encoder);
-	else if (ds.kind == BAG_FEATURES)
-		c.encoder = NN_ENC_MLP;
-	else if (ds.h == 28 && ds.w == 28 && ds.c == 1)
-		c.encoder = NN_ENC_FMNIST;
-	else if (ds.h == 32 && ds.w == 32 && ds.c == 3)
-		c.encoder = NN_ENC_CIFAR;
-	else
-		c.encoder = NN_ENC_RESNET18;
-	c.shared = !opt_separate;
-	c.epochs = opt_epochs;
-	c.seed = (uint64_t)opt_seed;
-	c.w = (float)opt_w;
-	c.hpm = !strcmp(opt_hpm, "threshold") ? WENO_HPM_THRESHOLD : !strcmp(opt_hpm, "topk") ? WENO_HPM_TOPK : WENO_HPM_OFF;
-	c.hpm_tau = (float)opt_tau;
-	c.hpm_epoch = opt_hpm_epoch;
-	c.hpm_k = opt_hpm_k;
-	c.pl_dropout = !opt_no_pl_dropout;
-	c.student_dropout = (float)opt_student_dropout;
-	c.batch = opt_batch ? opt_batch : ds.kind == BAG_FEATURES ? 512 : 256;
-	c.accum = opt_accum;
-	nn_optim_conf_default(&c.opt, !strcmp(opt_optim, "adam") ? NN_OPTIM_ADAM : NN_OPTIM_SGD);
-	c.opt.lr = (float)opt_lr;
-	c.opt.momentum = (float)opt_momentum;
-	c.opt.weight_decay = (float)opt_wd;
-	c.select = weno_select_parse(opt_select); /* a known name: cli_parse checked the choices */
-	if (c.method != WENO_WENO && c.method != WENO_TEACHER && (c.select == WENO_SEL_TEACHER_BAG || c.select == WENO_SEL_TEACHER_INST))
-		c.select = WENO_SEL_STUDENT_BAG;
-	if (c.method == WENO_TEACHER && c.select == WENO_SEL_STUDENT_BAG)
-		c.select = WENO_SEL_TEACHER_BAG;
-	c.eval_test = opt_eval_test;
-	c.pos_threshold = opt_pos_thr;
-	if (opt_keep_best) {
-		const char *bad;
-		int bl;
-		if (weno_keep_parse(opt_keep_best, &c.keep, &bad, &bl) < 0) {
-			dataset_close(&ds);
-			return cli_usage_error(&CLI, "--keep-best: '%.*s' is not one of student_bag, teacher_bag, "
-			                       "student_inst, teacher_inst", bl, bad);
-		}
-		int has_t = c.method == WENO_WENO || c.method == WENO_TEACHER, has_s = c.method != WENO_TEACHER;
-		for (int i = 0; i < WENO_SEL_LAST; i++) {
-			int teacher_metric = i == WENO_SEL_TEACHER_BAG || i == WENO_SEL_TEACHER_INST;
-			if ((c.keep & (1u << i)) && (teacher_metric ? !has_t : !has_s)) {
-				dataset_close(&ds);
-				return cli_usage_error(&CLI, "--keep-best %s: --method %s has no %s", weno_select_name(i),
-				                       weno_method_name(c.method), teacher_metric ? "teacher" : "student");
-			}
-		}
-		c.keep &= ~(1u << c.select); /* MODEL itself is that one */
+	conf_from_options(&c, &ds);
+	if (opt_keep_best && (rc = keep_best_option(&c))) {
+		dataset_close(&ds);
+		return rc;
 	}
 	if ((c.encoder == NN_ENC_MLP) != (ds.kind == BAG_FEATURES)) {
 		cli_error(CLI.prog, "--encoder %s does not fit %s bags", nn_module_kind_name(c.encoder),
@@ -210,11 +304,24 @@ int main(int argc, char **argv)
 		dataset_close(&ds);
 		return 2;
 	}
+	if (opt_hpm_search && (c.method != WENO_WENO || opt_resume)) {
+		dataset_close(&ds);
+		return cli_usage_error(&CLI, "--hpm-search goes with --method weno and without --resume");
+	}
 	char params[8192], logp[4096];
 	cli_params(&CLI, "output,log,resume,threads,device,cache-mb", params, sizeof params);
-	snprintf(logp, sizeof logp, "%s.log.tsv", opt_out);
-	struct weno_fit_opts o = {opt_out, opt_log ? opt_log : logp, opt_resume, params, be, &stop_flag, cli_quiet,
-	                          on_epoch, &c};
+	if (opt_log)
+		snprintf(logp, sizeof logp, "%s", opt_log);
+	else
+		snprintf(logp, sizeof logp, "%s.log.tsv", opt_out);
+	struct weno_test hooks; /* tests only (weno.h): from WENO_TEST_* */
+	if ((rc = weno_test_from_env(&hooks, &e)) < 0) {
+		cli_error(CLI.prog, "%s", e.msg);
+		dataset_close(&ds);
+		return 2;
+	}
+	struct weno_fit_opts o = {opt_out, logp, opt_resume, params, be, &stop_flag, cli_quiet, on_epoch, &c,
+	                          rc ? &hooks : NULL};
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (!cli_quiet) {
@@ -228,73 +335,10 @@ int main(int argc, char **argv)
 		        (unsigned long long)dataset_split_instances(&ds, SPLIT_TRAIN), ntr, nva,
 		        (unsigned long long)c.seed);
 	}
-	if (!opt_hpm_search) {
-		rc = weno_fit(&ds, &c, &o, &e);
-	} else {
-		/* one run per threshold, each to MODEL.tau<T>; the best is renamed to MODEL */
-		if (c.method != WENO_WENO || opt_resume) {
-			dataset_close(&ds);
-			return cli_usage_error(&CLI, "--hpm-search goes with --method weno and without --resume");
-		}
-		char list[1024], best_path[4200] = "";
-		double best = -2, best_tau = 0;
-		snprintf(list, sizeof list, "%s", opt_hpm_search);
-		for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
-			char *end;
-			double tau = strtod(tok, &end);
-			if (*end || !(tau >= 0 && tau <= 1)) {
-				dataset_close(&ds);
-				return cli_usage_error(&CLI, "--hpm-search: '%s' is not a threshold in [0,1]", tok);
-			}
-			static char mpath[4200], lpath[4300];
-			snprintf(mpath, sizeof mpath, "%s.tau%s", opt_out, tok);
-			snprintf(lpath, sizeof lpath, "%s.log.tsv", mpath);
-			c.hpm = WENO_HPM_THRESHOLD;
-			c.hpm_tau = (float)tau;
-			o.out = mpath;
-			o.log_path = lpath;
-			run_best = -1;
-			run_warned = 0;
-			if (!cli_quiet)
-				fprintf(stderr, "weno-fit: --hpm-search: tau %s\n", tok);
-			rc = weno_fit(&ds, &c, &o, &e);
-			if (!rc && run_best > best) {
-				best = run_best;
-				best_tau = tau;
-				snprintf(best_path, sizeof best_path, "%s", mpath);
-			}
-			if (!rc && !cli_quiet)
-				fprintf(stderr, "weno-fit: --hpm-search: tau %s: best validation %s %.4f\n", tok, opt_select, run_best);
-		}
-		if (!rc && best_path[0]) {
-			if (rename(best_path, opt_out) != 0)
-				rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", best_path, opt_out);
-			/* the chosen run's last checkpoint, log and --keep-best models go
-			 * with it, so that MODEL.last and the log are where a run without
-			 * the search leaves them (the other thresholds keep theirs) */
-			for (int i = -2; !rc && i < WENO_SEL_LAST; i++) {
-				char from[4300], to[4300];
-				if (i == -2) {
-					snprintf(from, sizeof from, "%s.last", best_path);
-					snprintf(to, sizeof to, "%s.last", opt_out);
-				} else if (i == -1) {
-					snprintf(from, sizeof from, "%s.log.tsv", best_path);
-					snprintf(to, sizeof to, "%s", opt_log ? opt_log : logp);
-				} else if (c.keep & (1u << i)) {
-					snprintf(from, sizeof from, "%s.%s", best_path, weno_select_name(i));
-					snprintf(to, sizeof to, "%s.%s", opt_out, weno_select_name(i));
-				} else {
-					continue;
-				}
-				if (rename(from, to) != 0)
-					rc = err_sys(&e, ERR_IO, "cannot rename '%s' to '%s'", from, to);
-			}
-			if (!rc)
-				fprintf(stderr, "weno-fit: --hpm-search: chose tau %g (validation %s %.4f); model %s\n", best_tau,
-				        opt_select, best, opt_out);
-		}
-	}
+	rc = opt_hpm_search ? hpm_search(&ds, &c, &o, logp, &e) : weno_fit(&ds, &c, &o, &e);
 	dataset_close(&ds);
+	if (rc == 2 && opt_hpm_search)
+		return 2; /* a bad threshold, already said */
 	if (rc) {
 		cli_error(CLI.prog, "%s", e.msg);
 		return rc == ERR_USAGE ? 2 : 1;

@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/afile.h"
 #include "metrics.h"
+#include "weno_test.h"
 #include "../base/progress.h"
 #include "../base/rng.h"
 #include "../base/version.h"
@@ -111,6 +113,8 @@ size_t weno_conf_format(const struct weno_conf *c, char *buf, size_t cap)
 		}
 	if (c->keep && (size_t)n < cap)
 		n += snprintf(buf + n, cap - (size_t)n, "\n");
+	if (c->eval_teacher_early && (size_t)n < cap)
+		n += snprintf(buf + n, cap - (size_t)n, "eval_teacher_early=1\n");
 	return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -227,6 +231,8 @@ int weno_conf_parse(struct weno_conf *c, const char *text, struct err *e)
 			c->eval_test = atoi(v);
 		else if (!strcmp(k, "pos_threshold"))
 			c->pos_threshold = strtod(v, NULL);
+		else if (!strcmp(k, "eval_teacher_early"))
+			c->eval_teacher_early = atoi(v);
 		else if (!strncmp(k, "fit.", 4) || !strcmp(k, "in_c") || !strcmp(k, "in_h") || !strcmp(k, "in_w") ||
 		         !strcmp(k, "modules") || !strcmp(k, "version") || !strcmp(k, "tool"))
 			continue; /* read elsewhere, or provenance */
@@ -316,17 +322,20 @@ static double softmax1(const float z[2])
 	return e1 / (e0 + e1);
 }
 
-/* Evaluation-mode scores of one bag; see weno_score_bag. */
-static int score_bag(struct nets *t, const float *x, uint64_t n, float *inst_s, float *inst_t, double *bag_s,
-                     double *bag_t, struct err *e)
+enum { SCORE_STUDENT = 1, SCORE_TEACHER = 2, SCORE_BOTH = 3 };
+
+/* Evaluation-mode scores of one bag by the heads in which (SCORE_*); see
+ * weno_score_bag. */
+static int score_bag(struct nets *t, int which, const float *x, uint64_t n, float *inst_s, float *inst_t,
+                     double *bag_s, double *bag_t, struct err *e)
 {
 	*bag_s = *bag_t = NAN;
 	for (uint64_t i = 0; i < n; i++)
 		inst_s[i] = inst_t[i] = NAN;
 	if (!n)
 		return 0;
-	int rc = 0;
-	if (t->student) {
+	int rc = 0, student = t->student && (which & SCORE_STUDENT);
+	if (student) {
 		nn_module_set_train(t->enc_s, 0);
 		nn_module_set_train(t->student, 0);
 		rc = encode_eval(t, t->enc_s, &t->feat_s, &t->feat_s_cap, x, n, e);
@@ -344,11 +353,11 @@ static int score_bag(struct nets *t, const float *x, uint64_t n, float *inst_s, 
 			*bag_s = t->method == WENO_MEANPOOL ? mean : mx;
 		}
 	}
-	if (!rc && t->teacher) {
+	if (!rc && t->teacher && (which & SCORE_TEACHER)) {
 		nn_module_set_train(t->enc_t, 0);
 		nn_module_set_train(t->teacher, 0);
 		const float *feat = t->feat_s;
-		if (t->enc_t != t->enc_s || !t->student) {
+		if (t->enc_t != t->enc_s || !student) {
 			rc = encode_eval(t, t->enc_t, &t->feat_t, &t->feat_t_cap, x, n, e);
 			feat = t->feat_t;
 		}
@@ -393,7 +402,23 @@ struct trainer {
 	int keep_epoch[WENO_SEL_LAST];
 	struct progress pr;
 	uint64_t done_units;
+	struct weno_conf conf;      /* c's copy, that the test hooks may change */
+	struct weno_order order;    /* WENO_TEST_ORDER */
+	FILE *trace;                /* WENO_TEST_TRACE */
 };
+
+static void trace(const struct trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* a line of the test trace (weno.h), when one is kept */
+static void trace(const struct trainer *t, const char *fmt, ...)
+{
+	if (!t->trace)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(t->trace, fmt, ap);
+	va_end(ap);
+}
 
 static int stop_requested(const struct trainer *t, struct err *e)
 {
@@ -495,175 +520,389 @@ static double teacher_loss(int kind, int Y, const float *z, const float *c, int 
 }
 
 /* The training bags in this epoch's order (one bag a step), and the
- * dropout stream of the pass.  Caller frees; NULL when out of memory. */
-static uint32_t *bag_order(const struct trainer *t, int epoch, uint32_t *nb, struct rng *drop)
+ * dropout stream of the pass.  *bags: the caller frees it. */
+static int bag_order(const struct trainer *t, int epoch, uint32_t **bags, uint32_t *nb, struct rng *drop,
+                     struct err *e)
 {
-	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, nb);
+	*bags = dataset_split(t->ds, SPLIT_TRAIN, nb);
+	epoch_rng(drop, t->c, epoch, RS_TEACHER_DROP);
+	if (!*bags)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (t->o->test && t->o->test->order) {
+		uint32_t *pos = malloc((*nb + 1) * sizeof *pos);
+		int rc = pos ? weno_order_get(&t->order, t->o->test->order, 0, epoch, pos, *nb, e)
+		             : err_set(e, ERR_NOMEM, "out of memory");
+		for (uint32_t i = 0; !rc && i < *nb; i++)
+			pos[i] = (*bags)[pos[i]];
+		if (!rc)
+			memcpy(*bags, pos, *nb * sizeof *pos);
+		free(pos);
+		return rc;
+	}
 	struct rng order;
 	epoch_rng(&order, t->c, epoch, RS_TEACHER_ORDER);
-	epoch_rng(drop, t->c, epoch, RS_TEACHER_DROP);
-	if (bags)
-		rng_shuffle(&order, bags, *nb);
-	return bags;
+	rng_shuffle(&order, *bags, *nb);
+	return 0;
+}
+
+/* A teacher pass's running state: its dropout stream, what it adds up, and
+ * the mining buffers. */
+struct tpass {
+	int epoch, hpm_on, pending;
+	struct rng drop;
+	double loss, mn, mx;
+	uint64_t kept, pos_total, mined, mined_kept;
+	int *keep;
+	struct idx_score *tmp;
+	size_t keep_cap;
+};
+
+/* Hard positive mining of one positive bag: the student scores the bag's
+ * instances (features feat of x, n rows), and the rows the teacher sees
+ * are copied to featk; *m set to their count. */
+static int mine_bag(struct trainer *t, struct tpass *p, const float *x, const float *feat, int n, int *m,
+                    struct err *e)
+{
+	struct nets *N = &t->n;
+	int d = N->enc_t->out_dim;
+	if ((size_t)n > p->keep_cap) {
+		int *nk = realloc(p->keep, (size_t)n * sizeof *nk);
+		if (nk)
+			p->keep = nk;
+		struct idx_score *nt = realloc(p->tmp, (size_t)n * sizeof *nt);
+		if (nt)
+			p->tmp = nt;
+		if (!nk || !nt)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		p->keep_cap = (size_t)n;
+	}
+	const float *fs = feat;
+	int rc = 0;
+	if (N->enc_s != N->enc_t) {
+		rc = encode_eval(N, N->enc_s, &N->feat_s, &N->feat_s_cap, x, (uint64_t)n, e);
+		fs = N->feat_s;
+	}
+	if (!rc)
+		rc = hgrow(&N->h1, &N->h1_cap, (size_t)n, e);
+	if (!rc)
+		rc = nn_head_scores(N->student, N->h1, fs, n, NULL, e);
+	if (!rc)
+		*m = hpm_select(t->c, N->h1, n, p->keep, p->tmp);
+	if (!rc)
+		rc = dgrow(N->be, &N->featk, &N->featk_cap, (size_t)*m * d, e);
+	for (int i = 0; !rc && i < *m; i++)
+		N->be->copy(N->featk + (size_t)i * d, feat + (size_t)p->keep[i] * d, (size_t)d);
+	return rc;
+}
+
+/* The teacher head on hin (m rows; the featk rows of mining or the whole
+ * bag's n), the instance scores into the pass's range, the loss, and the
+ * gradients down to the encoder (into its n rows). */
+static int teacher_backward(struct trainer *t, struct tpass *p, int Y, const float *hin, int n, int m,
+                            long step, const char *id, struct err *e)
+{
+	struct nets *N = &t->n;
+	const struct nn_backend *be = N->be;
+	int d = N->enc_t->out_dim, rc;
+	if ((rc = nn_head_forward(N->teacher, hin, m, &p->drop, e)))
+		return rc;
+	/* instance scores before the step, for the pseudo-label range */
+	size_t ns = N->teacher_kind == NN_HEAD_ABMIL ? (size_t)m : 2 * (size_t)m;
+	if ((rc = hgrow(&N->h1, &N->h1_cap, ns, e)) || (rc = hgrow(&N->h2, &N->h2_cap, 2 * (size_t)m + 2, e)))
+		return rc;
+	be->download(N->h1, N->teacher->scores, ns);
+	for (int i = 0; i < m; i++) {
+		float s = N->teacher_kind == NN_HEAD_ABMIL ? N->h1[i] : N->h1[2 * i + 1];
+		p->mn = s < p->mn ? s : p->mn;
+		p->mx = s > p->mx ? s : p->mx;
+	}
+	float z[2], dz[2];
+	be->download(z, N->teacher->logits, 2);
+	int crit = 0;
+	double L = teacher_loss(N->teacher_kind, Y, z, N->h1, m, dz, N->h2, &crit);
+	if ((rc = check_finite(L, "teacher", p->epoch, step, id, e)))
+		return rc;
+	p->loss += L;
+	trace(t, "tloss %d %ld %.9g %d\n", p->epoch + 1, step, L, m);
+	float inv = 1.0f / (float)t->c->accum;
+	dz[0] *= inv;
+	dz[1] *= inv;
+	if ((rc = dgrow(be, &N->dlog, &N->dlog_cap, 2, e)))
+		return rc;
+	be->upload(N->dlog, dz, 2);
+	float *dsc = NULL;
+	if (N->teacher_kind == NN_HEAD_DSMIL) {
+		for (int i = 0; i < 2 * m; i++)
+			N->h2[i] *= inv;
+		if ((rc = dgrow(be, &N->dsc, &N->dsc_cap, 2 * (size_t)m, e)))
+			return rc;
+		be->upload(N->dsc, N->h2, 2 * (size_t)m);
+		dsc = N->dsc;
+	}
+	if ((rc = dgrow(be, &N->dfeat, &N->dfeat_cap, (size_t)n * d, e)))
+		return rc;
+	be->zero(N->dfeat, (size_t)n * d);
+	if (hin == N->featk) {
+		if ((rc = dgrow(be, &N->dfeatk, &N->dfeatk_cap, (size_t)m * d, e)))
+			return rc;
+		be->zero(N->dfeatk, (size_t)m * d);
+		nn_head_backward(N->teacher, N->dfeatk, N->dlog, dsc);
+		for (int i = 0; i < m; i++)
+			be->copy(N->dfeat + (size_t)p->keep[i] * d, N->dfeatk + (size_t)i * d, (size_t)d);
+	} else {
+		nn_head_backward(N->teacher, N->dfeat, N->dlog, dsc);
+	}
+	nn_encoder_backward(N->enc_t, NULL, N->dfeat);
+	return 0;
+}
+
+/* One training bag through the encoder (mined when HPM is on and the bag
+ * is positive) and the teacher, gradients accumulated; 1 when the bag is
+ * empty (nothing done). */
+static int teacher_bag(struct trainer *t, struct tpass *p, uint32_t b, long step, struct err *e)
+{
+	struct nets *N = &t->n;
+	const char *id = t->ds->man.rows[b].bag_id;
+	int Y = t->ds->man.rows[b].label;
+	const float *x;
+	const struct bag_inst *inst;
+	uint64_t n64;
+	int rc = load_bag(t, b, &x, &inst, &n64, e);
+	int n = (int)n64;
+	if (rc || n < 1)
+		return rc ? rc : 1;
+	if ((rc = dgrow(N->be, &N->dx, &N->dx_cap, (size_t)n * N->enc_t->in_dim, e)))
+		return rc;
+	N->be->upload(N->dx, x, (size_t)n * N->enc_t->in_dim);
+	const float *feat, *hin;
+	if ((rc = nn_encoder_forward(N->enc_t, &feat, N->dx, n, e)))
+		return rc;
+	hin = feat;
+	int m = n;
+	if (p->hpm_on && Y == 1) {
+		if ((rc = mine_bag(t, p, x, feat, n, &m, e)))
+			return rc;
+		hin = N->featk;
+		p->mined++;
+		p->mined_kept += (uint64_t)m;
+	}
+	if (Y == 1) {
+		p->kept += (uint64_t)m;
+		p->pos_total += (uint64_t)n;
+	}
+	return teacher_backward(t, p, Y, hin, n, m, step, id, e);
 }
 
 static int teacher_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
 {
 	const struct weno_conf *c = t->c;
 	struct nets *N = &t->n;
-	const struct nn_backend *be = N->be;
-	uint32_t nb;
-	struct rng drop;
-	uint32_t *bags = bag_order(t, epoch, &nb, &drop);
-	if (!bags)
-		return err_set(e, ERR_NOMEM, "out of memory");
+	struct tpass p = {.epoch = epoch, .mn = INFINITY, .mx = -INFINITY};
+	uint32_t nb, *bags;
+	int rc = bag_order(t, epoch, &bags, &nb, &p.drop, e);
+	if (rc) {
+		free(bags);
+		return rc;
+	}
 	nn_module_set_train(N->enc_t, 1);
 	nn_module_set_train(N->teacher, 1);
-	int hpm_on = c->method == WENO_WENO && c->hpm != WENO_HPM_OFF && epoch > c->hpm_epoch;
+	p.hpm_on = c->method == WENO_WENO && c->hpm != WENO_HPM_OFF && epoch > c->hpm_epoch;
 	if (N->student)
 		nn_module_set_train(N->student, 0);
-	if (hpm_on && N->enc_s != N->enc_t)
+	if (p.hpm_on && N->enc_s != N->enc_t)
 		nn_module_set_train(N->enc_s, 0);
 	/* a step per bag: the per-instance MLP steps inside its backward */
 	if (c->accum == 1)
 		nn_module_fuse_sgd(N->teacher, t->o_teacher);
 	nn_module_zero_grad(N->enc_t);
 	nn_module_zero_grad(N->teacher);
-	double loss = 0, mn = INFINITY, mx = -INFINITY;
-	uint64_t kept = 0, pos_total = 0, mined = 0, mined_kept = 0;
-	int *keep = NULL;
-	struct idx_score *tmp = NULL;
-	size_t keep_cap = 0;
-	int rc = 0, pending = 0, d = N->enc_t->out_dim;
 	for (uint32_t k = 0; !rc && k < nb; k++) {
-		if ((rc = stop_requested(t, e)))
+		if ((rc = stop_requested(t, e)) || (rc = teacher_bag(t, &p, bags[k], (long)k + 1, e)) < 0)
 			break;
-		uint32_t b = bags[k];
-		const char *id = t->ds->man.rows[b].bag_id;
-		int Y = t->ds->man.rows[b].label;
-		const float *x;
-		const struct bag_inst *inst;
-		uint64_t n64;
-		if ((rc = load_bag(t, b, &x, &inst, &n64, e)))
-			break;
-		int n = (int)n64;
-		if (n < 1)
+		if (rc == 1) {
+			rc = 0;
 			continue;
-		rc = dgrow(be, &N->dx, &N->dx_cap, (size_t)n * N->enc_t->in_dim, e);
-		if (rc)
-			break;
-		be->upload(N->dx, x, (size_t)n * N->enc_t->in_dim);
-		const float *feat;
-		if ((rc = nn_encoder_forward(N->enc_t, &feat, N->dx, n, e)))
-			break;
-		const float *hin = feat;
-		int m = n;
-		if (hpm_on && Y == 1) {
-			if ((size_t)n > keep_cap) {
-				keep_cap = (size_t)n;
-				int *nk = realloc(keep, keep_cap * sizeof *keep);
-				struct idx_score *nt = realloc(tmp, keep_cap * sizeof *tmp);
-				if (nk)
-					keep = nk;
-				if (nt)
-					tmp = nt;
-				if (!nk || !nt) {
-					rc = err_set(e, ERR_NOMEM, "out of memory");
-					break;
-				}
-			}
-			const float *fs = feat;
-			if (N->enc_s != N->enc_t) {
-				rc = encode_eval(N, N->enc_s, &N->feat_s, &N->feat_s_cap, x, n64, e);
-				fs = N->feat_s;
-			}
-			if (!rc)
-				rc = hgrow(&N->h1, &N->h1_cap, (size_t)n, e);
-			if (!rc)
-				rc = nn_head_scores(N->student, N->h1, fs, n, NULL, e);
-			if (rc)
-				break;
-			m = hpm_select(c, N->h1, n, keep, tmp);
-			if ((rc = dgrow(be, &N->featk, &N->featk_cap, (size_t)m * d, e)))
-				break;
-			for (int i = 0; i < m; i++)
-				be->copy(N->featk + (size_t)i * d, feat + (size_t)keep[i] * d, (size_t)d);
-			hin = N->featk;
-			kept += (uint64_t)m;
-			pos_total += (uint64_t)n;
-			mined++;
-			mined_kept += (uint64_t)m;
-		} else if (Y == 1) {
-			kept += (uint64_t)n;
-			pos_total += (uint64_t)n;
 		}
-		if ((rc = nn_head_forward(N->teacher, hin, m, &drop, e)))
-			break;
-		/* instance scores before the step, for the pseudo-label range */
-		size_t ns = N->teacher_kind == NN_HEAD_ABMIL ? (size_t)m : 2 * (size_t)m;
-		if ((rc = hgrow(&N->h1, &N->h1_cap, ns, e)) || (rc = hgrow(&N->h2, &N->h2_cap, 2 * (size_t)m + 2, e)))
-			break;
-		be->download(N->h1, N->teacher->scores, ns);
-		for (int i = 0; i < m; i++) {
-			float s = N->teacher_kind == NN_HEAD_ABMIL ? N->h1[i] : N->h1[2 * i + 1];
-			mn = s < mn ? s : mn;
-			mx = s > mx ? s : mx;
-		}
-		float z[2], dz[2];
-		be->download(z, N->teacher->logits, 2);
-		int crit = 0;
-		double L = teacher_loss(N->teacher_kind, Y, z, N->h1, m, dz, N->h2, &crit);
-		if ((rc = check_finite(L, "teacher", epoch, (long)k + 1, id, e)))
-			break;
-		loss += L;
-		float inv = 1.0f / (float)c->accum;
-		dz[0] *= inv;
-		dz[1] *= inv;
-		if ((rc = dgrow(be, &N->dlog, &N->dlog_cap, 2, e)))
-			break;
-		be->upload(N->dlog, dz, 2);
-		float *dsc = NULL;
-		if (N->teacher_kind == NN_HEAD_DSMIL) {
-			for (int i = 0; i < 2 * m; i++)
-				N->h2[i] *= inv;
-			if ((rc = dgrow(be, &N->dsc, &N->dsc_cap, 2 * (size_t)m, e)))
-				break;
-			be->upload(N->dsc, N->h2, 2 * (size_t)m);
-			dsc = N->dsc;
-		}
-		if ((rc = dgrow(be, &N->dfeat, &N->dfeat_cap, (size_t)n * d, e)))
-			break;
-		be->zero(N->dfeat, (size_t)n * d);
-		if (hin == N->featk) {
-			if ((rc = dgrow(be, &N->dfeatk, &N->dfeatk_cap, (size_t)m * d, e)))
-				break;
-			be->zero(N->dfeatk, (size_t)m * d);
-			nn_head_backward(N->teacher, N->dfeatk, N->dlog, dsc);
-			for (int i = 0; i < m; i++)
-				be->copy(N->dfeat + (size_t)keep[i] * d, N->dfeatk + (size_t)i * d, (size_t)d);
-		} else {
-			nn_head_backward(N->teacher, N->dfeat, N->dlog, dsc);
-		}
-		nn_encoder_backward(N->enc_t, NULL, N->dfeat);
-		if (++pending == c->accum || k + 1 == nb) {
+		if (++p.pending == c->accum || k + 1 == nb) {
 			nn_optim_step(t->o_enc_t, N->enc_t);
 			nn_optim_step(t->o_teacher, N->teacher);
 			nn_module_zero_grad(N->enc_t);
 			nn_module_zero_grad(N->teacher);
-			pending = 0;
+			p.pending = 0;
 		}
 		progress_update(&t->pr, ++t->done_units);
 	}
 	nn_module_unfuse_sgd(N->teacher);
-	free(keep);
-	free(tmp);
+	free(p.keep);
+	free(p.tmp);
 	free(bags);
-	st->teacher_loss = nb ? loss / nb : NAN;
-	st->pl_min = mn;
-	st->pl_max = mx;
-	st->kept = pos_total ? (double)kept / (double)pos_total : NAN;
-	st->kept_bag = mined ? (double)mined_kept / (double)mined : NAN;
+	st->teacher_loss = nb ? p.loss / nb : NAN;
+	st->pl_min = p.mn;
+	st->pl_max = p.mx;
+	st->kept = p.pos_total ? (double)p.kept / (double)p.pos_total : NAN;
+	st->kept_bag = p.mined ? (double)p.mined_kept / (double)p.mined : NAN;
+	trace(t, "bank %d %.9g %.9g\n", epoch + 1, p.mn, p.mx);
 	return rc;
+}
+
+/* A student pass's state: every training instance's bag and index, the
+ * epoch's order of them, the mini-batch on the host, and the sums. */
+struct spass {
+	int epoch, weno;
+	uint32_t *ib, *ii, *perm;
+	uint64_t k;
+	float *xb, *yb;              /* [B, in_dim] pixels or features; [B] labels */
+	int *lab;                    /* [B] true instance labels */
+	struct rng drop;
+	double loss;
+	long steps;
+};
+
+static void spass_free(struct spass *s)
+{
+	free(s->ib);
+	free(s->ii);
+	free(s->perm);
+	free(s->xb);
+	free(s->yb);
+	free(s->lab);
+}
+
+/* Every training instance once, shuffled across all training bags. */
+static int instance_order(struct trainer *t, struct spass *s, struct err *e)
+{
+	uint32_t nb;
+	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
+	uint64_t total = dataset_split_instances(t->ds, SPLIT_TRAIN);
+	int in = t->n.enc_s->in_dim, B = t->c->batch;
+	s->ib = malloc((total + 1) * sizeof *s->ib);
+	s->ii = malloc((total + 1) * sizeof *s->ii);
+	s->perm = malloc((total + 1) * sizeof *s->perm);
+	s->xb = malloc((size_t)B * in * sizeof *s->xb);
+	s->yb = malloc((size_t)B * sizeof *s->yb);
+	s->lab = malloc((size_t)B * sizeof *s->lab);
+	if (!bags || !s->ib || !s->ii || !s->perm || !s->xb || !s->yb || !s->lab) {
+		free(bags);
+		return err_set(e, ERR_NOMEM, "out of memory for %llu instances", (unsigned long long)total);
+	}
+	s->k = 0;
+	for (uint32_t j = 0; j < nb; j++)
+		for (uint64_t i = 0; i < t->ds->n[bags[j]]; i++) {
+			s->ib[s->k] = bags[j];
+			s->ii[s->k++] = (uint32_t)i;
+		}
+	free(bags);
+	epoch_rng(&s->drop, t->c, s->epoch, RS_STUDENT_DROP);
+	if (t->o->test && t->o->test->order)
+		return weno_order_get(&t->order, t->o->test->order, 1, s->epoch, s->perm, s->k, e);
+	for (uint64_t i = 0; i < s->k; i++)
+		s->perm[i] = (uint32_t)i;
+	struct rng order;
+	epoch_rng(&order, t->c, s->epoch, RS_STUDENT_ORDER);
+	rng_shuffle(&order, s->perm, s->k);
+	return 0;
+}
+
+/* Instances s0 .. s0+m-1 of the order into xb, their labels into lab and
+ * their bags' labels into yb. */
+static int gather_batch(struct trainer *t, struct spass *s, uint64_t s0, int m, struct err *e)
+{
+	int in = t->n.enc_s->in_dim;
+	for (int q = 0; q < m; q++) {
+		uint32_t p = s->perm[s0 + (uint64_t)q];
+		const float *x;
+		const struct bag_inst *inst;
+		uint64_t n;
+		int rc = load_bag(t, s->ib[p], &x, &inst, &n, e);
+		if (rc)
+			return rc;
+		memcpy(s->xb + (size_t)q * in, x + (size_t)s->ii[p] * in, (size_t)in * sizeof *s->xb);
+		float l = inst[s->ii[p]].label;
+		s->lab[q] = l >= t->c->pos_threshold;
+		s->yb[q] = t->ds->man.rows[s->ib[p]].label; /* bag label, for pseudo labels */
+		if (!s->weno && l < 0)
+			return err_set(e, ERR_FORMAT, "%s: instance %u has no label; the supervised baseline needs "
+			               "instance labels", t->ds->man.rows[s->ib[p]].path, s->ii[p]);
+	}
+	return 0;
+}
+
+/* Soft pseudo labels of the batch (features feat, m rows) from the
+ * teacher's instance scores and the last teacher pass's range, in place of
+ * the bag labels in yb; 0 in negative bags. */
+static int pseudo_labels(struct trainer *t, struct spass *s, const float *feat, int m,
+                         const struct weno_epoch_stats *st, struct err *e)
+{
+	struct nets *N = &t->n;
+	const float *ft = feat;
+	int rc = 0;
+	if (N->enc_t != N->enc_s) {
+		rc = encode_eval(N, N->enc_t, &N->feat_t, &N->feat_t_cap, s->xb, (uint64_t)m, e);
+		ft = N->feat_t;
+	}
+	if (!rc)
+		rc = nn_head_scores(N->teacher, N->h1, ft, m, &s->drop, e);
+	if (rc)
+		return rc;
+	double range = st->pl_max - st->pl_min;
+	for (int q = 0; q < m; q++) {
+		double y = 0;
+		if (s->yb[q] > 0.5f) {
+			y = range > 0 ? (N->h1[q] - st->pl_min) / range : 0.5;
+			y = y < EPS ? EPS : y > 1 - EPS ? 1 - EPS : y;
+		}
+		s->yb[q] = (float)y;
+	}
+	return 0;
+}
+
+/* One mini-batch of m instances from s0 on: forward, labels, loss,
+ * backward and a step on the encoder and the student head. */
+static int student_batch(struct trainer *t, struct spass *s, uint64_t s0, int m,
+                         const struct weno_epoch_stats *st, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	struct nets *N = &t->n;
+	const struct nn_backend *be = N->be;
+	int rc = gather_batch(t, s, s0, m, e);
+	if (rc)
+		return rc;
+	be->upload(N->dx, s->xb, (size_t)m * N->enc_s->in_dim);
+	const float *feat;
+	if ((rc = nn_encoder_forward(N->enc_s, &feat, N->dx, m, e)))
+		return rc;
+	if (s->weno && (rc = pseudo_labels(t, s, feat, m, st, e)))
+		return rc;
+	if (!s->weno)
+		for (int q = 0; q < m; q++)
+			s->yb[q] = (float)s->lab[q];
+	if ((rc = nn_head_forward(N->student, feat, m, &s->drop, e)))
+		return rc;
+	be->upload(N->dy, s->yb, (size_t)m);
+	double L;
+	if (s->weno) {
+		L = be->loss_soft2(N->dlog, N->student->logits, N->dy, m, c->w, (float)EPS);
+	} else {
+		/* supervised: cross-entropy on the true labels (loss_soft2 with
+		 * w = 0.5 is half of it, weighted equally; use CE directly) */
+		float *dlab = N->dy;
+		memcpy(N->h1, s->lab, (size_t)m * sizeof(int));
+		be->upload(dlab, N->h1, (size_t)m); /* ints travel as 4-byte words */
+		L = be->loss_ce(N->dlog, N->student->logits, (const int *)dlab, m, 2);
+	}
+	if ((rc = check_finite(L, "student", s->epoch, s->steps + 1, "(mini-batch)", e)))
+		return rc;
+	s->loss += L;
+	s->steps++;
+	trace(t, "sloss %d %ld %.9g\n", s->epoch + 1, s->steps, L);
+	nn_module_zero_grad(N->enc_s);
+	nn_module_zero_grad(N->student);
+	be->zero(N->dfeat, (size_t)m * N->enc_s->out_dim);
+	nn_head_backward(N->student, N->dfeat, N->dlog, NULL);
+	nn_encoder_backward(N->enc_s, NULL, N->dfeat);
+	nn_optim_step(t->o_enc_s, N->enc_s);
+	nn_optim_step(t->o_student, N->student);
+	return 0;
 }
 
 /* The student pass, and the supervised baseline: every training instance
@@ -673,40 +912,16 @@ static int student_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 	const struct weno_conf *c = t->c;
 	struct nets *N = &t->n;
 	const struct nn_backend *be = N->be;
-	uint32_t nb;
-	uint32_t *bags = dataset_split(t->ds, SPLIT_TRAIN, &nb);
-	uint64_t total = dataset_split_instances(t->ds, SPLIT_TRAIN);
 	int in = N->enc_s->in_dim, d = N->enc_s->out_dim, B = c->batch;
-	/* the instances' bag and index, shuffled */
-	uint32_t *ib = malloc((total + 1) * sizeof *ib), *ii = malloc((total + 1) * sizeof *ii);
-	uint32_t *perm = malloc((total + 1) * sizeof *perm);
-	float *xb = malloc((size_t)B * in * sizeof *xb), *yb = malloc((size_t)B * sizeof *yb);
-	int *lab = malloc((size_t)B * sizeof *lab);
-	int rc = 0;
-	if (!bags || !ib || !ii || !perm || !xb || !yb || !lab)
-		rc = err_set(e, ERR_NOMEM, "out of memory for %llu instances", (unsigned long long)total);
-	uint64_t k = 0;
-	for (uint32_t j = 0; !rc && j < nb; j++)
-		for (uint64_t i = 0; i < t->ds->n[bags[j]]; i++) {
-			ib[k] = bags[j];
-			ii[k++] = (uint32_t)i;
-		}
-	for (uint64_t i = 0; i < k; i++)
-		perm[i] = (uint32_t)i;
-	struct rng order, drop;
-	epoch_rng(&order, c, epoch, RS_STUDENT_ORDER);
-	epoch_rng(&drop, c, epoch, RS_STUDENT_DROP);
-	rng_shuffle(&order, perm, k);
+	struct spass s = {.epoch = epoch, .weno = c->method == WENO_WENO};
+	int rc = instance_order(t, &s, e);
 	nn_module_set_train(N->enc_s, 1);
 	nn_module_set_train(N->student, 1);
-	int weno = c->method == WENO_WENO;
-	if (weno) {
+	if (s.weno) {
 		nn_module_set_train(N->teacher, c->pl_dropout);
 		if (N->enc_t != N->enc_s)
 			nn_module_set_train(N->enc_t, 0);
 	}
-	double range = st->pl_max - st->pl_min, loss = 0;
-	long steps = 0;
 	nn_module_fuse_sgd(N->student, t->o_student); /* a step per mini-batch */
 	if (!rc)
 		rc = dgrow(be, &N->dx, &N->dx_cap, (size_t)B * in, e);
@@ -718,94 +933,18 @@ static int student_pass(struct trainer *t, int epoch, struct weno_epoch_stats *s
 		rc = dgrow(be, &N->dfeat, &N->dfeat_cap, (size_t)B * d, e);
 	if (!rc)
 		rc = hgrow(&N->h1, &N->h1_cap, (size_t)B, e);
-	for (uint64_t s = 0; !rc && s < k; s += (uint64_t)B) {
-		int m = (int)(k - s < (uint64_t)B ? k - s : (uint64_t)B);
+	for (uint64_t s0 = 0; !rc && s0 < s.k; s0 += (uint64_t)B) {
+		int m = (int)(s.k - s0 < (uint64_t)B ? s.k - s0 : (uint64_t)B);
 		if (m < 2)
 			break; /* BatchNorm needs two instances; at most one is left out per epoch */
-		if ((rc = stop_requested(t, e)))
+		if ((rc = stop_requested(t, e)) || (rc = student_batch(t, &s, s0, m, st, e)))
 			break;
-		for (int q = 0; q < m && !rc; q++) {
-			uint32_t p = perm[s + (uint64_t)q];
-			const float *x;
-			const struct bag_inst *inst;
-			uint64_t n;
-			rc = load_bag(t, ib[p], &x, &inst, &n, e);
-			if (rc)
-				break;
-			memcpy(xb + (size_t)q * in, x + (size_t)ii[p] * in, (size_t)in * sizeof *xb);
-			float l = inst[ii[p]].label;
-			lab[q] = l >= c->pos_threshold;
-			yb[q] = t->ds->man.rows[ib[p]].label; /* bag label, for pseudo labels */
-			if (!weno && l < 0) {
-				rc = err_set(e, ERR_FORMAT, "%s: instance %u has no label; the supervised baseline needs "
-				             "instance labels", t->ds->man.rows[ib[p]].path, ii[p]);
-			}
-		}
-		if (rc)
-			break;
-		be->upload(N->dx, xb, (size_t)m * in);
-		const float *feat;
-		if ((rc = nn_encoder_forward(N->enc_s, &feat, N->dx, m, e)))
-			break;
-		if (weno) {
-			const float *ft = feat;
-			if (N->enc_t != N->enc_s) {
-				rc = encode_eval(N, N->enc_t, &N->feat_t, &N->feat_t_cap, xb, (uint64_t)m, e);
-				ft = N->feat_t;
-			}
-			if (!rc)
-				rc = nn_head_scores(N->teacher, N->h1, ft, m, &drop, e);
-			if (rc)
-				break;
-			for (int q = 0; q < m; q++) {
-				double y = 0;
-				if (yb[q] > 0.5f) {
-					y = range > 0 ? (N->h1[q] - st->pl_min) / range : 0.5;
-					y = y < EPS ? EPS : y > 1 - EPS ? 1 - EPS : y;
-				}
-				yb[q] = (float)y;
-			}
-		} else {
-			for (int q = 0; q < m; q++)
-				yb[q] = (float)lab[q];
-		}
-		if ((rc = nn_head_forward(N->student, feat, m, &drop, e)))
-			break;
-		be->upload(N->dy, yb, (size_t)m);
-		double L;
-		if (weno) {
-			L = be->loss_soft2(N->dlog, N->student->logits, N->dy, m, c->w, (float)EPS);
-		} else {
-			/* supervised: cross-entropy on the true labels (loss_soft2 with
-			 * w = 0.5 is half of it, weighted equally; use CE directly) */
-			float *dlab = N->dy;
-			memcpy(N->h1, lab, (size_t)m * sizeof(int));
-			be->upload(dlab, N->h1, (size_t)m); /* ints travel as 4-byte words */
-			L = be->loss_ce(N->dlog, N->student->logits, (const int *)dlab, m, 2);
-		}
-		if ((rc = check_finite(L, "student", epoch, steps + 1, "(mini-batch)", e)))
-			break;
-		loss += L;
-		steps++;
-		nn_module_zero_grad(N->enc_s);
-		nn_module_zero_grad(N->student);
-		be->zero(N->dfeat, (size_t)m * d);
-		nn_head_backward(N->student, N->dfeat, N->dlog, NULL);
-		nn_encoder_backward(N->enc_s, NULL, N->dfeat);
-		nn_optim_step(t->o_enc_s, N->enc_s);
-		nn_optim_step(t->o_student, N->student);
 		t->done_units += (uint64_t)m / 16 + 1;
 		progress_update(&t->pr, t->done_units);
 	}
 	nn_module_unfuse_sgd(N->student);
-	free(bags);
-	free(ib);
-	free(ii);
-	free(perm);
-	free(xb);
-	free(yb);
-	free(lab);
-	st->student_loss = steps ? loss / (double)steps : NAN;
+	spass_free(&s);
+	st->student_loss = s.steps ? s.loss / (double)s.steps : NAN;
 	return rc;
 }
 
@@ -816,16 +955,18 @@ static int pool_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, 
 	const struct weno_conf *c = t->c;
 	struct nets *N = &t->n;
 	const struct nn_backend *be = N->be;
-	uint32_t nb;
+	uint32_t nb, *bags;
 	struct rng drop;
-	uint32_t *bags = bag_order(t, epoch, &nb, &drop);
-	if (!bags)
-		return err_set(e, ERR_NOMEM, "out of memory");
+	int rc = bag_order(t, epoch, &bags, &nb, &drop, e);
+	if (rc) {
+		free(bags);
+		return rc;
+	}
 	nn_module_set_train(N->enc_s, 1);
 	nn_module_set_train(N->student, 1);
 	nn_module_zero_grad(N->enc_s);
 	nn_module_zero_grad(N->student);
-	int rc = 0, pending = 0, d = N->enc_s->out_dim;
+	int pending = 0, d = N->enc_s->out_dim;
 	double loss = 0;
 	for (uint32_t k = 0; !rc && k < nb; k++) {
 		if ((rc = stop_requested(t, e)))
@@ -892,8 +1033,9 @@ static int pool_pass(struct trainer *t, int epoch, struct weno_epoch_stats *st, 
 	return rc;
 }
 
-/* AUCs of a split: student bag, teacher bag, student instance, teacher instance. */
-static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
+/* AUCs of a split: student bag, teacher bag, student instance, teacher
+ * instance; only those of the heads in which (SCORE_*) are set. */
+static int evaluate(struct trainer *t, int split, int which, double auc[4], struct err *e)
 {
 	uint32_t nb;
 	uint32_t *bags = dataset_split(t->ds, split, &nb);
@@ -905,7 +1047,8 @@ static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
 	size_t fcap = 0;
 	int rc = 0;
 	for (int i = 0; i < 4; i++)
-		auc[i] = NAN;
+		if (which & (i % 2 ? SCORE_TEACHER : SCORE_STUDENT))
+			auc[i] = NAN;
 	if (!bags || !bs || !bt || !by || !iy || !is || !it)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	uint64_t ni = 0;
@@ -926,7 +1069,7 @@ static int evaluate(struct trainer *t, int split, double auc[4], struct err *e)
 				break;
 			}
 		}
-		if ((rc = score_bag(&t->n, x, n, fs, ft, &bs[k], &bt[k], e)))
+		if ((rc = score_bag(&t->n, which, x, n, fs, ft, &bs[k], &bt[k], e)))
 			break;
 		by[k] = (uint8_t)t->ds->man.rows[bags[k]].label;
 		for (uint64_t i = 0; i < n; i++)
@@ -1077,10 +1220,12 @@ static int create_nets(struct trainer *t, struct err *e)
 		else
 			rc = nn_head_create(m, be, kind, t->model.mods[0]->out_dim,
 			                    kind == NN_HEAD_STUDENT ? c->student_dropout : c->head_dropout, 16, e);
-		if (!rc) {
+		if (!rc && t->o->test && t->o->test->hash_init)
+			rc = weno_test_fill(m, 100 * (uint32_t)i, e);
+		else if (!rc)
 			nn_module_init(m, &init);
+		if (!rc)
 			rc = nn_optim_create(o, be, &c->opt, m->nparams, e);
-		}
 	}
 	if (rc)
 		return rc;
@@ -1135,24 +1280,11 @@ static void fmt_auc(char *b, size_t n, double v)
 		snprintf(b, n, "%.6f", v);
 }
 
-int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fit_opts *o, struct err *e)
+/* The training split must hold bags of both classes. */
+static int check_training_set(const struct dataset *ds, struct err *e)
 {
-	struct trainer t;
-	memset(&t, 0, sizeof t);
-	t.c = c;
-	t.ds = ds;
-	t.o = o;
-	t.n.be = o->be;
-	t.best_metric = -INFINITY;
-	t.best_epoch = 0;
-	for (int i = 0; i < WENO_SEL_LAST; i++)
-		t.keep_metric[i] = -INFINITY;
-	int rc = 0, start = 0;
-	char last[4096];
-	snprintf(last, sizeof last, "%s.last", o->out);
-	uint32_t ntrain, nval;
+	uint32_t ntrain;
 	free(dataset_split(ds, SPLIT_TRAIN, &ntrain));
-	free(dataset_split(ds, SPLIT_VAL, &nval));
 	if (!ntrain)
 		return err_set(e, ERR_USAGE, "%s: no training bags (split 'train')", ds->man.path);
 	int labels[2] = {0, 0};
@@ -1162,171 +1294,299 @@ int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fi
 	if (!labels[0] || !labels[1])
 		return err_set(e, ERR_USAGE, "%s: the training bags are all %s; training needs both classes",
 		               ds->man.path, labels[1] ? "positive" : "negative");
-	if (o->resume) {
-		rc = nn_model_load(o->resume, t.n.be, &t.model, e);
-		if (rc)
-			return rc;
-		struct weno_conf fc;
-		char a[8192], b[8192];
-		if ((rc = weno_conf_parse(&fc, t.model.config ? t.model.config : "", e))) {
-			nn_model_free(&t.model);
-			return rc;
-		}
-		fc.epochs = c->epochs; /* a resumed run may train longer */
-		weno_conf_format(&fc, a, sizeof a);
-		weno_conf_format(c, b, sizeof b);
-		if (strcmp(a, b)) {
-			nn_model_free(&t.model);
-			return err_set(e, ERR_USAGE, "%s: trained with other options than these; resume with the same "
-			               "options (only --epochs may change)", o->resume);
-		}
-		if (nets_bind(&t.n, c, t.model.mods, t.model.nmodules)) {
-			nn_model_free(&t.model);
-			return err_set(e, ERR_FORMAT, "%s: its modules do not fit method %s", o->resume, weno_method_name(c->method));
-		}
-		for (int i = 0; i < t.model.nmodules; i++)
-			if (!t.model.opts[i]) {
-				nn_model_free(&t.model);
-				return err_set(e, ERR_USAGE, "%s: holds no optimizer state (a best model, not a checkpoint)"
-				               "\nhint: resume from MODEL.last", o->resume);
-			}
-		const struct extra *x = t.model.extra;
-		size_t want = c->keep ? sizeof(struct extra2) : sizeof *x;
-		if (!x || t.model.extra_size != want || x->magic != (c->keep ? EXTRA2_MAGIC : EXTRA_MAGIC)) {
-			nn_model_free(&t.model);
-			return err_set(e, ERR_FORMAT, "%s: no trainer state; not a weno-fit checkpoint", o->resume);
-		}
-		t.best_metric = x->best_metric;
-		t.best_epoch = x->best_epoch;
-		if (c->keep) {
-			const struct extra2 *x2 = t.model.extra;
-			for (int i = 0; i < WENO_SEL_LAST; i++) {
-				t.keep_metric[i] = x2->keep_metric[i];
-				t.keep_epoch[i] = x2->keep_epoch[i];
-			}
-		}
-		start = (int)t.model.epoch;
-		free(t.model.extra);
-		t.model.extra = NULL;
-	} else {
-		rc = create_nets(&t, e);
+	return 0;
+}
+
+/* Continues from the checkpoint o->resume: its modules, optimizers and the
+ * trainer's state (best epochs and metrics); *start is the epochs it has.
+ * On failure nothing is left to free. */
+static int resume(struct trainer *t, int *start, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	const char *path = t->o->resume;
+	int rc = nn_model_load(path, t->n.be, &t->model, e);
+	if (rc)
+		return rc;
+	struct weno_conf fc;
+	char a[8192], b[8192];
+	if ((rc = weno_conf_parse(&fc, t->model.config ? t->model.config : "", e)))
+		goto fail;
+	fc.epochs = c->epochs; /* a resumed run may train longer */
+	weno_conf_format(&fc, a, sizeof a);
+	weno_conf_format(c, b, sizeof b);
+	if (strcmp(a, b)) {
+		rc = err_set(e, ERR_USAGE, "%s: trained with other options than these; resume with the same "
+		             "options (only --epochs may change)", path);
+		goto fail;
 	}
+	if (nets_bind(&t->n, c, t->model.mods, t->model.nmodules)) {
+		rc = err_set(e, ERR_FORMAT, "%s: its modules do not fit method %s", path, weno_method_name(c->method));
+		goto fail;
+	}
+	for (int i = 0; i < t->model.nmodules; i++)
+		if (!t->model.opts[i]) {
+			rc = err_set(e, ERR_USAGE, "%s: holds no optimizer state (a best model, not a checkpoint)"
+			             "\nhint: resume from MODEL.last", path);
+			goto fail;
+		}
+	const struct extra *x = t->model.extra;
+	size_t want = c->keep ? sizeof(struct extra2) : sizeof *x;
+	if (!x || t->model.extra_size != want || x->magic != (c->keep ? EXTRA2_MAGIC : EXTRA_MAGIC)) {
+		rc = err_set(e, ERR_FORMAT, "%s: no trainer state; not a weno-fit checkpoint", path);
+		goto fail;
+	}
+	t->best_metric = x->best_metric;
+	t->best_epoch = x->best_epoch;
+	if (c->keep) {
+		const struct extra2 *x2 = t->model.extra;
+		for (int i = 0; i < WENO_SEL_LAST; i++) {
+			t->keep_metric[i] = x2->keep_metric[i];
+			t->keep_epoch[i] = x2->keep_epoch[i];
+		}
+	}
+	*start = (int)t->model.epoch;
+	free(t->model.extra);
+	t->model.extra = NULL;
+	return 0;
+fail:
+	nn_model_free(&t->model);
+	return rc;
+}
+
+/* The per-epoch log, rewritten whole after every epoch: a header, then a
+ * line per epoch (those of a resumed run kept). */
+struct fitlog {
+	char **lines;
+	int n;
+};
+
+static const char LOG_HEADER[] =
+	"epoch\tteacher_loss\tstudent_loss\tpl_min\tpl_max\thpm_kept\tval_student_bag_auc\t"
+	"val_teacher_bag_auc\tval_student_inst_auc\tval_teacher_inst_auc\ttest_student_bag_auc\t"
+	"test_teacher_bag_auc\ttest_student_inst_auc\ttest_teacher_inst_auc\tseconds\tbest\n";
+
+static void log_start(struct fitlog *lg, const char *path, int epochs, int start)
+{
+	lg->lines = calloc((size_t)epochs + 2, sizeof *lg->lines);
+	lg->n = 0;
+	if (!lg->lines)
+		return;
+	lg->lines[lg->n++] = strdup(LOG_HEADER);
+	FILE *lf = start ? fopen(path, "r") : NULL;
+	char *ln = NULL;
+	size_t lc = 0;
+	while (lf && getline(&ln, &lc, lf) > 0 && lg->n < epochs + 1) {
+		int ep = atoi(ln);
+		if (ep >= 1 && ep <= start)
+			lg->lines[lg->n++] = strdup(ln);
+	}
+	free(ln);
+	if (lf)
+		fclose(lf);
+}
+
+static int log_epoch(struct fitlog *lg, const char *path, const struct weno_epoch_stats *st, struct err *e)
+{
+	char a[8][32], line[1024];
+	for (int i = 0; i < 4; i++) {
+		fmt_auc(a[i], 32, st->val[i]);
+		fmt_auc(a[4 + i], 32, st->test[i]);
+	}
+	snprintf(line, sizeof line, "%d\t%.6g\t%.6g\t%.6g\t%.6g\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d\n",
+	         st->epoch, st->teacher_loss, st->student_loss, st->pl_min, st->pl_max, st->kept, a[0], a[1], a[2],
+	         a[3], a[4], a[5], a[6], a[7], st->seconds, st->best);
+	lg->lines[lg->n++] = strdup(line);
+	return log_write(path, lg->lines, lg->n, e);
+}
+
+static void log_free(struct fitlog *lg)
+{
+	for (int i = 0; lg->lines && i < lg->n; i++)
+		free(lg->lines[i]);
+	free(lg->lines);
+}
+
+/* The test trace's sums of every module after a pass. */
+static void trace_modules(const struct trainer *t, int epoch, const char *pass)
+{
+	const struct nets *N = &t->n;
+	for (int i = 0; t->trace && i < t->model.nmodules; i++) {
+		const struct nn_module *m = t->model.mods[i];
+		const char *name = m == N->teacher ? "teacher" : m == N->student ? "student" : m == N->enc_s ? "enc" : "enc_t";
+		weno_test_trace_module(t->trace, epoch, pass, name, m);
+	}
+}
+
+/* One epoch: the passes of the method, then the evaluations, with a
+ * progress bar; st filled. */
+static int run_epoch(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	struct dataset *ds = t->ds;
+	memset(st, 0, sizeof *st);
+	for (int i = 0; i < 4; i++)
+		st->val[i] = st->test[i] = NAN;
+	st->pl_min = st->pl_max = st->kept = st->kept_bag = st->student_loss = NAN;
+	st->epoch = epoch + 1;
+	double t0 = progress_now();
+	char label[64];
+	snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, c->epochs);
+	uint32_t ntrain, nval, ntest = 0;
+	free(dataset_split(ds, SPLIT_TRAIN, &ntrain));
+	free(dataset_split(ds, SPLIT_VAL, &nval));
+	uint64_t ntr = dataset_split_instances(ds, SPLIT_TRAIN);
+	int student = c->method == WENO_WENO || c->method == WENO_SUPERVISED;
+	uint64_t units = ntrain + (student ? ntr / 16 + ntr / (uint64_t)c->batch + 1 : 0) + nval;
+	if (c->eval_test) {
+		free(dataset_split(ds, SPLIT_TEST, &ntest));
+		units += ntest;
+	}
+	t->done_units = 0;
+	progress_start(&t->pr, label, units, "steps");
+	int rc = 0, which = SCORE_BOTH;
+	if (c->method == WENO_WENO || c->method == WENO_TEACHER)
+		rc = teacher_pass(t, epoch, st, e);
+	else if (c->method == WENO_MEANPOOL || c->method == WENO_MAXPOOL)
+		rc = pool_pass(t, epoch, st, e);
+	trace_modules(t, epoch, "teacher");
+	if (!rc && c->method == WENO_WENO && c->eval_teacher_early) {
+		/* the authors' scripts judge the teacher here, before the student pass */
+		if (nval)
+			rc = evaluate(t, SPLIT_VAL, SCORE_TEACHER, st->val, e);
+		if (!rc && c->eval_test && ntest)
+			rc = evaluate(t, SPLIT_TEST, SCORE_TEACHER, st->test, e);
+		which = SCORE_STUDENT;
+	}
+	if (!rc && student) {
+		rc = student_pass(t, epoch, st, e);
+		trace_modules(t, epoch, "student");
+	}
+	if (!rc && nval)
+		rc = evaluate(t, SPLIT_VAL, which, st->val, e);
+	if (!rc && c->eval_test && ntest)
+		rc = evaluate(t, SPLIT_TEST, which, st->test, e);
+	progress_done(&t->pr);
+	st->seconds = progress_now() - t0;
+	trace(t, "auc %d teacher %.9g %.9g\nauc %d student %.9g %.9g\n", epoch + 1, st->val[1], st->val[3],
+	      epoch + 1, st->val[0], st->val[2]);
+	return rc;
+}
+
+/* After an epoch: the best model so far, the best by each --keep-best
+ * metric, and the checkpoint. */
+static int save_epoch(struct trainer *t, int epoch, struct weno_epoch_stats *st, struct err *e)
+{
+	const struct weno_conf *c = t->c;
+	const char *out = t->o->out;
+	int rc = 0;
+	double metric = select_metric(c->select, st);
+	/* ties go to the later epoch: with small validation sets an AUC
+	 * saturates early (1.0 from epoch 1), and keeping the first such
+	 * epoch kept a teacher that had not learned yet */
+	if (metric >= t->best_metric || c->select == WENO_SEL_LAST) {
+		t->best_metric = metric;
+		t->best_epoch = epoch + 1;
+		st->best = 1;
+		rc = save(t, out, epoch + 1, 0, e);
+	}
+	/* --keep-best: the best model by each further metric, at MODEL.<metric> */
+	for (int s = 0; !rc && s < WENO_SEL_LAST; s++) {
+		if (!(c->keep & (1u << s)))
+			continue;
+		double v = select_metric(s, st);
+		if (v >= t->keep_metric[s]) {
+			char kp[4200];
+			snprintf(kp, sizeof kp, "%s.%s", out, SELECTS[s]);
+			t->keep_metric[s] = v;
+			t->keep_epoch[s] = epoch + 1;
+			rc = save(t, kp, epoch + 1, 0, e);
+		}
+	}
+	if (!rc) {
+		char last[4096];
+		snprintf(last, sizeof last, "%s.last", out);
+		rc = save(t, last, epoch + 1, 1, e);
+	}
+	return rc;
+}
+
+static void trainer_free(struct trainer *t)
+{
+	weno_order_free(&t->order);
+	if (t->trace)
+		fclose(t->trace);
+	nets_free_buffers(&t->n);
+	free(t->xbuf);
+	free(t->ibuf);
+	if (t->owned) {
+		for (int i = 0; i < t->model.nmodules; i++) {
+			nn_module_free(t->model.mods[i]);
+			nn_optim_free(t->model.opts[i]);
+			free(t->model.mods[i]);
+			free(t->model.opts[i]);
+		}
+		free(t->model.config);
+	} else {
+		nn_model_free(&t->model);
+	}
+}
+
+/* The test hooks' set-up: dropout off, the order file read, the trace
+ * opened. */
+static int test_start(struct trainer *t, struct err *e)
+{
+	const struct weno_test *h = t->o->test;
+	if (!h)
+		return 0;
+	if (h->no_dropout)
+		t->conf.head_dropout = t->conf.student_dropout = 0;
+	int rc = h->order ? weno_order_load(&t->order, h->order, e) : 0;
+	if (!rc && h->trace && !(t->trace = fopen(h->trace, "w")))
+		rc = err_sys(e, ERR_IO, "WENO_TEST_TRACE: cannot open '%s'", h->trace);
+	return rc;
+}
+
+int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fit_opts *o, struct err *e)
+{
+	struct trainer t;
+	memset(&t, 0, sizeof t);
+	t.conf = *c;
+	t.c = c = &t.conf;
+	t.ds = ds;
+	t.o = o;
+	t.n.be = o->be;
+	t.best_metric = -INFINITY;
+	t.best_epoch = 0;
+	for (int i = 0; i < WENO_SEL_LAST; i++)
+		t.keep_metric[i] = -INFINITY;
+	int rc = check_training_set(ds, e), start = 0;
+	if (!rc)
+		rc = test_start(&t, e);
+	if (!rc && o->resume)
+		rc = resume(&t, &start, e);
+	else if (!rc)
+		rc = create_nets(&t, e);
 	if (!rc)
 		rc = make_config(&t, &t.model.config, e);
 	bind_optims(&t);
 	if (!rc && (t.n.enc_s->in_dim != (int)ds->in_dim))
 		rc = err_set(e, ERR_USAGE, "the model takes %d values per instance, the bags hold %u", t.n.enc_s->in_dim,
 		             ds->in_dim);
-	/* the log: header, then a line per epoch (kept from a resumed run) */
-	char **lines = NULL;
-	int nlines = 0;
-	if (!rc && o->log_path) {
-		lines = calloc((size_t)c->epochs + 2, sizeof *lines);
-		lines[nlines++] = strdup("epoch\tteacher_loss\tstudent_loss\tpl_min\tpl_max\thpm_kept\tval_student_bag_auc\t"
-		                         "val_teacher_bag_auc\tval_student_inst_auc\tval_teacher_inst_auc\ttest_student_bag_auc\t"
-		                         "test_teacher_bag_auc\ttest_student_inst_auc\ttest_teacher_inst_auc\tseconds\tbest\n");
-		FILE *lf = start ? fopen(o->log_path, "r") : NULL;
-		char *ln = NULL;
-		size_t lc = 0;
-		while (lf && getline(&ln, &lc, lf) > 0 && nlines < c->epochs + 1) {
-			int ep = atoi(ln);
-			if (ep >= 1 && ep <= start)
-				lines[nlines++] = strdup(ln);
-		}
-		free(ln);
-		if (lf)
-			fclose(lf);
-	}
-	uint64_t ntr = dataset_split_instances(ds, SPLIT_TRAIN);
+	struct fitlog lg = {NULL, 0};
+	if (!rc && o->log_path)
+		log_start(&lg, o->log_path, c->epochs, start);
 	for (int epoch = start; !rc && epoch < c->epochs; epoch++) {
 		struct weno_epoch_stats st;
-		memset(&st, 0, sizeof st);
-		for (int i = 0; i < 4; i++)
-			st.val[i] = st.test[i] = NAN;
-		st.pl_min = st.pl_max = st.kept = st.kept_bag = st.student_loss = NAN;
-		st.epoch = epoch + 1;
-		double t0 = progress_now();
-		char label[64];
-		snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, c->epochs);
-		uint64_t units = ntrain + (c->method == WENO_WENO || c->method == WENO_SUPERVISED ? ntr / 16 + ntr / (uint64_t)c->batch + 1 : 0) + nval;
-		uint32_t ntest = 0;
-		if (c->eval_test) {
-			free(dataset_split(ds, SPLIT_TEST, &ntest));
-			units += ntest;
-		}
-		t.done_units = 0;
-		progress_start(&t.pr, label, units, "steps");
-		if (c->method == WENO_WENO || c->method == WENO_TEACHER)
-			rc = teacher_pass(&t, epoch, &st, e);
-		else if (c->method == WENO_MEANPOOL || c->method == WENO_MAXPOOL)
-			rc = pool_pass(&t, epoch, &st, e);
-		if (!rc && (c->method == WENO_WENO || c->method == WENO_SUPERVISED))
-			rc = student_pass(&t, epoch, &st, e);
-		if (!rc && nval)
-			rc = evaluate(&t, SPLIT_VAL, st.val, e);
-		if (!rc && c->eval_test && ntest)
-			rc = evaluate(&t, SPLIT_TEST, st.test, e);
-		progress_done(&t.pr);
-		if (rc)
+		if ((rc = run_epoch(&t, epoch, &st, e)))
 			break;
-		st.seconds = progress_now() - t0;
-		double metric = select_metric(c->select, &st);
-		/* ties go to the later epoch: with small validation sets an AUC
-		 * saturates early (1.0 from epoch 1), and keeping the first such
-		 * epoch kept a teacher that had not learned yet */
-		if (metric >= t.best_metric || c->select == WENO_SEL_LAST) {
-			t.best_metric = metric;
-			t.best_epoch = epoch + 1;
-			st.best = 1;
-			rc = save(&t, o->out, epoch + 1, 0, e);
-		}
-		/* --keep-best: the best model by each further metric, at MODEL.<metric> */
-		for (int s = 0; !rc && s < WENO_SEL_LAST; s++) {
-			if (!(c->keep & (1u << s)))
-				continue;
-			double v = select_metric(s, &st);
-			if (v >= t.keep_metric[s]) {
-				char kp[4200];
-				snprintf(kp, sizeof kp, "%s.%s", o->out, SELECTS[s]);
-				t.keep_metric[s] = v;
-				t.keep_epoch[s] = epoch + 1;
-				rc = save(&t, kp, epoch + 1, 0, e);
-			}
-		}
-		if (!rc)
-			rc = save(&t, last, epoch + 1, 1, e);
-		if (!rc && lines) {
-			char a[8][32], line[1024];
-			for (int i = 0; i < 4; i++) {
-				fmt_auc(a[i], 32, st.val[i]);
-				fmt_auc(a[4 + i], 32, st.test[i]);
-			}
-			snprintf(line, sizeof line, "%d\t%.6g\t%.6g\t%.6g\t%.6g\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d\n",
-			         epoch + 1, st.teacher_loss, st.student_loss, st.pl_min, st.pl_max, st.kept, a[0], a[1], a[2],
-			         a[3], a[4], a[5], a[6], a[7], st.seconds, st.best);
-			lines[nlines++] = strdup(line);
-			rc = log_write(o->log_path, lines, nlines, e);
-		}
+		rc = save_epoch(&t, epoch, &st, e);
+		if (!rc && lg.lines)
+			rc = log_epoch(&lg, o->log_path, &st, e);
 		if (o->on_epoch)
 			o->on_epoch(&st, o->arg);
 	}
-	for (int i = 0; lines && i < nlines; i++)
-		free(lines[i]);
-	free(lines);
-	nets_free_buffers(&t.n);
-	free(t.xbuf);
-	free(t.ibuf);
-	if (t.owned) {
-		for (int i = 0; i < t.model.nmodules; i++) {
-			nn_module_free(t.model.mods[i]);
-			nn_optim_free(t.model.opts[i]);
-			free(t.model.mods[i]);
-			free(t.model.opts[i]);
-		}
-		free(t.model.config);
-	} else {
-		nn_model_free(&t.model);
-	}
+	log_free(&lg);
+	trainer_free(&t);
 	return rc;
 }
 
@@ -1383,5 +1643,5 @@ void weno_model_free(struct weno_model *m)
 int weno_score_bag(struct weno_model *m, const float *x, uint64_t n, float *inst_s, float *inst_t,
                    double *bag_s, double *bag_t, struct err *e)
 {
-	return score_bag(m->priv, x, n, inst_s, inst_t, bag_s, bag_t, e);
+	return score_bag(m->priv, SCORE_BOTH, x, n, inst_s, inst_t, bag_s, bag_t, e);
 }

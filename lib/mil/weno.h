@@ -6,8 +6,11 @@
  * and a student pass (every training instance once, shuffled across bags,
  * mini-batches; soft pseudo labels from the teacher's instance scores scaled
  * by the global min and max of the last teacher pass), then evaluates on the
- * validation bags, keeps the best model by a chosen metric and the last one,
- * and checkpoints every epoch so that a resumed run continues bit for bit.
+ * validation bags (the teacher right after its pass when eval_teacher_early,
+ * as the authors' scripts judge it), keeps the best model by a chosen metric
+ * and the last one, and checkpoints every epoch so that a resumed run
+ * continues bit for bit.  tests/unit/test_weno_golden.c checks it step for
+ * step against a PyTorch transcription of the authors' loop.
  * Baselines with the same code: the teacher alone, the fully supervised
  * student, mean- and max-pooling MIL, WENO without a shared encoder, WENO
  * without HPM (hpm = 0).
@@ -67,6 +70,8 @@ struct weno_conf {
 	unsigned keep;             /* 1 << enum weno_select: also keep the best model by each at MODEL.<name> */
 	int eval_test;             /* also evaluate the test bags every epoch */
 	double pos_threshold;      /* an instance label >= this is positive (AUCs) */
+	int eval_teacher_early;    /* 1: the teacher's AUCs right after the teacher pass, before
+	                            * the student pass (the authors' scripts); 0: at the epoch's end */
 };
 
 void weno_conf_default(struct weno_conf *c);
@@ -107,7 +112,53 @@ struct weno_fit_opts {
 	/* called after every epoch (may be NULL) */
 	void (*on_epoch)(const struct weno_epoch_stats *s, void *arg);
 	void *arg;
+	const struct weno_test *test; /* test hooks, NULL in normal use (below) */
 };
+
+/* ---- test hooks ----
+ * What tests/unit/test_weno_golden.c needs to replay, step for step, the
+ * trajectories that tests/golden/make_weno_golden.py (a PyTorch
+ * transcription of the authors' loop) recorded: the same initialisation,
+ * the same order, the same dropout, and a trace to compare.  Not options of
+ * weno-fit (they are in no --help); weno-fit reads them from the
+ * environment with weno_test_from_env, the only place they are read:
+ *   WENO_TEST_INIT=hash   parameters from the integer hash of
+ *                         tests/golden/make_nn_golden.py, tensor t of the
+ *                         model file's module k from hash(i, 100 k + t);
+ *                         BN running mean 0, variance 1
+ *   WENO_TEST_DROPOUT=0   every Dropout probability 0 (the teacher heads',
+ *                         the student's)
+ *   WENO_TEST_ORDER=FILE  the order of each pass, instead of the seeded
+ *                         shuffles: lines "teacher E p1 p2 ..." (epoch E,
+ *                         1-based; positions of the training bags in
+ *                         manifest order) and "student E q1 q2 ..."
+ *                         (positions of the training instances, the
+ *                         training bags' instances concatenated in manifest
+ *                         order); an epoch without its line is an error
+ *   WENO_TEST_TRACE=FILE  the trajectory, one line a fact (epochs and steps
+ *                         1-based):
+ *                           tloss E K LOSS KEPT   teacher step K: loss, rows seen
+ *                           bank E MIN MAX        the teacher pass's score range
+ *                           sums E PASS MOD I NAME N SUM SUMABS
+ *                           state E PASS MOD I NAME N SUM SUMABS
+ *                               after PASS (teacher, student): parameter
+ *                               (BN statistics) tensor I of module MOD
+ *                               (enc, teacher, student, enc_t)
+ *                           sloss E K LOSS        student step K
+ *                           auc E WHO BAG INST    validation AUCs of WHO
+ *                                                 (teacher, student)
+ * Dropout masks stay weno-fit's own (PCG32 streams in element order);
+ * a test that keeps dropout on draws the same masks on its side. */
+struct weno_test {
+	int hash_init;             /* WENO_TEST_INIT=hash */
+	int no_dropout;            /* WENO_TEST_DROPOUT=0 */
+	const char *order;         /* WENO_TEST_ORDER, or NULL */
+	const char *trace;         /* WENO_TEST_TRACE, or NULL */
+};
+
+/* Fills t from the environment; 1 when any hook is set, 0 when none, a
+ * negative ERR_USAGE naming the variable when a value is not understood. */
+int weno_test_from_env(struct weno_test *t, struct err *e);
 
 int weno_fit(struct dataset *ds, const struct weno_conf *c, const struct weno_fit_opts *o,
              struct err *e);

@@ -96,6 +96,15 @@ run $FIT1 --epochs 1 --hpm-epoch -1 --hpm-search 0.3,0.9 --keep-best teacher_bag
 ok "--hpm-search carries the chosen run's --keep-best models" '[ $status = 0 ] && [ -s "$T/ks.model.teacher_bag" ] && [ $(ls "$T" | grep -c "^ks.model.tau.*teacher_bag") = 1 ]'
 ok "--keep-best of the --select metric writes nothing more (MODEL is it)" '[ $(ls "$T" | grep -c "student_bag") = 0 ]'
 
+# --eval-teacher-early: the teacher judged before the student pass, as the authors' scripts do
+run $FIT1 --epochs 1 --eval-teacher-early -o "$T/early.model"
+ok "--eval-teacher-early trains and is recorded in the model" '[ $status = 0 ] && strings "$T/early.model" | grep -q "^eval_teacher_early=1$" && awk -F"\t" "NR==2 && \$8 != \"NA\" && \$10 != \"NA\"" "$T/early.model.log.tsv" | grep -q .'
+# the test hooks (weno.h) are environment variables, in no --help
+run "$BIN/weno-fit" --help
+ok "the test hooks are not in --help" '[ $status = 0 ] && ! grep -qi "WENO_TEST\|hash" "$T/out"'
+WENO_TEST_INIT=torch run $FIT1 --epochs 1 -o "$T/hook.model"
+ok "a test hook with an unknown value is refused" '[ $status = 2 ] && has_err "WENO_TEST_INIT=torch" && no_file "$T/hook.model"'
+
 # SIGTERM (SIGINT alike; a background job of a script ignores SIGINT): stops cleanly, keeps the
 # last checkpoint, which resumes.  timeout forwards the signal and bounds the test if it is lost.
 timeout -s KILL 300 $FIT1 --epochs 500 -o "$T/int.model" 2>"$T/err" &
